@@ -1,0 +1,74 @@
+"""The ``trafficsim`` command line: a thin layer over the Python API.
+
+Each sub-module registers its commands on :data:`app`. Errors a user can cause
+(:class:`~trafficsim.errors.TrafficsimError`, usage errors) are printed as one line on stderr
+with a non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from ..errors import TrafficsimError
+
+app = typer.Typer(
+    name="trafficsim",
+    help="Simulate DRAM traffic and cycles of CNNs on systolic-array accelerators "
+         "(SCALE-Sim 3.0.0 compatible, and a capacity-aware memory model).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    """Print ``trafficsim: error: message`` on stderr and return an Exit to raise."""
+    print(f"trafficsim: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _register() -> None:
+    # Importing the modules registers their commands on `app`.
+    from . import models, run  # noqa: F401
+    for optional in ("plot", "sweep"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as e:  # a command family not built yet
+            if e.name != f"{__name__}.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``trafficsim`` console script."""
+    _register()
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="trafficsim")
+        return int(rv or 0) if isinstance(rv, int) else 0
+    except TrafficsimError as e:
+        print(f"trafficsim: error: {e}", file=sys.stderr)
+        return 1
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        print("trafficsim: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as e:
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see '{ctx.command_path} --help')"
+        print(f"trafficsim: error: {e.format_message()}{hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("trafficsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits non-zero.
+
+Anything that is not a :class:`TrafficsimError` is a bug in trafficsim and may show a traceback.
+"""
+from __future__ import annotations
+
+
+class TrafficsimError(Exception):
+    """Base class for problems caused by user input (files, options, models)."""
+
+
+class InputError(TrafficsimError, ValueError):
+    """A malformed option value, shape or size (e.g. ``--array 32x``, a zero SRAM size)."""
+
+
+class TopologyError(TrafficsimError, ValueError):
+    """A topology that cannot be read or simulated (bad CSV row, filter larger than its input...)."""
+
+
+class ConfigError(TrafficsimError, ValueError):
+    """A hardware configuration that cannot be read or is invalid (bad .cfg, unknown dataflow...)."""
+
+
+class UnknownModelError(TrafficsimError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EngineError(TrafficsimError, RuntimeError):
+    """An engine could not run (e.g. the reference SCALE-Sim package failed on an input)."""
+
+
+class ResultsError(TrafficsimError, ValueError):
+    """A run folder or results file that cannot be read."""

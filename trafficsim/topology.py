@@ -1,0 +1,466 @@
+"""Topologies: ordered layer records, plain data, and SCALE-Sim CSV import/export.
+
+A :class:`Topology` is what every engine consumes. It is built from a PyTorch model by
+:func:`trafficsim.convert.to_topology` or read from a SCALE-Sim CSV by :func:`read_csv`.
+This module does not import torch.
+
+Two views of a layer exist:
+
+* the *real* layer (:class:`Layer`): input and output shapes, padding, groups, stride as in the
+  model; metrics (MACs, CIO) use it;
+* the *SCALE-Sim row* (:class:`ScaleSimRow`): the valid-convolution row SCALE-Sim simulates, with
+  padding folded into the IFMAP size so that SCALE-Sim's ``ceil((H - R + s) / s)`` output size
+  equals the real one. :func:`scalesim_rows` makes them; :func:`expand_dp` applies SCALE-Sim's
+  per-channel expansion of layers whose name contains ``DP``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+from .errors import TopologyError
+
+LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
+OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other"]
+CsvFormat = Literal["conv", "gemm"]
+
+CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
+               "Channels", "Num Filter", "Strides")
+GEMM_HEADER = ("Layer Name", "M", "N", "K")
+
+
+def scalesim_out_size(ifmap: int, kernel: int, stride: int) -> int:
+    """SCALE-Sim's output size of a valid convolution: ``ceil((H - R + s) / s)``."""
+    return math.ceil((ifmap - kernel + stride) / stride)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One MAC layer (convolution, depthwise/grouped convolution, linear or GEMM).
+
+    Shapes are those of the real model (channels, height, width; batch 1). ``inputs`` and
+    ``output`` are tensor ids in :attr:`Topology.tensors` (empty / -1 for topologies read from
+    CSV, which carry no graph). ``order`` is the position in the execution order of all nodes
+    (layers and :class:`Op` records together).
+    """
+
+    name: str
+    kind: LayerKind
+    in_c: int
+    in_h: int
+    in_w: int
+    out_c: int
+    out_h: int
+    out_w: int
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+    dilation_h: int = 1
+    dilation_w: int = 1
+    groups: int = 1
+    transposed: bool = False
+    sparsity: str | None = None  # SCALE-Sim v3 "N:M" column, kept for round trips
+    inputs: tuple[int, ...] = ()
+    output: int = -1
+    order: int = -1
+
+    def __post_init__(self) -> None:
+        for f in ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h", "kernel_w",
+                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise TopologyError(f"layer {self.name!r}: {f} must be a positive integer, got {v!r}")
+        if self.pad_h < 0 or self.pad_w < 0:
+            raise TopologyError(f"layer {self.name!r}: padding must not be negative")
+        if self.in_c % self.groups or self.out_c % self.groups:
+            raise TopologyError(f"layer {self.name!r}: channels {self.in_c}->{self.out_c} "
+                                f"not divisible by groups={self.groups}")
+        if not self.transposed:
+            if self.eff_kernel_h > self.in_h + 2 * self.pad_h or self.eff_kernel_w > self.in_w + 2 * self.pad_w:
+                raise TopologyError(
+                    f"layer {self.name!r}: filter {self.kernel_h}x{self.kernel_w} is larger than its "
+                    f"(padded) input {self.in_h + 2 * self.pad_h}x{self.in_w + 2 * self.pad_w}")
+
+    # -- derived sizes -------------------------------------------------------------------------
+    @property
+    def eff_kernel_h(self) -> int:
+        """Extent of the (dilated) filter window in rows."""
+        return self.dilation_h * (self.kernel_h - 1) + 1
+
+    @property
+    def eff_kernel_w(self) -> int:
+        return self.dilation_w * (self.kernel_w - 1) + 1
+
+    @property
+    def is_depthwise(self) -> bool:
+        """True for a depthwise conv (one group per input channel, any channel multiplier)."""
+        return self.groups > 1 and self.groups == self.in_c
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the real layer (batch 1)."""
+        per_out = (self.in_c // self.groups) * self.kernel_h * self.kernel_w
+        if self.transposed:  # every input element is scattered over the kernel
+            return self.in_h * self.in_w * self.in_c * (self.out_c // self.groups) * self.kernel_h * self.kernel_w
+        return self.out_h * self.out_w * self.out_c * per_out
+
+    @property
+    def params(self) -> int:
+        """Weights of the layer (no bias, no BN)."""
+        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w
+
+    @property
+    def ifmap_elems(self) -> int:
+        return self.in_c * self.in_h * self.in_w
+
+    @property
+    def ofmap_elems(self) -> int:
+        return self.out_c * self.out_h * self.out_w
+
+    @property
+    def cio(self) -> int:
+        """Input plus output feature-map elements (HarDNet's CIO of this layer)."""
+        return self.ifmap_elems + self.ofmap_elems
+
+
+@dataclass(frozen=True)
+class Op:
+    """A non-MAC operation recorded by the converter (pooling, residual add, concat, upsample).
+
+    ``input_shapes`` are (C, H, W) of each input piece in order; for a concat they are the
+    pieces being joined. Memory models charge these; SCALE-Sim ignores them.
+    """
+
+    name: str
+    kind: OpKind
+    inputs: tuple[int, ...]
+    output: int
+    input_shapes: tuple[tuple[int, int, int], ...]
+    output_shape: tuple[int, int, int]
+    order: int = -1
+    kernel: int = 0
+    stride: int = 0
+
+    @property
+    def input_elems(self) -> int:
+        return sum(c * h * w for c, h, w in self.input_shapes)
+
+    @property
+    def output_elems(self) -> int:
+        c, h, w = self.output_shape
+        return c * h * w
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A feature map in the graph: id, (C, H, W) and the node that produced it ("input" for the network input)."""
+
+    id: int
+    shape: tuple[int, int, int]
+    producer: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    """An ordered list of MAC layers, plus (when converted from torch) the non-MAC ops and tensors."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    input_shape: tuple[int, int, int] | None = None
+    ops: tuple[Op, ...] = ()
+    tensors: tuple[TensorInfo, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise TopologyError(f"topology {self.name!r} has no convolution or linear layers")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def nodes(self) -> list[Layer | Op]:
+        """Layers and ops merged in execution order."""
+        return sorted([*self.layers, *self.ops], key=lambda n: n.order)
+
+    # -- JSON ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Topology":
+        def tup(x):
+            return tuple(tuple(i) if isinstance(i, list) else i for i in x)
+        layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ()))}) for ld in d["layers"])
+        ops = tuple(Op(**{**od, "inputs": tuple(od["inputs"]), "input_shapes": tup(od["input_shapes"]),
+                          "output_shape": tuple(od["output_shape"])}) for od in d.get("ops", ()))
+        tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"])
+                        for t in d.get("tensors", ()))
+        ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
+        return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "Topology":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise TopologyError(f"{path}: not a trafficsim topology JSON ({e})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# SCALE-Sim rows
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScaleSimRow:
+    """One line of a SCALE-Sim conv-format topology CSV (valid convolution, one stride)."""
+
+    name: str
+    ifmap_h: int
+    ifmap_w: int
+    filter_h: int
+    filter_w: int
+    channels: int
+    num_filters: int
+    stride: int
+    sparsity: str | None = None
+    source_layer: int = -1  # index of the topology layer this row simulates
+
+    @property
+    def out_h(self) -> int:
+        return scalesim_out_size(self.ifmap_h, self.filter_h, self.stride)
+
+    @property
+    def out_w(self) -> int:
+        return scalesim_out_size(self.ifmap_w, self.filter_w, self.stride)
+
+    @property
+    def macs(self) -> int:
+        """MACs as SCALE-Sim counts them: E * R*S*C * K."""
+        return self.out_h * self.out_w * self.filter_h * self.filter_w * self.channels * self.num_filters
+
+
+def _folded_ifmap(in_size: int, pad: int, kernel: int, stride: int, out_size: int) -> int:
+    """IFMAP size for SCALE-Sim so that its ceil output formula gives ``out_size``.
+
+    Padding is folded in; when ``H + 2p`` would give SCALE-Sim one output row too many (the
+    ceil formula), use ``(E - 1)*s + R`` instead, exactly the rows the convolution touches.
+    """
+    padded = in_size + 2 * pad
+    if scalesim_out_size(padded, kernel, stride) == out_size:
+        return padded
+    return (out_size - 1) * stride + kernel
+
+
+def _safe_name(name: str, depthwise: bool) -> str:
+    # Commas would break the CSV; a stray "DP" would trigger SCALE-Sim's per-channel expansion.
+    name = name.replace(",", "_").strip() or "layer"
+    if depthwise:
+        return name if "DP" in name else f"{name}_DP"
+    return name.replace("DP", "D_P")
+
+
+def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
+    """The SCALE-Sim row(s) that simulate one layer (before ``DP`` expansion).
+
+    * conv: padding folded into the IFMAP size; stride_h is used (SCALE-Sim has one stride;
+      a layer with different strides raises :class:`TopologyError`).
+    * depthwise (groups == in_c): one ``DP`` row with Num Filter = channel multiplier.
+    * grouped (1 < groups < in_c): one row per group with C/g channels and K/g filters.
+    * linear: a 1x1 conv on a 1x1 input.
+    * transposed conv: an ordinary stride-1 conv on the zero-upsampled grid (SCALE-Sim cannot
+      express it; the HarDNet paper treated deconvolutions the same way).
+    * dilated conv: a dense kernel of the dilated extent (over-counts MACs; SCALE-Sim has no dilation).
+    """
+    if layer.kind == "gemm" or layer.kind == "linear":
+        if layer.kind == "linear":
+            return [ScaleSimRow(_safe_name(layer.name, False), 1, 1, 1, 1, layer.in_c, layer.out_c, 1,
+                                layer.sparsity, index)]
+        return [ScaleSimRow(_safe_name(layer.name, False), layer.in_h, layer.in_w, layer.kernel_h,
+                            layer.kernel_w, layer.in_c, layer.out_c, layer.stride_h, layer.sparsity, index)]
+    if layer.stride_h != layer.stride_w:
+        raise TopologyError(f"layer {layer.name!r}: SCALE-Sim supports one stride, got "
+                            f"{layer.stride_h}x{layer.stride_w}")
+    kh, kw = layer.eff_kernel_h, layer.eff_kernel_w
+    if layer.transposed:
+        h, w, s = layer.out_h + kh - 1, layer.out_w + kw - 1, 1
+    else:
+        s = layer.stride_h
+        h = _folded_ifmap(layer.in_h, layer.pad_h, kh, s, layer.out_h)
+        w = _folded_ifmap(layer.in_w, layer.pad_w, kw, s, layer.out_w)
+    if layer.groups == 1:
+        return [ScaleSimRow(_safe_name(layer.name, False), h, w, kh, kw, layer.in_c, layer.out_c, s,
+                            layer.sparsity, index)]
+    if layer.is_depthwise:
+        return [ScaleSimRow(_safe_name(layer.name, True), h, w, kh, kw, layer.in_c,
+                            layer.out_c // layer.groups, s, layer.sparsity, index)]
+    cg, kg = layer.in_c // layer.groups, layer.out_c // layer.groups
+    return [ScaleSimRow(_safe_name(f"{layer.name}_g{g}", False), h, w, kh, kw, cg, kg, s, layer.sparsity, index)
+            for g in range(layer.groups)]
+
+
+def scalesim_rows(topology: Topology) -> list[ScaleSimRow]:
+    """All SCALE-Sim rows of a topology, in order, before ``DP`` expansion (what the CSV holds)."""
+    rows: list[ScaleSimRow] = []
+    for i, layer in enumerate(topology.layers):
+        rows.extend(layer_scalesim_rows(layer, i))
+    return rows
+
+
+def expand_dp(rows: Iterable[ScaleSimRow]) -> list[ScaleSimRow]:
+    """SCALE-Sim's rule: a row whose name contains ``DP`` becomes ``Channels`` rows named
+    ``<name>Channel_<i>``, each with one channel and the same Num Filter (case-sensitive)."""
+    out: list[ScaleSimRow] = []
+    for r in rows:
+        if "DP" in r.name:
+            out.extend(replace(r, name=f"{r.name}Channel_{c}", channels=1) for c in range(r.channels))
+        else:
+            out.append(r)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV I/O
+# ---------------------------------------------------------------------------------------------
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def topology_csv_text(topology: Topology, fmt: CsvFormat = "conv") -> str:
+    """The SCALE-Sim CSV text of a topology: header, one row per line, trailing commas."""
+    rows = scalesim_rows(topology)
+    buf = io.StringIO()
+    if fmt == "conv":
+        buf.write(", ".join(CONV_HEADER) + ",\n")
+        for r in rows:
+            fields = [r.name, r.ifmap_h, r.ifmap_w, r.filter_h, r.filter_w, r.channels, r.num_filters, r.stride]
+            if r.sparsity:
+                fields.append(r.sparsity)
+            buf.write(",".join(str(x) for x in fields) + ",\n")
+    elif fmt == "gemm":
+        buf.write(", ".join(GEMM_HEADER) + ",\n")
+        for r in expand_dp(rows):
+            m = r.out_h * r.out_w
+            k = r.filter_h * r.filter_w * r.channels
+            name = r.name.replace("DP", "D_P")  # already expanded: no second expansion
+            fields = [name, m, r.num_filters, k] + ([r.sparsity] if r.sparsity else [])
+            buf.write(",".join(str(x) for x in fields) + ",\n")
+    else:
+        raise TopologyError(f"unknown CSV format {fmt!r} (use 'conv' or 'gemm')")
+    return buf.getvalue()
+
+
+def write_csv(topology: Topology, path: str | os.PathLike, fmt: CsvFormat = "conv") -> None:
+    """Write a SCALE-Sim topology CSV (conv or GEMM format) atomically."""
+    atomic_write_text(path, topology_csv_text(topology, fmt))
+
+
+_SPARSITY = re.compile(r"^\d+:\d+$")
+
+
+def detect_csv_format(header_line: str) -> CsvFormat:
+    """Tell conv from GEMM format by the header: GEMM headers name M, N, K."""
+    cols = [c.strip().lower() for c in header_line.split(",")]
+    cols = [c for c in cols if c]
+    if len(cols) >= 4 and cols[1:4] == ["m", "n", "k"]:
+        return "gemm"
+    return "conv"
+
+
+def read_csv(path: str | os.PathLike, fmt: CsvFormat | None = None, name: str | None = None) -> Topology:
+    """Read a SCALE-Sim topology CSV (conv or GEMM format) as SCALE-Sim 3.0.0 does.
+
+    The first line is the header and is skipped; blank lines are skipped; the last field of each
+    row is dropped (rows end with a trailing comma); fields may carry spaces; an optional extra
+    field is the ``N:M`` sparsity. Unlike SCALE-Sim, a row that does not parse raises
+    :class:`TopologyError` naming ``file:line`` and the reason.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TopologyError(f"{path}: no such topology file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TopologyError(f"{path}: cannot read topology file ({e})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise TopologyError(f"{path}: empty topology file")
+    if fmt is None:
+        fmt = detect_csv_format(lines[0])
+    layers: list[Layer] = []
+    for lineno, raw in enumerate(lines[1:], start=2):
+        row = raw.strip()
+        if not row:
+            continue
+        where = f"{path}:{lineno}"
+        if not row.endswith(","):
+            raise TopologyError(f"{where}: row must end with a trailing comma (SCALE-Sim drops the last field)")
+        elems = [e.strip() for e in row.split(",")[:-1]]
+        need = 8 if fmt == "conv" else 4
+        if len(elems) < need:
+            cols = CONV_HEADER if fmt == "conv" else GEMM_HEADER
+            raise TopologyError(f"{where}: expected {need} fields ({', '.join(cols)}), got {len(elems)}")
+        lname = elems[0]
+        if not lname:
+            raise TopologyError(f"{where}: empty layer name")
+        nums = []
+        cols = CONV_HEADER if fmt == "conv" else GEMM_HEADER
+        for col, v in zip(cols[1:], elems[1:need]):
+            try:
+                n = int(v)
+            except ValueError:
+                raise TopologyError(f"{where}: {col} must be an integer, got {v!r}") from None
+            if n <= 0:
+                raise TopologyError(f"{where}: {col} must be positive, got {n}")
+            nums.append(n)
+        sparsity = None
+        extra = [e for e in elems[need:]]
+        if extra:
+            if len(extra) > 1 or not _SPARSITY.match(extra[0]):
+                raise TopologyError(f"{where}: unexpected extra field(s) {extra!r}; only an 'N:M' sparsity "
+                                    "column may follow")
+            sparsity = extra[0]
+        try:
+            if fmt == "conv":
+                h, w, r, s, c, k, st = nums
+                if r > h or s > w:
+                    raise TopologyError(f"{where}: filter {r}x{s} is larger than the IFMAP {h}x{w}")
+                layers.append(Layer(name=lname, kind="conv", in_c=c, in_h=h, in_w=w, out_c=k,
+                                    out_h=scalesim_out_size(h, r, st), out_w=scalesim_out_size(w, s, st),
+                                    kernel_h=r, kernel_w=s, stride_h=st, stride_w=st, sparsity=sparsity,
+                                    order=len(layers)))
+            else:
+                m, n, k = nums
+                layers.append(Layer(name=lname, kind="gemm", in_c=1, in_h=m, in_w=k, out_c=n, out_h=m,
+                                    out_w=1, kernel_h=1, kernel_w=k, sparsity=sparsity, order=len(layers)))
+        except TopologyError as e:
+            raise TopologyError(f"{where}: {e}") from None
+    if not layers:
+        raise TopologyError(f"{path}: no layer rows after the header")
+    return Topology(name=name or path.stem, layers=tuple(layers))
