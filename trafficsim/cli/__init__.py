@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from ..errors import TrafficsimError
+
+def _click_exception_types() -> tuple[type, ...]:
+    # typer >= 0.20 vendors click as typer._click; older typer uses click itself.
+    types: list[type] = []
+    for modname in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = __import__(modname, fromlist=["ClickException"])
+            types.append(mod.ClickException)
+        except ImportError:
+            pass
+    return tuple(types)
+
 
 app = typer.Typer(
     name="trafficsim",
@@ -20,9 +31,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Simulate DRAM traffic and cycles of CNNs on systolic-array accelerators.
+
+    Start with 'trafficsim list', then 'trafficsim run hardnet68 --array 32x32'.
+    """
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
@@ -33,8 +52,7 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
 
 def _register() -> None:
     # Importing the modules registers their commands on `app`.
-    from . import models, run  # noqa: F401
-    for optional in ("plot", "sweep"):
+    for optional in ("models", "run", "validate", "plot", "sweep"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:  # a command family not built yet
@@ -51,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     except TrafficsimError as e:
         print(f"trafficsim: error: {e}", file=sys.stderr)
         return 1
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except typer.Abort:
         print("trafficsim: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as e:
+    except _click_exception_types() as e:  # usage errors: bad option, missing argument
         hint = ""
         ctx = getattr(e, "ctx", None)
         if ctx is not None:

@@ -1,0 +1,108 @@
+"""Options shared by the commands that simulate (``run``, ``validate``): how a model or CSV
+argument becomes a :class:`~trafficsim.topology.Topology` and how hardware options become a
+:class:`~trafficsim.hardware.Hardware`."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from ..hardware import Hardware, parse_array, parse_sram, preset as get_preset, read_cfg
+from ..topology import Topology, read_csv
+
+ModelArg = Annotated[str, typer.Argument(
+    help="A zoo model name (see 'trafficsim list'), a SCALE-Sim topology CSV (conv or GEMM format), "
+         "or path/to/file.py:attr for your own nn.Module.", metavar="MODEL|CSV")]
+ArrayOpt = Annotated[Optional[str], typer.Option("--array", "-a", help="Systolic array rows x columns, e.g. 32x32.",
+                                                  rich_help_panel="Hardware")]
+DataflowOpt = Annotated[Optional[str], typer.Option("--dataflow", "-d", help="os, ws or is.", rich_help_panel="Hardware")]
+SramOpt = Annotated[Optional[str], typer.Option(
+    "--sram", help="SRAM kB: one size for all three buffers, or IFMAP,FILTER,OFMAP (e.g. 512,512,256).",
+    rich_help_panel="Hardware")]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    "--preset", help="Start from a preset: scalesim (default: SCALE-Sim 3.0.0's scale.cfg), arm-scale, eyeriss, tpu.",
+    rich_help_panel="Hardware")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", "-c", help="Start from a SCALE-Sim .cfg file (3.0.0 or v2).", rich_help_panel="Hardware")]
+BandwidthOpt = Annotated[Optional[str], typer.Option(
+    "--bandwidth", help="DRAM interface of the SCALE-Sim model: 'calc' (SCALE-Sim's default: never stalls), or USER "
+                        "mode with N words/cycle for all operands, or I,F,O (IFMAP read, FILTER read, OFMAP drain).",
+    rich_help_panel="Hardware")]
+InputOpt = Annotated[Optional[str], typer.Option(
+    "--input", "-i", help="Input shape CxHxW for zoo/user models (default 3x224x224).", metavar="CxHxW")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
+
+
+def resolve_hardware(preset: str | None = None, config: Path | None = None, array: str | None = None,
+                     dataflow: str | None = None, sram: str | None = None, bandwidth: str | None = None,
+                     **extra) -> Hardware:
+    """Hardware from a preset or .cfg (default: SCALE-Sim's scale.cfg), then the explicit options.
+
+    ``extra`` are further Hardware fields (e.g. ``word_bytes``, ``clock_mhz``) applied when not None.
+    """
+    if preset and config:
+        raise InputError("give either --preset or --config, not both")
+    hw = read_cfg(config) if config else get_preset(preset) if preset else Hardware()
+    changes: dict = {}
+    if array is not None:
+        changes["array_rows"], changes["array_cols"] = parse_array(array)
+    if dataflow is not None:
+        d = dataflow.strip().lower()
+        if d not in ("os", "ws", "is"):
+            raise InputError(f"unknown dataflow {dataflow!r}: choose os, ws or is")
+        changes["dataflow"] = d
+    if sram is not None:
+        changes["ifmap_sram_kb"], changes["filter_sram_kb"], changes["ofmap_sram_kb"] = parse_sram(sram)
+    if bandwidth is not None:
+        changes.update(parse_bandwidth(bandwidth))
+    for k, v in extra.items():
+        if v is not None:
+            changes[k] = v
+    return replace(hw, **changes) if changes else hw
+
+
+def parse_bandwidth(text: str) -> dict:
+    """``calc`` -> CALC mode; ``N`` or ``I,F,O`` -> USER mode with those words/cycle."""
+    t = text.strip()
+    if t.lower() == "calc":
+        return {"bandwidth_mode": "CALC"}
+    parts = [p.strip() for p in t.removeprefix("user:").removeprefix("USER:").split(",")]
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--bandwidth {text!r}: use 'calc', N or I,F,O words/cycle (positive integers)") from None
+    if len(vals) == 1:
+        vals = vals * 3
+    if len(vals) != 3 or any(v <= 0 for v in vals):
+        raise InputError(f"--bandwidth {text!r}: use 'calc', N or I,F,O words/cycle (positive integers)")
+    return {"bandwidth_mode": "USER", "ifmap_dram_bw": vals[0], "filter_dram_bw": vals[1], "bandwidth": vals[2]}
+
+
+def is_csv_spec(spec: str) -> bool:
+    return spec.lower().endswith(".csv")
+
+
+def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None = None) -> Topology:
+    """A topology from a zoo model name, a SCALE-Sim CSV path or ``file.py:attr``."""
+    if fmt is not None and fmt not in ("conv", "gemm"):
+        raise InputError(f"--format {fmt!r}: choose conv or gemm")
+    if is_csv_spec(spec) or (Path(spec).is_file() and not spec.endswith(".py") and ".py:" not in spec):
+        if input_shape is not None:
+            raise InputError("--input applies to models, not to a topology CSV")
+        return read_csv(spec, fmt)  # type: ignore[arg-type]
+    if fmt is not None:
+        raise InputError("--format applies to CSV topologies only")
+    from ..convert import parse_input_shape
+
+    shape = parse_input_shape(input_shape) if input_shape else (3, 224, 224)
+    if ".py:" in spec or spec.endswith(".py"):
+        from ..zoo.cache import user_model_topology
+
+        return user_model_topology(spec, shape)
+    from ..zoo.cache import model_topology
+
+    return model_topology(spec, shape)

@@ -1,0 +1,127 @@
+"""``trafficsim run``: simulate a model or topology CSV, print a summary, write a run folder."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
+                     SramOpt, resolve_hardware, resolve_topology)
+from ..errors import InputError
+
+
+@app.command(no_args_is_help=True)
+def run(
+    model: ModelArg,
+    array: ArrayOpt = None,
+    dataflow: DataflowOpt = None,
+    sram: SramOpt = None,
+    preset: PresetOpt = None,
+    config: ConfigOpt = None,
+    bandwidth: BandwidthOpt = None,
+    engine: Annotated[str, typer.Option("--engine", "-e", help="compat (SCALE-Sim 3.0.0's numbers, exact and fast), "
+                                        "scalesim (the real SCALE-Sim package, slow) or capacity (SRAM-aware "
+                                        "traffic, time and energy).")] = "compat",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the run folder.")] = Path("reports"),
+    input_shape: InputOpt = None,
+    fmt: FormatOpt = None,
+    word_bytes: Annotated[Optional[int], typer.Option("--word-bytes", help="Bytes per word (SCALE-Sim: 1).",
+                                                      rich_help_panel="Hardware")] = None,
+    bandwidth_gbs: Annotated[Optional[float], typer.Option(
+        "--bandwidth-gbs", help="DRAM bandwidth in GB/s (capacity engine).", rich_help_panel="Hardware")] = None,
+    clock_mhz: Annotated[Optional[float], typer.Option(
+        "--clock-mhz", help="Array clock in MHz (capacity engine).", rich_help_panel="Hardware")] = None,
+    no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
+) -> None:
+    """Simulate MODEL (a zoo name, a SCALE-Sim CSV or file.py:attr) on a systolic array.
+
+    Prints total cycles, utilisation and DRAM traffic per operand, and writes a run folder
+    (SCALE-Sim's three reports, layers.csv, summary.json, the topology CSV and .cfg used) under
+    --out.
+
+    Example: `trafficsim run hardnet68 --array 32x32 --dataflow os --sram 64`
+    """
+    from ..engines import ENGINES, simulate
+
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    for name, v in (("--word-bytes", word_bytes), ("--bandwidth-gbs", bandwidth_gbs), ("--clock-mhz", clock_mhz)):
+        if v is not None and v <= 0:
+            raise InputError(f"{name} must be positive, got {v}")
+    hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
+                                dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
+    topology = resolve_topology(model, input_shape, fmt)
+
+    t0 = time.perf_counter()
+    if quiet:
+        result = simulate(topology, hardware, engine=engine)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task(f"{topology.name} [{engine}]", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = simulate(topology, hardware, engine=engine, progress=progress)
+    elapsed = time.perf_counter() - t0
+
+    folder = None
+    if not no_write:
+        from ..runs import write_run
+
+        folder = write_run(result, topology, out)
+    if quiet:
+        if folder:
+            print(folder)
+        return
+    print_summary(result, elapsed, folder)
+
+
+def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
+    """A rich table of the run's totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    hw = result.hardware
+    t = result.totals()
+    wb = hw.word_bytes
+    console = Console()
+    title = (f"{result.model} on {hw.array} {hw.dataflow.upper()}, SRAM {hw.ifmap_sram_kb}/{hw.filter_sram_kb}/"
+             f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}")
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("quantity")
+    table.add_column("words", justify="right")
+    table.add_column("bytes", justify="right")
+
+    def row(label: str, words: int | None, note: str = "") -> None:
+        if words is None:
+            table.add_row(label, note, "")
+        else:
+            table.add_row(label, f"{words:,}", f"{words * wb:,}")
+
+    table.add_row("total cycles", f"{t['total_cycles']:,}", "")
+    if t.get("stall_cycles"):
+        table.add_row("stall cycles", f"{t['stall_cycles']:,}", "")
+    if "overall_util_pct" in t:
+        table.add_row("overall utilisation", f"{t['overall_util_pct']:.2f} %", "")
+    table.add_row("MACs", f"{t['macs']:,}", "")
+    row("DRAM IFMAP reads", t["dram_ifmap_reads"])
+    row("DRAM FILTER reads", t["dram_filter_reads"])
+    row("DRAM OFMAP writes", t["dram_ofmap_writes"])
+    row("DRAM total", t["dram_words"])
+    for key, label in (("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"),
+                       ("compulsory_bytes", "compulsory traffic (bytes)"), ("bound_bytes", "lower bound (bytes)")):
+        if key in t:
+            v = t[key]
+            table.add_row(label, f"{v:,.3f}" if isinstance(v, float) else f"{v:,}", "")
+    console.print(table)
+    n = len(result.layers)
+    where = f"; run folder {folder}" if folder else ""
+    console.print(f"{n} layers simulated in {elapsed_s:.3f} s{where}")
