@@ -267,11 +267,13 @@ def _folded_ifmap(in_size: int, pad: int, kernel: int, stride: int, out_size: in
 
 
 def _safe_name(name: str, depthwise: bool) -> str:
-    # Commas would break the CSV; a stray "DP" would trigger SCALE-Sim's per-channel expansion.
+    # Commas would break the CSV. A depthwise layer needs "DP" in its name to get SCALE-Sim's
+    # per-channel expansion; other names are kept as they are (a CSV row named "...DP..." means
+    # SCALE-Sim's expansion, and the converter keeps "DP" out of torch layer names).
     name = name.replace(",", "_").strip() or "layer"
-    if depthwise:
-        return name if "DP" in name else f"{name}_DP"
-    return name.replace("DP", "D_P")
+    if depthwise and "DP" not in name:
+        return f"{name}_DP"
+    return name
 
 
 def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
