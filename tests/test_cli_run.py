@@ -1,0 +1,130 @@
+"""`trafficsim run`: bad input gives one line and a non-zero exit with nothing written; a good run
+writes a complete run folder that pandas and json read."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trafficsim.cli import main
+
+SMALL_CSV = (
+    "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    "c1,10,10,3,3,4,8,1,\n"
+    "c2DP,9,9,3,3,3,1,2,\n"
+)
+
+
+@pytest.fixture()
+def small_csv(tmp_path: Path) -> Path:
+    p = tmp_path / "small.csv"
+    p.write_text(SMALL_CSV)
+    return p
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+BAD_OPTIONS = [
+    (["--array", "32x"], "32x"),
+    (["--array", "0x32"], "positive"),
+    (["--array", "-4x4"], "-4x4"),
+    (["--sram", "0"], "positive"),
+    (["--sram", "64,64"], "three"),
+    (["--sram", "abc"], "integers"),
+    (["--dataflow", "xs"], "dataflow"),
+    (["--engine", "magic"], "engine"),
+    (["--bandwidth", "0"], "bandwidth"),
+    (["--preset", "gpu"], "preset"),
+    (["--word-bytes", "0"], "word-bytes"),
+]
+
+
+@pytest.mark.parametrize("extra,needle", BAD_OPTIONS)
+def test_bad_options_one_line_no_folder(tmp_path, small_csv, capsys, extra, needle):
+    out_dir = tmp_path / "reports"
+    rc, _, err = run_cli(["run", str(small_csv), "--out", str(out_dir), *extra], capsys)
+    assert rc != 0
+    assert "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("trafficsim: error:")
+    assert needle in lines[0]
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+BAD_CSVS = [
+    ("header\nc1,10,10,3,3,4,8\n", "trailing comma"),
+    ("header\nc1,10,10,3,3,4,8,x,\n", "Strides must be an integer"),
+    ("header\nc1,10,10,3,3,4,\n", "expected 8 fields"),
+    ("header\nc1,4,4,5,5,4,8,1,\n", "larger than"),
+    ("header\nc1,10,10,3,3,0,8,1,\n", "Channels must be positive"),
+    ("header\nc1,10,10,3,3,4,8,1,1:2,9,\n", "extra field"),
+    ("", "empty"),
+]
+
+
+@pytest.mark.parametrize("text,needle", BAD_CSVS)
+def test_malformed_csv_names_file_and_line(tmp_path, capsys, text, needle):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    rc, _, err = run_cli(["run", str(p), "--out", str(tmp_path / "reports")], capsys)
+    assert rc == 1
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and needle in err
+    if text:
+        assert f"{p}:2" in err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_malformed_cfg(tmp_path, small_csv, capsys):
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("[architecture_presets]\nArrayHeight: 32\nArrayWidth: x\n")
+    rc, _, err = run_cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 1 and "ArrayWidth" in err and "Traceback" not in err
+    cfg.write_text("[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 64\nFilterSramSzkB: 64\n"
+                   "OfmapSramSzkB: 64\nDataflow: xs\n[run_presets]\nInterfaceBandwidth: CALC\n")
+    rc, _, err = run_cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 1 and "Dataflow" in err
+
+
+def test_missing_files(tmp_path, capsys):
+    rc, _, err = run_cli(["run", str(tmp_path / "nope.csv")], capsys)
+    assert rc == 1 and "no such topology file" in err
+    rc, _, err = run_cli(["run", str(tmp_path / "nope.csv"), "--config", str(tmp_path / "nope.cfg")], capsys)
+    assert rc == 1 and "no such config file" in err
+
+
+@pytest.mark.slow
+def test_run_folder_with_reference_engine(tmp_path, small_csv, capsys):
+    out_dir = tmp_path / "reports"
+    rc, out, err = run_cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir)],
+                           capsys)
+    assert rc == 0, err
+    assert "DRAM total" in out
+    folders = list(out_dir.iterdir())
+    assert [f.name for f in folders] == ["small-8x8-ws-64.64.64kB-scalesim"]  # no temp folders left
+    folder = folders[0]
+    for name in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv", "layers.csv",
+                 "summary.json", "topology.csv", "hardware.cfg"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    totals = summary["totals"]
+    for key in ("total_cycles", "stall_cycles", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes",
+                "dram_bytes"):
+        assert isinstance(totals[key], int)
+    layers = pd.read_csv(folder / "layers.csv")
+    assert list(layers["layer"]) == ["c1", "c2DP"]
+    assert list(layers["scalesim_rows"]) == [1, 3]  # SCALE-Sim expands the DP layer per channel
+    assert layers["dram_words"].sum() == totals["dram_ifmap_reads"] + totals["dram_filter_reads"] + totals["dram_ofmap_writes"]
+    compute = (folder / "COMPUTE_REPORT.csv").read_text().splitlines()
+    assert len(compute) == 1 + 4
+    # re-running replaces the folder in place
+    rc, _, _ = run_cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir), "-q"],
+                       capsys)
+    assert rc == 0 and [f.name for f in out_dir.iterdir()] == [folder.name]
