@@ -179,6 +179,7 @@ class Topology:
     input_shape: tuple[int, int, int] | None = None
     ops: tuple[Op, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()
+    params: int | None = None  # the model's full parameter count (incl. BN, biases), when converted from torch
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -209,7 +210,8 @@ class Topology:
         tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"])
                         for t in d.get("tensors", ()))
         ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
-        return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors)
+        return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,
+                   params=d.get("params"))
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))
