@@ -1,0 +1,564 @@
+"""Sweeps: many (model, hardware) points through one engine, in parallel, cached and resumable.
+
+:func:`sweep` takes a Cartesian grid (models x arrays x dataflows x SRAM sizes) or an explicit
+list of points and returns a tidy :class:`pandas.DataFrame`, one row per point with the run's
+totals (or one row per layer with ``per_layer=True``).
+
+* Each model's :class:`~trafficsim.topology.Topology` is built once in the calling process and
+  shipped once to each worker (a pool initializer, or ``Client.scatter`` on Dask).
+* Executors: ``"serial"``, ``"process"`` (a local process pool, all cores) and ``"dask"``
+  (a ``distributed`` scheduler address, ``Client`` or ``LocalCluster``).
+* Every finished point is written by the calling process as one small JSON file under
+  ``cache_dir``, named by a content hash of (topology, hardware, engine, trafficsim version),
+  atomically (temp file + rename). A re-run reuses finished points; a sweep killed at any moment,
+  even with SIGKILL, resumes with no lost or corrupt points. Unreadable cache files are recomputed.
+
+This module does not import torch (zoo models are built through :mod:`trafficsim.zoo.cache`).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from .errors import ConfigError, InputError
+from .hardware import DATAFLOWS, Hardware, parse_array, parse_sram
+from .topology import Topology, atomic_write_text, read_csv
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXECUTORS = ("serial", "process", "dask")
+CACHE_FORMAT = 1  # bump when the cache file layout changes
+
+# Columns that describe a point, first in every row.
+POINT_COLUMNS = ("model", "engine", "array", "array_rows", "array_cols", "dataflow",
+                 "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
+_GRID_KEYS = ("model", "array", "dataflow", "sram_kb")
+_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
+# Fields that do not change any count: left out of the cache key so that renaming a run reuses results.
+_NOT_IN_KEY = ("run_name",)
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep: which model (index into the sweep's models) on which hardware."""
+
+    model_index: int
+    hardware: Hardware
+    key: str  # content hash naming the cache file
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+def resolve_model(model: Any) -> Topology:
+    """A topology from a :class:`Topology`, a SCALE-Sim CSV path, ``file.py:attr`` or a zoo model name."""
+    if isinstance(model, Topology):
+        return model
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str) or not model.strip():
+        raise InputError(f"model {model!r} must be a zoo name, a topology CSV path or a Topology")
+    if model.lower().endswith(".csv") or (Path(model).is_file() and ".py" not in model):
+        return read_csv(model)
+    if ".py:" in model or model.endswith(".py"):
+        from .zoo.cache import user_model_topology
+        return user_model_topology(model)
+    from .zoo.cache import model_topology
+    return model_topology(model)
+
+
+def _as_list(values: Any, what: str, scalar_types: tuple[type, ...]) -> list | None:
+    """None stays None; a single value becomes a one-element list; an empty list is an error."""
+    if values is None:
+        return None
+    if isinstance(values, scalar_types):
+        return [values]
+    try:
+        out = list(values)
+    except TypeError:
+        raise InputError(f"{what} must be a list, got {values!r}") from None
+    if not out:
+        raise InputError(f"{what} is empty: give at least one value or leave it out")
+    return out
+
+
+def _model_label(model: Any, topology: Topology) -> str:
+    """The ``model`` column: a zoo name as given, else the topology's name (a CSV's file stem)."""
+    if isinstance(model, str) and not model.lower().endswith(".csv") and ".py" not in model and os.sep not in model:
+        return model
+    return topology.name
+
+
+def _parse_dataflow(value: Any) -> str:
+    d = value.strip().lower() if isinstance(value, str) else value
+    if d not in DATAFLOWS:
+        raise InputError(f"unknown dataflow {value!r}: choose os, ws or is")
+    return d
+
+
+def _point_changes(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Hardware field changes of a point given by grid keys (array, dataflow, sram_kb) and/or Hardware fields."""
+    changes: dict[str, Any] = {}
+    for k, v in spec.items():
+        if k == "model":
+            continue
+        if k == "array":
+            changes["array_rows"], changes["array_cols"] = parse_array(v)
+        elif k == "dataflow":
+            changes["dataflow"] = _parse_dataflow(v)
+        elif k == "sram_kb":
+            changes["ifmap_sram_kb"], changes["filter_sram_kb"], changes["ofmap_sram_kb"] = parse_sram(v)
+        elif k in _HARDWARE_FIELDS:
+            changes[k] = _parse_dataflow(v) if k == "dataflow" else v
+        else:
+            raise InputError(f"{where}: unknown key {k!r}; use model, array, dataflow, sram_kb or a Hardware field")
+    return changes
+
+
+def _make_hardware(base: Hardware, changes: Mapping[str, Any], where: str) -> Hardware:
+    try:
+        return replace(base, **changes)
+    except ConfigError as e:
+        raise InputError(f"{where}: {e}") from None
+    except TypeError as e:  # e.g. a list where a number belongs
+        raise InputError(f"{where}: {e}") from None
+
+
+def topology_digest(topology: Topology) -> str:
+    """SHA-256 of a topology's canonical JSON (names, shapes, ops: everything an engine could use)."""
+    text = json.dumps(topology.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str | None = None) -> str:
+    """Cache key of a point: a hash of (topology, hardware, engine, trafficsim version)."""
+    if version is None:
+        from . import __version__ as version
+    hw = {k: v for k, v in hardware.to_dict().items() if k not in _NOT_IN_KEY}
+    text = json.dumps({"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine,
+                       "trafficsim": version}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation of points (runs in workers)
+# ---------------------------------------------------------------------------------------------
+def _json_default(o: Any) -> Any:
+    # numpy scalars from engines' extras
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"cannot store {type(o).__name__} in a sweep cache file")
+
+
+def simulate_points(topology: Topology, hardwares: Sequence[Hardware], engine: str,
+                    per_layer: bool) -> list[dict[str, Any]]:
+    """Simulate one topology on several hardware points; per point ``{"totals": {...}, "layers": [...]|None}``.
+
+    The records are passed through JSON so that fresh and cached results are identical values.
+    """
+    from .engines import simulate
+
+    out = []
+    for hw in hardwares:
+        result = simulate(topology, hw, engine=engine)
+        record: dict[str, Any] = {"totals": result.totals(), "layers": None}
+        if per_layer:
+            record["layers"] = [layer.to_dict() for layer in result.layers]
+        out.append(json.loads(json.dumps(record, default=_json_default)))
+    return out
+
+
+_POOL_TOPOLOGIES: list[Topology] = []
+
+
+def _pool_init(topologies: list[Topology], parent_pid: int) -> None:
+    global _POOL_TOPOLOGIES
+    _POOL_TOPOLOGIES = topologies
+    # Exit when the sweep process dies (e.g. SIGKILL) instead of lingering as an orphan.
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="trafficsim-parent-watch").start()
+
+
+def _pool_chunk(model_index: int, hardwares: list[Hardware], engine: str, per_layer: bool) -> list[dict]:
+    return simulate_points(_POOL_TOPOLOGIES[model_index], hardwares, engine, per_layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+# ---------------------------------------------------------------------------------------------
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"{key}.json"
+
+
+def read_cached_point(cache_dir: Path, key: str, per_layer: bool) -> dict[str, Any] | None:
+    """The cached record of a point, or None when missing, unreadable or lacking layers that are needed."""
+    try:
+        d = json.loads(_cache_path(cache_dir, key).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(d, dict) or d.get("key") != key or not isinstance(d.get("totals"), dict):
+        return None
+    layers = d.get("layers")
+    if per_layer and not isinstance(layers, list):
+        return None
+    return {"totals": d["totals"], "layers": layers if isinstance(layers, list) else None}
+
+
+def write_cached_point(cache_dir: Path, key: str, record: Mapping[str, Any], model: str, engine: str,
+                       hardware: Hardware) -> None:
+    """Write one point's record atomically (readers never see a partial file)."""
+    from . import __version__
+    doc = {"key": key, "format": CACHE_FORMAT, "trafficsim_version": __version__, "model": model,
+           "engine": engine, "hardware": hardware.to_dict(), "totals": record["totals"]}
+    if record.get("layers") is not None:
+        doc["layers"] = record["layers"]
+    atomic_write_text(_cache_path(cache_dir, key), json.dumps(doc, separators=(",", ":"), default=_json_default))
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors: each yields (points, records) as chunks finish
+# ---------------------------------------------------------------------------------------------
+Chunk = tuple[int, list[SweepPoint]]
+
+
+def _chunks(todo: Sequence[SweepPoint], workers: int) -> list[Chunk]:
+    """Split points per model into chunks: a few per worker so load stays balanced, few enough to keep overhead low."""
+    size = max(1, min(8, math.ceil(len(todo) / max(1, workers * 4))))
+    by_model: dict[int, list[SweepPoint]] = {}
+    for p in todo:
+        by_model.setdefault(p.model_index, []).append(p)
+    return [(m, pts[i:i + size]) for m, pts in by_model.items() for i in range(0, len(pts), size)]
+
+
+def _run_serial(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str,
+                per_layer: bool) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
+    for p in todo:
+        yield [p], simulate_points(topologies[p.model_index], [p.hardware], engine, per_layer)
+
+
+def _run_process(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str, per_layer: bool,
+                 workers: int | None) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
+    import multiprocessing as mp
+
+    workers = workers or os.cpu_count() or 1
+    chunks = _chunks(todo, workers)
+    # fork starts workers fast and shares already-compiled code; elsewhere the platform default
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    used = [topologies[i] if i in {m for m, _ in chunks} else None for i in range(len(topologies))]
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx, initializer=_pool_init,
+                               initargs=(used, os.getpid()))
+    try:
+        pending = {pool.submit(_pool_chunk, m, [p.hardware for p in pts], engine, per_layer): pts
+                   for m, pts in chunks}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                pts = pending.pop(fut)
+                yield pts, fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_client(dask_address: Any):
+    """(client, owned): a Client for an address string, a Client, or a (Local)Cluster."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("executor='dask' needs dask.distributed: pip install 'trafficsim[dask]'") from None
+    if dask_address is None:
+        raise InputError("executor='dask' needs dask_address: a scheduler address, a Client or a LocalCluster")
+    if isinstance(dask_address, Client):
+        return dask_address, False
+    if isinstance(dask_address, str):
+        try:
+            return Client(dask_address, timeout="20s"), True
+        except OSError as e:
+            raise InputError(f"cannot reach the Dask scheduler at {dask_address!r}: {e}") from None
+    if hasattr(dask_address, "scheduler_address"):  # a LocalCluster or another deployed cluster
+        return Client(dask_address), True
+    raise InputError(f"dask_address must be a scheduler address, a Client or a cluster, got {dask_address!r}")
+
+
+def _run_dask(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str, per_layer: bool,
+              dask_address: Any) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
+    from distributed import as_completed
+
+    client, owned = _dask_client(dask_address)
+    try:
+        workers = max(1, sum(client.nthreads().values()))
+        chunks = _chunks(todo, workers)
+        used = sorted({m for m, _ in chunks})
+        # each topology goes to every worker once; tasks refer to it by future
+        scattered = dict(zip(used, client.scatter([topologies[m] for m in used], broadcast=True)))
+        futures = {client.submit(simulate_points, scattered[m], [p.hardware for p in pts], engine, per_layer,
+                                 pure=False): pts for m, pts in chunks}
+        try:
+            for fut in as_completed(list(futures)):
+                yield futures[fut], fut.result()
+        finally:
+            client.cancel(list(futures))
+    finally:
+        if owned:
+            client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------------
+def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb: Any = None,
+          engine: str = "compat", executor: str | None = None, points: Iterable[Mapping[str, Any]] | None = None,
+          per_layer: bool = False, cache_dir: str | os.PathLike | None = "reports/sweeps", progress: bool = True,
+          dask_address: Any = None, workers: int | None = None, **hardware: Any) -> "pd.DataFrame":
+    """Simulate every point of a grid (or an explicit point list) and return a tidy DataFrame.
+
+    Args:
+        models: zoo model names, SCALE-Sim topology CSV paths or :class:`Topology` objects (one or a list).
+        arrays: array sizes as ``(rows, cols)`` or ``"RxC"``; default: the base hardware's.
+        dataflows: any of ``"os"``, ``"ws"``, ``"is"``; default: the base hardware's.
+        sram_kb: SRAM sizes in kB, an int (all three buffers) or ``(ifmap, filter, ofmap)``; default: the base's.
+        engine: ``"compat"`` (SCALE-Sim 3.0.0's numbers), ``"capacity"`` or ``"scalesim"`` (slow).
+        executor: ``"serial"``, ``"process"`` (local processes, all cores; the default) or ``"dask"``
+            (the default when ``dask_address`` is given).
+        points: an explicit list of points instead of the grid, each a dict with ``model`` (optional when
+            ``models`` has one entry) and any of ``array``, ``dataflow``, ``sram_kb`` or Hardware fields.
+        per_layer: one row per simulated layer instead of one per point.
+        cache_dir: folder of the per-point cache files; ``None`` disables the cache.
+        progress: show a progress bar with ETA (on stderr).
+        dask_address: a scheduler address (``"tcp://host:8786"``), a ``distributed.Client`` or a ``LocalCluster``.
+        workers: processes for the ``"process"`` executor (default: all cores).
+        **hardware: base :class:`Hardware` fields for every point (e.g. ``bandwidth_mode="USER"``, ``word_bytes=2``).
+
+    Returns:
+        One row per point (grid order) with the point columns (``model``, ``engine``, ``array``, ``array_rows``,
+        ``array_cols``, ``dataflow``, ``ifmap_sram_kb``, ``filter_sram_kb``, ``ofmap_sram_kb``, then any other
+        Hardware field that differs from its default in some point) followed by :meth:`RunResult.totals` (or the per-layer fields). ``df.attrs``
+        holds ``points`` (distinct points), ``computed`` and ``cached`` counts and ``seconds``.
+    """
+    import pandas as pd
+
+    from .engines import ENGINES
+
+    t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if executor is None:
+        executor = "dask" if dask_address is not None else "process"
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r}: choose serial, process or dask")
+    if dask_address is not None and executor != "dask":
+        raise InputError(f"dask_address is given but executor is {executor!r}; use executor='dask'")
+    if workers is not None and (not isinstance(workers, int) or workers <= 0):
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    unknown = sorted(set(hardware) - set(_HARDWARE_FIELDS) - {"array", "sram_kb"})
+    if unknown:
+        raise InputError(f"unknown hardware field(s) {', '.join(unknown)}; see trafficsim.Hardware")
+    base = _make_hardware(Hardware(), _point_changes(hardware, "hardware"), "hardware")
+
+    # -- models: each topology built once ---------------------------------------------------------
+    model_list = _as_list(models, "models", (str, os.PathLike, Topology)) or []
+    labels: list[str] = []
+    topologies: list[Topology] = []
+    for m in model_list:
+        topo = resolve_model(m)
+        topologies.append(topo)
+        labels.append(_model_label(m, topo))
+
+    # -- points -----------------------------------------------------------------------------------
+    specs: list[tuple[int, dict[str, Any]]] = []  # (model index, hardware changes)
+    if points is not None:
+        if any(v is not None for v in (arrays, dataflows, sram_kb)):
+            raise InputError("give either points or the arrays/dataflows/sram_kb grid, not both")
+        for i, spec in enumerate(points):
+            where = f"point {i}"
+            if not isinstance(spec, Mapping):
+                raise InputError(f"{where}: must be a dict such as {{'model': 'resnet18', 'array': '32x32'}}, "
+                                 f"got {spec!r}")
+            if "model" in spec:
+                topo = resolve_model(spec["model"])
+                label = _model_label(spec["model"], topo)
+                if label in labels and topologies[labels.index(label)] == topo:
+                    idx = labels.index(label)
+                else:
+                    labels.append(label)
+                    topologies.append(topo)
+                    idx = len(topologies) - 1
+            elif len(model_list) == 1:
+                idx = 0
+            else:
+                raise InputError(f"{where}: no 'model' (needed unless models has exactly one entry)")
+            specs.append((idx, _point_changes(spec, where)))
+        if not specs:
+            raise InputError("points is empty")
+    else:
+        if not topologies:
+            raise InputError("no models: give models=[...] (zoo names, CSV paths or Topology objects)")
+        array_list = _as_list(arrays, "arrays", (str,)) or [(base.array_rows, base.array_cols)]
+        flow_list = _as_list(dataflows, "dataflows", (str,)) or [base.dataflow]
+        sram_list = _as_list(sram_kb, "sram_kb", (int, str)) or [(base.ifmap_sram_kb, base.filter_sram_kb,
+                                                                   base.ofmap_sram_kb)]
+        parsed_arrays = [parse_array(a) for a in array_list]
+        parsed_flows = [_parse_dataflow(d) for d in flow_list]
+        parsed_srams = [parse_sram(s) for s in sram_list]
+        for idx, (r, c), d, (si, sf, so) in itertools.product(range(len(topologies)), parsed_arrays,
+                                                                parsed_flows, parsed_srams):
+            specs.append((idx, {"array_rows": r, "array_cols": c, "dataflow": d, "ifmap_sram_kb": si,
+                                "filter_sram_kb": sf, "ofmap_sram_kb": so}))
+
+    digests = [topology_digest(t) for t in topologies]
+    sweep_points: list[SweepPoint] = []
+    for n, (idx, changes) in enumerate(specs):
+        hw = _make_hardware(base, changes, f"point {n}")
+        sweep_points.append(SweepPoint(idx, hw, point_key(digests[idx], hw, engine)))
+
+    # -- cache ------------------------------------------------------------------------------------
+    cache = Path(cache_dir) if cache_dir is not None else None
+    records: dict[str, dict[str, Any]] = {}
+    unique: dict[str, SweepPoint] = {}
+    for p in sweep_points:
+        unique.setdefault(p.key, p)
+    if cache is not None:
+        for key in unique:
+            rec = read_cached_point(cache, key, per_layer)
+            if rec is not None:
+                records[key] = rec
+    n_cached = len(records)
+    todo = [p for k, p in unique.items() if k not in records]
+
+    # -- run --------------------------------------------------------------------------------------
+    if todo:
+        if executor == "serial":
+            runs = _run_serial(todo, topologies, engine, per_layer)
+        elif executor == "process":
+            runs = _run_process(todo, topologies, engine, per_layer, workers)
+        else:
+            runs = _run_dask(todo, topologies, engine, per_layer, dask_address)
+        bar = _progress_bar(len(unique), n_cached, f"sweep ({executor})", progress)
+        try:
+            for pts, recs in runs:
+                for p, rec in zip(pts, recs):
+                    records[p.key] = rec
+                    if cache is not None:
+                        write_cached_point(cache, p.key, rec, labels[p.model_index], engine, p.hardware)
+                bar.update(len(pts))
+        finally:
+            bar.close()
+            close = getattr(runs, "close", None)
+            if close is not None:
+                close()
+
+    # -- table ------------------------------------------------------------------------------------
+    # other Hardware fields become columns where some point differs from the default
+    default = Hardware()
+    extra_cols = [f for f in _HARDWARE_FIELDS if f not in POINT_COLUMNS and f not in _NOT_IN_KEY
+                  and any(getattr(p.hardware, f) != getattr(default, f) for p in sweep_points)]
+    rows: list[dict[str, Any]] = []
+    for p in sweep_points:
+        hw = p.hardware
+        point = {"model": labels[p.model_index], "engine": engine, "array": hw.array,
+                 "array_rows": hw.array_rows, "array_cols": hw.array_cols, "dataflow": hw.dataflow,
+                 "ifmap_sram_kb": hw.ifmap_sram_kb, "filter_sram_kb": hw.filter_sram_kb,
+                 "ofmap_sram_kb": hw.ofmap_sram_kb}
+        point.update({k: getattr(hw, k) for k in extra_cols})
+        rec = records[p.key]
+        if per_layer:
+            for layer in rec["layers"]:
+                layer = dict(layer)
+                layer["layer"] = layer.pop("name", None)
+                rows.append({**point, **layer})
+        else:
+            rows.append({**point, **rec["totals"]})
+    df = pd.DataFrame(rows)
+    df.attrs.update({"points": len(unique), "computed": len(todo), "cached": n_cached,
+                     "seconds": time.perf_counter() - t0})
+    return df
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, initial: int, desc: str, enabled: bool):
+    """A tqdm bar (count, rate, ETA) on stderr, or a no-op."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, unit="pt", smoothing=0.1, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweep spec files (TOML)
+# ---------------------------------------------------------------------------------------------
+SPEC_KEYS = ("models", "arrays", "dataflows", "sram_kb", "engine", "executor", "points", "per_layer", "cache_dir",
+             "dask_address", "workers", "output", "preset", "hardware")
+
+
+def read_spec(path: str | os.PathLike) -> tuple[dict[str, Any], str | None]:
+    """Read a sweep spec (TOML): (:func:`sweep` keyword arguments, the ``output`` CSV path or None).
+
+    Top-level keys: ``models``, ``arrays``, ``dataflows``, ``sram_kb``, ``engine``, ``executor``, ``per_layer``,
+    ``cache_dir``, ``dask_address``, ``workers``, ``output`` (CSV path), ``preset`` (base hardware preset), a
+    ``[hardware]`` table of base Hardware fields and ``[[points]]`` tables for an explicit point list.
+    A CSV model path that does not exist from the working directory is looked up next to the spec.
+    """
+    import tomllib
+
+    from .hardware import preset as get_preset
+
+    path = Path(path)
+    try:
+        spec = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such sweep spec") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read sweep spec ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML ({e})") from None
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}")
+
+    def near_spec(model: Any) -> Any:
+        if isinstance(model, str) and model.lower().endswith(".csv") and not Path(model).exists():
+            beside = path.parent / model
+            if beside.exists():
+                return str(beside)
+        return model
+
+    output = spec.get("output")
+    if output is not None and not isinstance(output, str):
+        raise InputError(f"{path}: output must be a CSV path string")
+    kwargs: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("hardware", "preset", "output")}
+    if "models" in kwargs:
+        models = kwargs["models"]
+        kwargs["models"] = [near_spec(m) for m in models] if isinstance(models, list) else near_spec(models)
+    if "points" in kwargs:
+        if not isinstance(kwargs["points"], list):
+            raise InputError(f"{path}: points must be an array of tables ([[points]])")
+        kwargs["points"] = [{**p, "model": near_spec(p["model"])} if isinstance(p, dict) and "model" in p else p
+                            for p in kwargs["points"]]
+    base: dict[str, Any] = {}
+    if "preset" in spec:
+        base = get_preset(spec["preset"]).to_dict()
+        base.pop("run_name", None)
+    hw = spec.get("hardware", {})
+    if not isinstance(hw, dict):
+        raise InputError(f"{path}: [hardware] must be a table of Hardware fields")
+    base.update(hw)
+    kwargs.update(base)
+    return kwargs, output
