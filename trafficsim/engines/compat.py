@@ -1,0 +1,265 @@
+"""The ``compat`` engine: SCALE-Sim 3.0.0's numbers, exactly, in closed form and one compiled loop.
+
+For every SCALE-Sim row of the topology (after ``DP`` expansion) it returns the fields of
+COMPUTE_REPORT, DETAILED_ACCESS_REPORT and BANDWIDTH_REPORT that ``scalesim==3.0.0`` reports
+(integers exactly; floats computed with the same operations in the same order).
+
+* Compute cycles, utilisations and SRAM counts are closed form (``docs/compat.md``).
+* DRAM counts and timing need SCALE-Sim's address order: :mod:`.compat_kernel` walks the demand
+  rows in a numba loop without materialising demand matrices (CALC mode), and
+  :mod:`.compat_user` reproduces USER mode's read buffers.
+
+See ``docs/compat.md`` for the list of SCALE-Sim quirks reproduced here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TopologyError
+from ..hardware import Hardware
+from ..results import LayerResult, RunResult
+from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows
+from . import ProgressFn
+
+ENGINE_NAME = "compat"
+DATAFLOW_CODE = {"os": 0, "ws": 1, "is": 2}
+
+# SCALE-Sim 3.0.0 constants (single_layer_sim.py, read_buffer_estimate_bw.py)
+CALC_FIRST_FILL_BW = 10       # words/cycle of the first (active-half) fill in CALC mode
+SETS_PER_HALF = 50            # int(0.5 * 100) sets per buffer half
+
+
+@dataclass(frozen=True)
+class FoldGeometry:
+    """A layer mapped on the array: the dataflow table row and the fold counts.
+
+    ``spatial_rows``/``spatial_cols``/``temporal`` are SCALE-Sim's Sr, Sc, T:
+    os = (E, K, RSC), ws = (RSC, K, E), is = (RSC, E, K).
+    """
+
+    dataflow: str
+    array_rows: int
+    array_cols: int
+    spatial_rows: int
+    spatial_cols: int
+    temporal: int
+
+    @property
+    def row_folds(self) -> int:
+        return -(-self.spatial_rows // self.array_rows)
+
+    @property
+    def col_folds(self) -> int:
+        return -(-self.spatial_cols // self.array_cols)
+
+    @property
+    def rows_per_fold(self) -> int:
+        """Demand rows (cycles) per fold: T+Ra+Ca-2 (os), T+2Ra+Ca-2 (ws, is)."""
+        ra, ca, t = self.array_rows, self.array_cols, self.temporal
+        return t + ra + ca - 2 if self.dataflow == "os" else t + 2 * ra + ca - 2
+
+    @property
+    def util_cycles_per_fold(self) -> int:
+        """The per-fold cycle count SCALE-Sim divides by in Compute Util (T+2Ra+2Ca-3 in ws/is)."""
+        ra, ca, t = self.array_rows, self.array_cols, self.temporal
+        return t + ra + ca - 2 if self.dataflow == "os" else t + 2 * ra + 2 * ca - 3
+
+    @property
+    def demand_rows(self) -> int:
+        return self.row_folds * self.col_folds * self.rows_per_fold
+
+
+def fold_geometry(row: ScaleSimRow, hw: Hardware) -> FoldGeometry:
+    """The dataflow table: which of E (output pixels), RSC (window) and K (filters) is spatial/temporal."""
+    e = row.out_h * row.out_w
+    rsc = row.filter_h * row.filter_w * row.channels
+    k = row.num_filters
+    sr, sc, t = {"os": (e, k, rsc), "ws": (rsc, k, e), "is": (rsc, e, k)}[hw.dataflow]
+    return FoldGeometry(hw.dataflow, hw.array_rows, hw.array_cols, sr, sc, t)
+
+
+def _fold_means(g: FoldGeometry) -> tuple[float, float]:
+    """Mapping efficiency and compute utilisation (fractions), as SCALE-Sim's unweighted
+    Python ``sum(list)/len`` over folds in its order (column fold outer, row fold inner)."""
+    ra, ca, t = g.array_rows, g.array_cols, g.temporal
+    macs_on_array = ra * ca
+    cyc = g.util_cycles_per_fold
+    rus = [min(ra, g.spatial_rows - fr * ra) for fr in range(g.row_folds)]
+    cus = [min(ca, g.spatial_cols - fc * ca) for fc in range(g.col_folds)]
+    map_eff = [ru * cu / macs_on_array for cu in cus for ru in rus]
+    util = [ru * cu * t / (macs_on_array * cyc) for cu in cus for ru in rus]
+    return sum(map_eff) / len(map_eff), sum(util) / len(util)
+
+
+def sram_counts(g: FoldGeometry) -> tuple[int, int, int]:
+    """SRAM IFMAP reads, FILTER reads, OFMAP writes (words), SCALE-Sim's shape-based counts,
+    including the OS OFMAP over-count of (Ra+Ca) per fold (scalesim-project/SCALE-Sim#166)."""
+    sr, sc, t = g.spatial_rows, g.spatial_cols, g.temporal
+    fr, fc = g.row_folds, g.col_folds
+    if g.dataflow == "os":   # Sr=E, Sc=K, T=RSC
+        return fc * sr * t, fr * t * sc, sr * sc + fr * fc * (g.array_rows + g.array_cols)
+    if g.dataflow == "ws":   # Sr=RSC, Sc=K, T=E
+        return fc * t * sr, sr * sc, fr * t * sc
+    return sr * sc, fc * sr * t, fr * sc * t   # is: Sr=RSC, Sc=E, T=K
+
+
+def _ifmap_index_tables(row: ScaleSimRow) -> tuple[np.ndarray, ...]:
+    """Per output pixel (row, col, base) and per window element (r, q, offset) of the NHWC IFMAP
+    address ``((oy*s + r)*W + ox*s + q)*C + c`` (operand_matrix.py:calc_ifmap_elem_addr)."""
+    ew = row.out_w
+    e = row.out_h * ew
+    w, c, s = row.ifmap_w, row.channels, row.stride
+    p = np.arange(e, dtype=np.int64)
+    prow = (p // ew) * s
+    pcol = (p % ew) * s
+    pbase = (prow * w + pcol) * c
+    rsc = row.filter_h * row.filter_w * c
+    j = np.arange(rsc, dtype=np.int64)
+    jr = j // (row.filter_w * c)
+    rem = j % (row.filter_w * c)
+    jq = rem // c
+    joff = (jr * w + jq) * c + rem % c
+    return prow, pcol, pbase, jr, jq, joff
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """What the memory walk of one layer yields (cycles as SCALE-Sim reports them)."""
+
+    stall_cycles: int
+    total_cycles: int
+    sram_start_stop: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    dram_ifmap: tuple[int, int, int]      # start, stop, reads
+    dram_filter: tuple[int, int, int]
+    dram_ofmap: tuple[int, int, int]      # start, stop, writes
+
+
+def _calc_read_dram(first_req: int, misses: int, triggers: int, last_trigger: int,
+                    items: int) -> tuple[int, int, int]:
+    """DRAM start, stop, reads of a CALC-mode read buffer from its epoch-walk summary.
+
+    First fill at 10 words/cycle, ending 2 cycles before the first request (or at -2 when the
+    operand never fills half the SRAM); later fills end at each trigger; the trace's cycles are
+    request cycle + 1 (read latency)."""
+    if triggers > 0:
+        start = first_req - math.ceil(SETS_PER_HALF * items / CALC_FIRST_FILL_BW)
+        stop = last_trigger + 1
+    else:
+        nsets = -(-misses // items)
+        start = -math.ceil(nsets * items / CALC_FIRST_FILL_BW)
+        stop = -1
+    return start, stop, misses
+
+
+def _walk_calc(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
+    from . import compat_kernel as kern
+
+    prow, pcol, pbase, jr, jq, joff = _ifmap_index_tables(row)
+    rsc = row.filter_h * row.filter_w * row.channels
+    if_items = (hw.ifmap_sram_kb * 1024) // 100
+    fl_items = (hw.filter_sram_kb * 1024) // 100
+    of_total = hw.ofmap_sram_kb * 1024
+    of_active = int(math.ceil(of_total * 0.5))
+    of_bw = hw.array_cols if hw.bandwidth_mode == "CALC" else hw.bandwidth
+    ring = of_total + 4 * (hw.array_rows + hw.array_cols) + 1024
+    while True:
+        if_stamp = np.full(row.ifmap_h * row.ifmap_w * row.channels, -1, dtype=np.int32)
+        fl_stamp = np.full(rsc * row.num_filters, -1, dtype=np.int32)
+        r = kern.walk_layer_calc(DATAFLOW_CODE[g.dataflow], g.array_rows, g.array_cols,
+                                 g.spatial_rows, g.spatial_cols, g.temporal,
+                                 row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
+                                 if_stamp, fl_stamp, if_items, fl_items,
+                                 of_total, of_active, of_total - of_active, of_bw, ring)
+        if not r[kern.R_RING_OVERFLOW]:
+            break
+        ring *= 4
+    r = [int(x) for x in r]
+    return _Walk(
+        stall_cycles=r[kern.R_STALL],
+        total_cycles=r[kern.R_LAST_OUT],
+        sram_start_stop=((r[kern.R_IF_SRAM_START], r[kern.R_IF_SRAM_STOP]),
+                         (r[kern.R_FL_SRAM_START], r[kern.R_FL_SRAM_STOP]),
+                         (r[kern.R_OF_SRAM_START], r[kern.R_OF_SRAM_STOP])),
+        dram_ifmap=_calc_read_dram(r[kern.R_IF_FIRST_REQ], r[kern.R_IF_MISSES], r[kern.R_IF_TRIGGERS],
+                                   r[kern.R_IF_LAST_TRIGGER], if_items),
+        dram_filter=_calc_read_dram(r[kern.R_FL_FIRST_REQ], r[kern.R_FL_MISSES], r[kern.R_FL_TRIGGERS],
+                                    r[kern.R_FL_LAST_TRIGGER], fl_items),
+        dram_ofmap=(r[kern.R_OF_DRAM_START], r[kern.R_OF_DRAM_STOP], r[kern.R_OF_DRAM_WRITES]),
+    )
+
+
+def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResult:
+    """SCALE-Sim 3.0.0's report fields for one SCALE-Sim row (one layer after DP expansion)."""
+    if row.filter_h > row.ifmap_h or row.filter_w > row.ifmap_w:
+        raise TopologyError(f"layer {row.name!r}: filter {row.filter_h}x{row.filter_w} is larger than "
+                            f"the IFMAP {row.ifmap_h}x{row.ifmap_w}")
+    g = fold_geometry(row, hw)
+    if hw.bandwidth_mode == "CALC":
+        walk = _walk_calc(row, hw, g)
+    else:
+        from .compat_user import walk_user
+        walk = walk_user(row, hw, g)
+    if walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:  # an internal invariant of the walk
+        raise AssertionError(f"compat engine: cycle count mismatch in layer {row.name!r}")
+    ra, ca = hw.array_rows, hw.array_cols
+    total = walk.total_cycles
+    num_compute = row.out_h * row.out_w * row.num_filters * row.filter_h * row.filter_w * row.channels
+    map_eff, comp_util = _fold_means(g)
+    if_sram, fl_sram, of_sram = sram_counts(g)
+    (ifs0, ifs1), (fls0, fls1), (ofs0, ofs1) = walk.sram_start_stop
+    ifd0, ifd1, ifd_n = walk.dram_ifmap
+    fld0, fld1, fld_n = walk.dram_filter
+    ofd0, ofd1, ofd_n = walk.dram_ofmap
+    return LayerResult(
+        layer_id=layer_id, name=row.name, source_layer=row.source_layer, macs=row.macs,
+        total_cycles_incl_prefetch=int(ofd1 - min(ifd0, fld0)),
+        total_cycles=total, stall_cycles=walk.stall_cycles,
+        overall_util_pct=(num_compute * 100) / (total * ra * ca),
+        mapping_efficiency_pct=map_eff * 100, compute_util_pct=comp_util * 100,
+        sram_ifmap_reads=if_sram, sram_filter_reads=fl_sram, sram_ofmap_writes=of_sram,
+        dram_ifmap_reads=ifd_n, dram_filter_reads=fld_n, dram_ofmap_writes=ofd_n,
+        sram_ifmap_start_cycle=ifs0, sram_ifmap_stop_cycle=ifs1,
+        sram_filter_start_cycle=fls0, sram_filter_stop_cycle=fls1,
+        sram_ofmap_start_cycle=ofs0, sram_ofmap_stop_cycle=ofs1,
+        dram_ifmap_start_cycle=ifd0, dram_ifmap_stop_cycle=ifd1,
+        dram_filter_start_cycle=fld0, dram_filter_stop_cycle=fld1,
+        dram_ofmap_start_cycle=ofd0, dram_ofmap_stop_cycle=ofd1,
+        avg_ifmap_sram_bw=if_sram / total, avg_filter_sram_bw=fl_sram / total,
+        avg_ofmap_sram_bw=of_sram / total,
+        avg_ifmap_dram_bw=ifd_n / float(ifd1 - ifd0 + 1),
+        avg_filter_dram_bw=fld_n / float(fld1 - fld0 + 1),
+        avg_ofmap_dram_bw=ofd_n / float(ofd1 - ofd0 + 1),
+    )
+
+
+def _row_key(row: ScaleSimRow) -> tuple[int, ...]:
+    return (row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels, row.num_filters, row.stride)
+
+
+def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None) -> RunResult:
+    """Simulate every SCALE-Sim row of ``topology`` (after ``DP`` expansion) as SCALE-Sim 3.0.0 would.
+
+    Identical rows (e.g. the channels of an expanded depthwise layer) are simulated once.
+    """
+    hw = hardware or Hardware()
+    rows = expand_dp(scalesim_rows(topology))
+    done: dict[tuple[int, ...], LayerResult] = {}
+    results: list[LayerResult] = []
+    for i, row in enumerate(rows):
+        key = _row_key(row)
+        if key in done:
+            prev = done[key]
+            res = LayerResult(**{**{f: getattr(prev, f) for f in prev.__dataclass_fields__},
+                                 "layer_id": i, "name": row.name, "source_layer": row.source_layer,
+                                 "macs": row.macs})
+        else:
+            res = simulate_row(row, hw, i)
+            done[key] = res
+        results.append(res)
+        if progress is not None:
+            progress(i + 1, len(rows))
+    return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
+                     meta={"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode})
