@@ -233,7 +233,10 @@ def read_cfg(path: str | os.PathLike) -> Hardware:
             raise ConfigError(f"{where}: [sparsity] SparsitySupport = true is not supported by trafficsim")
     if cp.has_section("run_presets") and cp.get("run_presets", "UseRamulatorTrace", fallback="False").strip() == "True":
         raise ConfigError(f"{where}: [run_presets] UseRamulatorTrace = True is not supported by trafficsim")
-    return Hardware(**kw)
+    try:
+        return Hardware(**kw)
+    except ConfigError as e:  # e.g. a zero size: say which file
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _cfg_bool(cp: configparser.ConfigParser, where: str, section: str, key: str) -> bool:
