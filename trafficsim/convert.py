@@ -13,7 +13,8 @@ under a :class:`torch.overrides.TorchFunctionMode` that sees every torch functio
 
 Node names are module paths (``base.3.layers.5.conv``) taken from forward pre-hooks; a module
 called again gets ``#2``, ``#3``...; a functional call inside a non-leaf module gets the module path
-plus the function name (``base.3.cat``, or just ``cat`` at the top level).
+plus the function name (``base.3.cat``, or just ``cat`` at the top level). ``DP`` in a name
+becomes ``D_P``: in a SCALE-Sim CSV it would trigger the per-channel depthwise expansion.
 """
 from __future__ import annotations
 
@@ -69,10 +70,9 @@ _POOL_KINDS = {
     "avg_pool2d": "avgpool", "adaptive_avg_pool2d": "avgpool", "lp_pool2d": "avgpool",
 }
 _UPSAMPLE = {"interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "upsample_nearest2d",
-             "upsample_bilinear2d", "pixel_shuffle"}
+             "upsample_bilinear2d", "pixel_shuffle", "max_unpool2d"}
 _CAT = {"cat", "concat", "concatenate"}
 _ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
-_INPLACE = {"add_", "__iadd__", "sub_", "__isub__"}
 # Calls that never touch feature maps (attribute reads, dtype/device queries): skip bookkeeping.
 _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "__format__", "__repr__", "__bool__", "__index__",
             "_set_grad_enabled", "is_floating_point", "is_complex", "__hash__", "__eq__"}
@@ -138,6 +138,7 @@ class _Recorder:
             base = func_name if not path else path if leaf else f"{path}.{func_name}"
         else:
             base = func_name
+        base = base.replace("DP", "D_P")  # "DP" in a SCALE-Sim name means per-channel expansion
         n = self.used_names.get(base, 0) + 1
         self.used_names[base] = n
         return base if n == 1 else f"{base}#{n}"
