@@ -54,10 +54,24 @@ MODELS: dict[str, str] = {
     # VGG and SqueezeNet (torchvision)
     "vgg16": "vgg:vgg16",
     "squeezenet1_0": "squeezenet:squeezenet1_0",
+    # Segmentation (CamVid / Cityscapes)
+    "fc_densenet56": "fc_densenet:fc_densenet56",
+    "fc_densenet67": "fc_densenet:fc_densenet67",
+    "fc_densenet103": "fc_densenet:fc_densenet103",
+    "fc_hardnet68": "fc_hardnet:fc_hardnet68",
+    "fc_hardnet76": "fc_hardnet:fc_hardnet76",
+    "fc_hardnet84": "fc_hardnet:fc_hardnet84",
+    "fc_hardnet70": "fc_hardnet:fc_hardnet70",
+    "segnet": "segnet:segnet",
 }
 
 # Default input (height, width) of models not meant for 224x224 ImageNet inputs.
-_INPUT_SIZES: dict[str, tuple[int, int]] = {}
+_INPUT_SIZES: dict[str, tuple[int, int]] = {
+    # CamVid segmentation nets at the HarDNet paper's 360x480; FC-HarDNet-70 at Cityscapes' 1024x2048
+    **{n: (360, 480) for n in ("fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_hardnet68",
+                               "fc_hardnet76", "fc_hardnet84", "segnet")},
+    "fc_hardnet70": (1024, 2048),
+}
 
 # Modules of this package that hold no model definitions.
 _NOT_FAMILIES = frozenset({"cache"})
