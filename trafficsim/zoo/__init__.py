@@ -74,7 +74,7 @@ _INPUT_SIZES: dict[str, tuple[int, int]] = {
 }
 
 # Modules of this package that hold no model definitions.
-_NOT_FAMILIES = frozenset({"cache"})
+_NOT_FAMILIES = frozenset({"cache", "export"})
 
 # Filled by @register_model when a family module is imported: name -> constructor.
 _REGISTERED: dict[str, Callable[..., Any]] = {}
