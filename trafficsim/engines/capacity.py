@@ -1,0 +1,580 @@
+"""The capacity-aware engine: DRAM traffic that moves with SRAM size, time and energy.
+
+Per layer, a search over tilings and loop orders picks the one with the least DRAM traffic that
+fits the three SRAMs (double-buffered: half of each holds the working tile); partial sums stay on
+chip when the loop order keeps the output tile resident over the whole reduction. Compute cycles
+and SRAM accesses come from SCALE-Sim's systolic model (folds of the chosen dataflow); time is
+compute overlapped with DRAM transfers at ``Hardware.dram_bandwidth_gbs``; energy from a per-access
+table. At network level (topologies converted from torch, which record ops and tensors) concat,
+pooling, residual adds and inter-layer residency are handled as :class:`CapacityOptions` says.
+
+Exactly what is assumed is written down in ``docs/capacity.md``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+from numba import njit
+
+from ..bounds import capacity_bound_words, compulsory_words, gemm_dims, layer_macs, touched_1d
+from ..energy import EnergyTable, energy_uj
+from ..errors import InputError
+from ..hardware import Hardware
+from ..results import LayerResult, RunResult
+from ..topology import Layer, Op, Topology, expand_dp, layer_scalesim_rows
+
+ConcatMode = Literal["zero-copy", "materialised"]
+CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
+LOOP_NAMES = ("K", "C", "S")  # output channels, input channels (reduction), output pixels
+# the six loop orders, outer to inner, as indices into LOOP_NAMES
+LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    """Options of the capacity model.
+
+    * ``word_bytes``: bytes per element; ``None`` uses ``Hardware.word_bytes`` (1 by default, as
+      SCALE-Sim; 2 for fp16/int16). SRAM sizes are real kilobytes, so 2-byte words halve the
+      number of words on chip.
+    * ``concat``: ``"zero-copy"`` (consumers read the pieces where their producers wrote them; no
+      traffic of its own) or ``"materialised"`` (a copy: every piece read, the result written).
+    * ``fuse_pool_add``: pooling and residual adds run inside the conv that produces their input
+      (the conv writes the pooled/added result; an add reads its other operand), instead of
+      being charged their own reads and writes.
+    * ``inter_layer_residency``: a feature map that fits in half of the smaller of the ifmap and
+      ofmap SRAMs and is consumed by the very next node is not read back from DRAM by it, and not
+      written at all when that node is its only consumer.
+    * ``energy``: the per-access energy table (:class:`~trafficsim.energy.EnergyTable`).
+    """
+
+    word_bytes: int | None = None
+    concat: ConcatMode = "zero-copy"
+    fuse_pool_add: bool = False
+    inter_layer_residency: bool = False
+    energy: EnergyTable = field(default_factory=EnergyTable)
+
+    def __post_init__(self) -> None:
+        if self.concat not in CONCAT_MODES:
+            raise InputError(f"concat must be 'zero-copy' or 'materialised', got {self.concat!r}")
+        if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
+            raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer tiling search
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _tile_candidates(extent: int) -> np.ndarray:
+    """Distinct tile sizes ceil(extent/n) for n = 1, 2, 3, 4, 6, 8, 12, 16, ... and 1, ascending."""
+    out = np.empty(64, dtype=np.int64)
+    m = 0
+    n = 1
+    while True:
+        t = (extent + n - 1) // n
+        if m == 0 or out[m - 1] != t:
+            out[m] = t
+            m += 1
+        if t == 1:
+            break
+        # the sequence 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 3 * powers of two)
+        if n < 2:
+            n = 2
+        elif (n & (n - 1)) == 0:
+            n = n + n // 2
+        else:
+            n = (n // 3) * 4
+        if n > extent:
+            n = extent
+    res = out[:m][::-1].copy()
+    return res
+
+
+@njit(cache=True)
+def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: int, w_words: int,
+                  i_words: int, o_words: int) -> tuple[int, int, int, int]:
+    """(weight reads, input reads, output writes incl. spills, partial-sum reads) of one loop order,
+    given each tile loop's position (0 = outermost) and trip count.
+
+    An operand is fetched again for every iteration of a loop it does not depend on when that loop
+    sits outside a loop it does depend on (trip counts of 1 do not count). Outputs are accumulated
+    on chip unless the reduction loop C sits outside a K or S loop: then every C tile after the
+    first writes and reads back the partial sums.
+    """
+    # weights depend on K, C; not on S
+    w_mult = 1
+    if n_s > 1 and ((n_k > 1 and pos_k > pos_s) or (n_c > 1 and pos_c > pos_s)):
+        w_mult = n_s
+    # inputs depend on C, S; not on K
+    i_mult = 1
+    if n_k > 1 and ((n_c > 1 and pos_c > pos_k) or (n_s > 1 and pos_s > pos_k)):
+        i_mult = n_k
+    # outputs depend on K, S; the reduction C decides whether partial sums leave the chip
+    o_writes = o_words
+    psum_reads = 0
+    if n_c > 1 and ((n_k > 1 and pos_k > pos_c) or (n_s > 1 and pos_s > pos_c)):
+        o_writes = o_words * n_c
+        psum_reads = o_words * (n_c - 1)
+    return w_words * w_mult, i_words * i_mult, o_writes, psum_reads
+
+
+@njit(cache=True)
+def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
+                sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
+                icap: int, wcap: int, ocap: int) -> np.ndarray:
+    """The least-traffic tiling of a grouped convolution under the three SRAM capacities (words).
+
+    Tiles: ``tg`` groups, ``tk`` output channels, ``tc`` input channels per group, ``th x tw``
+    output pixels; the group loop is outermost (every operand depends on it). Returns int64
+    ``[total, weight_reads, input_reads, output_writes, psum_reads, order, tg, tk, tc, th, tw,
+    first_tile_words, psum_writes]``; ``total = -1`` when no tile fits.
+    """
+    best = np.full(13, -1, dtype=np.int64)
+    th_c = _tile_candidates(p)
+    tw_c = _tile_candidates(q)
+    tc_c = _tile_candidates(cp)
+    tg_c = _tile_candidates(g)
+    r_sum = np.empty(th_c.size, dtype=np.int64)
+    r_max = np.empty(th_c.size, dtype=np.int64)
+    for i in range(th_c.size):
+        r_sum[i], r_max[i] = touched_1d(p, th_c[i], h, r, sh, ph, dh, transposed)
+    c_sum = np.empty(tw_c.size, dtype=np.int64)
+    c_max = np.empty(tw_c.size, dtype=np.int64)
+    for i in range(tw_c.size):
+        c_sum[i], c_max[i] = touched_1d(q, tw_c[i], w, s, sw, pw, dw, transposed)
+    w_words = g * kp * cp * r * s
+    o_words = g * kp * p * q
+    order_pos = np.empty((6, 3), dtype=np.int64)  # position of K, C, S in each loop order
+    for o in range(6):
+        for i in range(3):
+            order_pos[o, LOOP_ORDERS[o, i]] = i
+    # compulsory traffic: once reached nothing can do better
+    i_min = g * cp * r_sum[th_c.size - 1] * c_sum[tw_c.size - 1]
+    floor_total = w_words + i_min + o_words
+    best_total = -1
+    # largest tiles first so that a good solution prunes the rest early
+    for tg in tg_c[::-1]:
+        for tc in tc_c[::-1]:
+            if tg * tc * r * s > wcap:
+                continue
+            n_c = (cp + tc - 1) // tc
+            for ih in range(th_c.size - 1, -1, -1):
+                th = th_c[ih]
+                n_h = (p + th - 1) // th
+                for iw in range(tw_c.size - 1, -1, -1):
+                    tw = tw_c[iw]
+                    in_tile = tg * tc * r_max[ih] * c_max[iw]
+                    if in_tile > icap:
+                        continue
+                    tk = min(kp, wcap // (tg * tc * r * s), ocap // (tg * th * tw))
+                    if tk < 1:
+                        continue
+                    n_k = (kp + tk - 1) // tk
+                    n_s = n_h * ((q + tw - 1) // tw)
+                    i_words = g * cp * r_sum[ih] * c_sum[iw]
+                    if best_total >= 0 and w_words + i_words + o_words >= best_total:
+                        continue  # no loop order can beat the best so far
+                    for o in range(6):
+                        wt, it, ow, pr = _loop_traffic(order_pos[o, 0], order_pos[o, 1], order_pos[o, 2],
+                                                       n_k, n_c, n_s, w_words, i_words, o_words)
+                        total = wt + it + ow + pr
+                        if best_total < 0 or total < best_total:
+                            best_total = total
+                            best[0] = total
+                            best[1] = wt
+                            best[2] = it
+                            best[3] = ow
+                            best[4] = pr
+                            best[5] = o
+                            best[6] = tg
+                            best[7] = tk
+                            best[8] = tc
+                            best[9] = th
+                            best[10] = tw
+                            best[11] = in_tile + tg * tk * tc * r * s
+                            best[12] = ow - o_words
+                            if total == floor_total:
+                                return best
+    return best
+
+
+def sram_capacities_words(hardware: Hardware, word_bytes: int) -> tuple[int, int, int]:
+    """(ifmap, filter, ofmap) SRAM sizes in words: real kB (1024 bytes) / word size."""
+    return (hardware.ifmap_sram_kb * 1024 // word_bytes, hardware.filter_sram_kb * 1024 // word_bytes,
+            hardware.ofmap_sram_kb * 1024 // word_bytes)
+
+
+@dataclass(frozen=True)
+class LayerTraffic:
+    """DRAM words of one layer under its best tiling (before network-level adjustments)."""
+
+    input_reads: int
+    weight_reads: int
+    output_writes: int  # final writes plus partial-sum spills
+    psum_writes: int    # the spill part of output_writes
+    psum_reads: int
+    loop_order: str
+    tiles: dict
+    first_tile_words: int
+
+
+def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int]) -> LayerTraffic:
+    """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words
+    (double-buffered: half of each is usable). Raises :class:`InputError` when nothing fits."""
+    icap, wcap, ocap = (c // 2 for c in capacities_words)
+    g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
+    best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap)
+    if best[0] < 0:
+        raise InputError(f"layer {layer.name!r}: SRAM too small for even a 1x1 output tile of its "
+                         f"{r}x{s} filter (ifmap/filter/ofmap half-buffers {icap}/{wcap}/{ocap} words)")
+    order = "".join(LOOP_NAMES[i] for i in LOOP_ORDERS[int(best[5])])
+    tiles = {"g": int(best[6]), "k": int(best[7]), "c": int(best[8]), "h": int(best[9]), "w": int(best[10])}
+    return LayerTraffic(int(best[2]), int(best[1]), int(best[3]), int(best[12]), int(best[4]), order, tiles,
+                        int(best[11]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Systolic compute model (SCALE-Sim's folds) for cycles and SRAM accesses
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ComputeCounts:
+    compute_cycles: int
+    sram_ifmap_reads: int
+    sram_filter_reads: int
+    sram_ofmap_writes: int
+    sram_psum_reads: int  # on-chip read-modify-write of partial sums across row folds (ws, is)
+    mapping_efficiency_pct: float
+
+
+def _as_scalesim_layer(layer: Layer) -> Layer:
+    # A CSV row named ...DP... is a depthwise conv for SCALE-Sim (one row per channel, Num Filter each).
+    if layer.kind == "conv" and layer.groups == 1 and "DP" in layer.name and not layer.inputs and layer.in_c > 1:
+        return replace(layer, groups=layer.in_c, out_c=layer.in_c * layer.out_c)
+    return layer
+
+
+def compute_counts(layer: Layer, hardware: Hardware) -> ComputeCounts:
+    """Cycles and array-side SRAM accesses of one layer from SCALE-Sim's fold model (no OS ofmap
+    double count, no off-by-one): cycles = folds x rows per fold, summed over the layer's rows."""
+    ra, ca = hardware.array_rows, hardware.array_cols
+    df = hardware.dataflow
+    cyc = ir = fr_ = ow = pr = 0
+    eff_num = 0.0
+    n_folds = 0
+    for row in layer_scalesim_rows(layer):
+        mult = 1
+        if "DP" in row.name:  # SCALE-Sim's per-channel expansion: identical rows
+            mult, row = row.channels, replace(row, channels=1)
+        e = row.out_h * row.out_w
+        rsc = row.filter_h * row.filter_w * row.channels
+        k = row.num_filters
+        sr, sc, t = {"os": (e, k, rsc), "ws": (rsc, k, e), "is": (rsc, e, k)}[df]
+        f_r, f_c = -(-sr // ra), -(-sc // ca)
+        rows_per_fold = t + ra + ca - 2 if df == "os" else t + 2 * ra + ca - 2
+        cyc += mult * f_r * f_c * rows_per_fold
+        if df == "os":
+            ir += mult * f_c * e * rsc
+            fr_ += mult * f_r * rsc * k
+            ow += mult * e * k
+        elif df == "ws":
+            ir += mult * f_c * e * rsc
+            fr_ += mult * rsc * k
+            ow += mult * f_r * e * k
+            pr += mult * (f_r - 1) * e * k
+        else:
+            ir += mult * e * rsc
+            fr_ += mult * f_c * rsc * k
+            ow += mult * f_r * e * k
+            pr += mult * (f_r - 1) * e * k
+        eff_num += mult * sr * sc / (f_r * ra * f_c * ca) * (f_r * f_c)
+        n_folds += mult * f_r * f_c
+    return ComputeCounts(cyc, ir, fr_, ow, pr, 100.0 * eff_num / max(1, n_folds))
+
+
+# ---------------------------------------------------------------------------------------------
+# Network level: ops, concat, fusion, residency
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Acc:
+    """Mutable per-layer DRAM words while network-level rules are applied."""
+
+    input_reads: int
+    weight_reads: int
+    output_writes: int
+    psum_writes: int
+    psum_reads: int
+    op_reads: int = 0
+    op_writes: int = 0
+    resident_saved: int = 0
+    fused_ops: list = field(default_factory=list)
+
+
+def _tensor_elems(topology: Topology) -> dict[int, int]:
+    elems: dict[int, int] = {}
+    for t in topology.tensors:
+        c, h, w = t.shape
+        elems[t.id] = c * h * w
+    for layer in topology.layers:
+        if layer.output >= 0 and layer.output not in elems:
+            elems[layer.output] = layer.ofmap_elems
+    for op in topology.ops:
+        if op.output >= 0 and op.output not in elems:
+            elems[op.output] = op.output_elems
+        for tid, (c, h, w) in zip(op.inputs, op.input_shapes):
+            elems.setdefault(tid, c * h * w)
+    return elems
+
+
+def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions,
+                   resident_cap_words: int) -> dict[str, int]:
+    """Charge, fuse or drop the ops and apply inter-layer residency; returns counts for meta."""
+    layers = topology.layers
+    elems = _tensor_elems(topology)
+    layer_orders = sorted((layer.order, i) for i, layer in enumerate(layers))
+
+    def owner(order: int) -> int:
+        # ops' traffic goes to the latest layer that ran before them (the first layer if none)
+        j = 0
+        for o, i in layer_orders:
+            if o < order:
+                j = i
+            else:
+                break
+        return j
+
+    consumers: dict[int, list[tuple[str, int]]] = {}
+    for i, layer in enumerate(layers):
+        for t in layer.inputs:
+            consumers.setdefault(t, []).append(("L", i))
+    for j, op in enumerate(topology.ops):
+        for t in op.inputs:
+            consumers.setdefault(t, []).append(("O", j))
+    producer: dict[int, tuple[str, int]] = {layer.output: ("L", i) for i, layer in enumerate(layers) if layer.output >= 0}
+    final_out: dict[tuple[str, int], int] = {("L", i): layer.output for i, layer in enumerate(layers)
+                                             if layer.output >= 0}
+    fused_into: dict[int, int] = {}      # op index -> layer index
+    transparent: set[int] = set()       # zero-copy concats and 'other' ops: no traffic, no node
+    charged: set[int] = set()
+    stats = {"ops_charged": 0, "ops_fused": 0, "concats_zero_copy": 0, "tensors_resident": 0}
+    ops_in_order = sorted(range(len(topology.ops)), key=lambda j: topology.ops[j].order)
+    for j in ops_in_order:
+        op = topology.ops[j]
+        if op.kind == "concat" and options.concat == "zero-copy":
+            transparent.add(j)
+            stats["concats_zero_copy"] += 1
+            continue
+        if op.kind == "other":
+            transparent.add(j)
+            continue
+        if options.fuse_pool_add and op.kind in ("maxpool", "avgpool", "add"):
+            host = None
+            for t in op.inputs:
+                src = producer.get(t)
+                if src is not None and src[0] == "L" and len(consumers.get(t, [])) == 1:
+                    host = (t, src[1])
+                    break
+            if host is not None:
+                t, li = host
+                a = acc[li]
+                a.output_writes += elems[op.output] - elems[t]
+                a.op_reads += sum(elems[x] for x in op.inputs if x != t)
+                a.fused_ops.append(op.name)
+                fused_into[j] = li
+                producer[op.output] = ("L", li)
+                final_out[("L", li)] = op.output
+                stats["ops_fused"] += 1
+                continue
+        a = acc[owner(op.order)]
+        a.op_reads += sum(elems[x] for x in op.inputs)
+        a.op_writes += elems[op.output]
+        producer[op.output] = ("O", j)
+        final_out[("O", j)] = op.output
+        charged.add(j)
+        stats["ops_charged"] += 1
+
+    if options.inter_layer_residency:
+        _apply_residency(topology, acc, elems, consumers, final_out, fused_into, transparent, charged,
+                         owner, resident_cap_words, stats)
+    return stats
+
+
+def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
+                     consumers: dict[int, list[tuple[str, int]]], final_out: dict[tuple[str, int], int],
+                     fused_into: dict[int, int], transparent: set[int], charged: set[int], owner,
+                     cap_words: int, stats: dict[str, int]) -> None:
+    """Inter-layer residency: a node's output that fits ``cap_words`` and is consumed by the next
+    executing node is read from chip by it, and not written when it is the only consumer."""
+    layers, ops = topology.layers, topology.ops
+
+    def effective_consumers(t: int) -> set[tuple[str, int]]:
+        out: set[tuple[str, int]] = set()
+        for kind, idx in consumers.get(t, []):
+            if kind == "O" and idx in transparent:
+                out |= effective_consumers(ops[idx].output)
+            elif kind == "O" and idx in fused_into:
+                out.add(("L", fused_into[idx]))
+            else:
+                out.add((kind, idx))
+        return out
+
+    def conv_input_pieces(layer: Layer) -> set[int]:
+        # tensors a layer reads as its conv input, looking through zero-copy concats and views
+        out: set[int] = set()
+        todo = list(layer.inputs)
+        while todo:
+            t = todo.pop()
+            out.add(t)
+            for j in transparent:
+                if ops[j].output == t:
+                    todo.extend(ops[j].inputs)
+        return out
+
+    def acc_of(node: tuple[str, int]) -> _Acc:
+        return acc[node[1]] if node[0] == "L" else acc[owner(ops[node[1]].order)]
+
+    seq = sorted([(layer.order, ("L", i)) for i, layer in enumerate(layers)]
+                 + [(ops[j].order, ("O", j)) for j in charged])
+    nodes = [node for _, node in seq]
+    for k in range(len(nodes) - 1):
+        node, nxt = nodes[k], nodes[k + 1]
+        t = final_out.get(node)
+        if t is None or elems.get(t, cap_words + 1) > cap_words:
+            continue
+        cons = effective_consumers(t)
+        if nxt not in cons:
+            continue
+        reader = acc_of(nxt)
+        if nxt[0] == "L" and t in conv_input_pieces(layers[nxt[1]]):
+            # the layer's input reads (possibly several passes) shrink by t's share of its input
+            cut = min(reader.input_reads, reader.input_reads * elems[t] // max(1, layers[nxt[1]].ifmap_elems))
+            reader.input_reads -= cut
+        else:  # read by a charged op, or as a fused add's other operand
+            cut = min(reader.op_reads, elems[t])
+            reader.op_reads -= cut
+        reader.resident_saved += cut
+        if cons == {nxt}:  # nobody else needs it in DRAM: not written either
+            writer = acc_of(node)
+            if node[0] == "L":
+                cut = min(writer.output_writes - writer.psum_writes, elems[t])
+                writer.output_writes -= cut
+            else:
+                cut = min(writer.op_writes, elems[t])
+                writer.op_writes -= cut
+            writer.resident_saved += cut
+        stats["tensors_resident"] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
+def simulate(topology: Topology, hardware: Hardware, progress=None,
+             options: CapacityOptions | None = None) -> RunResult:
+    """Simulate ``topology`` on ``hardware`` with the capacity-aware model.
+
+    One :class:`LayerResult` per topology layer. DRAM counts are in words (bytes = words x word
+    size); ``dram_ofmap_writes`` holds all ofmap-side transfers (final writes, spilled partial
+    sums and their read-backs) and ``dram_ifmap_reads``/``dram_ofmap_writes`` include the reads
+    and writes of the ops charged to the layer (split out in ``extra``).
+    """
+    options = options or CapacityOptions()
+    word_bytes = options.word_bytes or hardware.word_bytes
+    if word_bytes != hardware.word_bytes:
+        hardware = hardware.with_(word_bytes=word_bytes)
+    caps = sram_capacities_words(hardware, word_bytes)
+    onchip_words = sum(caps)
+    n = len(topology.layers)
+    layers = [_as_scalesim_layer(layer) for layer in topology.layers]
+    traffic: list[LayerTraffic] = []
+    acc: list[_Acc] = []
+    for i, layer in enumerate(layers):
+        lt = layer_traffic(layer, caps)
+        traffic.append(lt)
+        acc.append(_Acc(lt.input_reads, lt.weight_reads, lt.output_writes, lt.psum_writes, lt.psum_reads))
+        if progress is not None:
+            progress(i + 1, n)
+    stats: dict[str, int] = {}
+    if topology.ops:
+        stats = _apply_network(topology, acc, options, min(caps[0], caps[2]) // 2)
+
+    bytes_per_cycle = hardware.dram_bandwidth_gbs * 1e3 / hardware.clock_mhz
+    peak_macs_per_cycle = hardware.array_rows * hardware.array_cols
+    balance = peak_macs_per_cycle / bytes_per_cycle
+    results: list[LayerResult] = []
+    for i, (layer, lt, a) in enumerate(zip(layers, traffic, acc)):
+        cc = compute_counts(layer, hardware)
+        macs = layer_macs(layer)
+        ifmap_reads = a.input_reads + a.op_reads
+        ofmap_writes = a.output_writes + a.psum_reads + a.op_writes
+        dram_words = ifmap_reads + a.weight_reads + ofmap_writes
+        dram_bytes = dram_words * word_bytes
+        layer_bytes = (a.input_reads + a.weight_reads + a.output_writes + a.psum_reads) * word_bytes
+        dram_cycles = math.ceil(dram_bytes / bytes_per_cycle)
+        total = max(cc.compute_cycles, dram_cycles)
+        prefetch = math.ceil(lt.first_tile_words * word_bytes / bytes_per_cycle)
+        comp_i, comp_w, comp_o = compulsory_words(layer)
+        compulsory_b = (comp_i + comp_w + comp_o) * word_bytes
+        cap_bound_b = capacity_bound_words(layer, onchip_words) * word_bytes
+        bound_b = max(float(compulsory_b), cap_bound_b)
+        # every DRAM word passes through SRAM once; array-side accesses from the fold model
+        sram_words = (cc.sram_ifmap_reads + cc.sram_filter_reads + cc.sram_ofmap_writes + cc.sram_psum_reads
+                      + dram_words)
+        e_dram, e_sram, e_mac = energy_uj(dram_bytes, sram_words * word_bytes, macs, options.energy, word_bytes)
+        intensity = macs / dram_bytes if dram_bytes else math.inf
+        cio = layer.cio
+        extra = {
+            "compulsory_bytes": compulsory_b,
+            "capacity_bound_bytes": cap_bound_b,
+            "bound_bytes": bound_b,
+            # the layer's own conv traffic (without charged ops) against its bounds
+            "layer_dram_bytes": layer_bytes,
+            "traffic_over_bound_ratio": layer_bytes / bound_b if bound_b else 0.0,
+            "traffic_over_compulsory_ratio": layer_bytes / compulsory_b if compulsory_b else 0.0,
+            "dram_ifmap_bytes": ifmap_reads * word_bytes,
+            "dram_filter_bytes": a.weight_reads * word_bytes,
+            "dram_ofmap_bytes": ofmap_writes * word_bytes,
+            "dram_psum_writes": a.psum_writes,
+            "dram_psum_reads": a.psum_reads,
+            "op_read_words": a.op_reads,
+            "op_write_words": a.op_writes,
+            "resident_saved_words": a.resident_saved,
+            "compute_cycles": cc.compute_cycles,
+            "dram_cycles": dram_cycles,
+            "latency_ms": total / (hardware.clock_mhz * 1e3),
+            "energy_uj": e_dram + e_sram + e_mac,
+            "energy_dram_uj": e_dram,
+            "energy_sram_uj": e_sram,
+            "energy_mac_uj": e_mac,
+            "moc": macs / cio if cio else 0.0,
+            "intensity_macs_per_byte": intensity if math.isfinite(intensity) else 0.0,
+            "machine_balance_macs_per_byte": balance,
+            "memory_bound": int(intensity < balance),
+            "roofline_util_pct": 100.0 * min(1.0, intensity / balance),
+            "loop_order": lt.loop_order,
+            "tiling": " ".join(f"{k}{v}" for k, v in lt.tiles.items()),
+            "fused_ops": " ".join(a.fused_ops),
+        }
+        results.append(LayerResult(
+            layer_id=i, name=topology.layers[i].name, source_layer=i, macs=macs,
+            total_cycles_incl_prefetch=total + prefetch, total_cycles=total, stall_cycles=total - cc.compute_cycles,
+            overall_util_pct=100.0 * macs / (total * peak_macs_per_cycle) if total else 0.0,
+            mapping_efficiency_pct=cc.mapping_efficiency_pct,
+            compute_util_pct=100.0 * macs / (cc.compute_cycles * peak_macs_per_cycle) if cc.compute_cycles else 0.0,
+            sram_ifmap_reads=cc.sram_ifmap_reads, sram_filter_reads=cc.sram_filter_reads,
+            sram_ofmap_writes=cc.sram_ofmap_writes,
+            dram_ifmap_reads=ifmap_reads, dram_filter_reads=a.weight_reads, dram_ofmap_writes=ofmap_writes,
+            avg_ifmap_dram_bw=ifmap_reads / total if total else 0.0,
+            avg_filter_dram_bw=a.weight_reads / total if total else 0.0,
+            avg_ofmap_dram_bw=ofmap_writes / total if total else 0.0,
+            extra=extra,
+        ))
+    meta = {"options": {"word_bytes": word_bytes, "concat": options.concat, "fuse_pool_add": options.fuse_pool_add,
+                        "inter_layer_residency": options.inter_layer_residency,
+                        "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
+                                   "sram_pj_per_byte": options.energy.sram_pj_per_byte,
+                                   "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
+            "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
+            "network_ops": stats}
+    return RunResult(model=topology.name, engine="capacity", hardware=hardware, layers=tuple(results), meta=meta)
