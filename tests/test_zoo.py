@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trafficsim.errors import UnknownModelError
+from trafficsim.errors import InputError, UnknownModelError
 from trafficsim.zoo import (MODELS, create_model, list_models, model_family, registered_models,
                             resolve_model_name)
 
@@ -109,6 +109,35 @@ def test_unknown_name_suggests_close_names():
     assert "hardnet86" in message and "hardnet85" in message and "\n" not in message
     with pytest.raises(UnknownModelError, match="densenet121"):
         resolve_model_name("densnet121")
+
+
+def test_unknown_option_is_a_user_error():
+    with pytest.raises(InputError, match="hardnet68.*width"):
+        create_model("hardnet68", width=2)
+    assert _param_count(_build("hardnet68", depth_wise=True)) == PARAM_COUNTS["hardnet68ds"]
+
+
+def test_state_dict_keys_follow_the_reference_layouts():
+    hardnet = _build("hardnet68ds").state_dict()
+    for key in ("base.0.conv.weight", "base.2.dwconv.weight", "base.3.layers.7.layer1.conv.weight",
+                "base.3.layers.7.layer2.dwconv.weight", "base.4.norm.running_var", "base.16.3.weight"):
+        assert key in hardnet
+    # HarDNet-85: 3 stem + 6 x (block, transition) + 3 pools, with Dropout(0.1) at base.17 before the last transition
+    hardnet85 = _build("hardnet85")
+    assert isinstance(hardnet85.base[17], nn.Dropout) and hardnet85.base[17].p == 0.1
+    assert "base.19.3.weight" in hardnet85.state_dict()
+    keys = {
+        "resnet50_v1": ["layer3.5.conv3.weight", "layer4.0.downsample.1.running_mean", "fc.bias"],
+        "densenet161": ["features.denseblock3.denselayer36.conv2.weight", "features.transition3.norm.weight",
+                        "features.norm5.bias", "classifier.weight"],
+        "mobilenet_v2": ["features.1.conv.0.0.weight", "features.1.conv.1.weight", "features.18.1.bias",
+                         "classifier.1.weight"],
+        "vgg16": ["features.28.weight", "classifier.6.bias"],
+        "squeezenet1_0": ["features.12.expand3x3.weight", "classifier.1.weight"],
+    }
+    for name, expected in keys.items():
+        state = _build(name).state_dict()
+        assert all(k in state for k in expected), name
 
 
 def test_listing_and_validation_do_not_import_torch():

@@ -16,9 +16,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ..errors import UnknownModelError
+from ..errors import InputError, UnknownModelError
 
 if TYPE_CHECKING:  # torch stays unimported until a model is built
     from torch import nn
@@ -151,12 +152,17 @@ def create_model(name: str, **kwargs: Any) -> "nn.Module":
         with torch.device("meta"):
             model = create_model("resnet50")
 
-    Raises :class:`~trafficsim.errors.UnknownModelError` for an unknown name.
+    Raises :class:`~trafficsim.errors.UnknownModelError` for an unknown name and
+    :class:`~trafficsim.errors.InputError` for an option the constructor does not take.
     """
     canonical = resolve_model_name(name)
     module_name, function_name = MODELS[canonical].split(":")
     module = importlib.import_module(f"{__name__}.{module_name}")
     constructor = getattr(module, function_name)
+    try:  # an unknown or missing option is the user's mistake, not a bug
+        inspect.signature(constructor).bind(**kwargs)
+    except TypeError as e:
+        raise InputError(f"model {canonical!r}: {e}") from None
     return constructor(**kwargs)
 
 

@@ -164,24 +164,24 @@ class HarDNet(nn.Module):
 
 
 @register_model
-def hardnet39ds(num_classes: int = 1000, **kwargs) -> HarDNet:
+def hardnet39ds(num_classes: int = 1000, drop_rate: float | None = None) -> HarDNet:
     """HarDNet-39DS: 3,488,228 parameters, 0.43 GMACs at 224x224."""
-    return HarDNet(arch=39, depth_wise=True, num_classes=num_classes, **kwargs)
+    return HarDNet(arch=39, depth_wise=True, num_classes=num_classes, drop_rate=drop_rate)
 
 
 @register_model
-def hardnet68(num_classes: int = 1000, depth_wise: bool = False, **kwargs) -> HarDNet:
+def hardnet68(num_classes: int = 1000, depth_wise: bool = False, drop_rate: float | None = None) -> HarDNet:
     """HarDNet-68: 17,565,348 parameters, 4.25 GMACs at 224x224 (``depth_wise=True`` gives HarDNet-68DS)."""
-    return HarDNet(arch=68, depth_wise=depth_wise, num_classes=num_classes, **kwargs)
+    return HarDNet(arch=68, depth_wise=depth_wise, num_classes=num_classes, drop_rate=drop_rate)
 
 
 @register_model
-def hardnet68ds(num_classes: int = 1000, **kwargs) -> HarDNet:
+def hardnet68ds(num_classes: int = 1000, drop_rate: float | None = None) -> HarDNet:
     """HarDNet-68DS: 4,180,602 parameters, 0.77 GMACs at 224x224."""
-    return HarDNet(arch=68, depth_wise=True, num_classes=num_classes, **kwargs)
+    return HarDNet(arch=68, depth_wise=True, num_classes=num_classes, drop_rate=drop_rate)
 
 
 @register_model
-def hardnet85(num_classes: int = 1000, depth_wise: bool = False, **kwargs) -> HarDNet:
+def hardnet85(num_classes: int = 1000, depth_wise: bool = False, drop_rate: float | None = None) -> HarDNet:
     """HarDNet-85: 36,670,212 parameters, 9.07 GMACs at 224x224."""
-    return HarDNet(arch=85, depth_wise=depth_wise, num_classes=num_classes, **kwargs)
+    return HarDNet(arch=85, depth_wise=depth_wise, num_classes=num_classes, drop_rate=drop_rate)
