@@ -12,6 +12,7 @@ Exactly what is assumed is written down in ``docs/capacity.md``.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -19,12 +20,12 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from ..bounds import capacity_bound_words, compulsory_words, gemm_dims, layer_macs, touched_1d
+from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
 from ..energy import EnergyTable, energy_uj
 from ..errors import InputError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
-from ..topology import Layer, Op, Topology, expand_dp, layer_scalesim_rows
+from ..topology import Layer, Topology
 
 ConcatMode = Literal["zero-copy", "materialised"]
 CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
@@ -130,9 +131,9 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
     Tiles: ``tg`` groups, ``tk`` output channels, ``tc`` input channels per group, ``th x tw``
     output pixels; the group loop is outermost (every operand depends on it). Returns int64
     ``[total, weight_reads, input_reads, output_writes, psum_reads, order, tg, tk, tc, th, tw,
-    first_tile_words, psum_writes]``; ``total = -1`` when no tile fits.
+    first_tile_words, psum_writes, compulsory_input_words]``; ``total = -1`` when no tile fits.
     """
-    best = np.full(13, -1, dtype=np.int64)
+    best = np.full(14, -1, dtype=np.int64)
     th_c = _tile_candidates(p)
     tw_c = _tile_candidates(q)
     tc_c = _tile_candidates(cp)
@@ -154,6 +155,7 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
     # compulsory traffic: once reached nothing can do better
     i_min = g * cp * r_sum[th_c.size - 1] * c_sum[tw_c.size - 1]
     floor_total = w_words + i_min + o_words
+    best[13] = i_min
     best_total = -1
     # largest tiles first so that a good solution prunes the rest early
     for tg in tg_c[::-1]:
@@ -219,6 +221,7 @@ class LayerTraffic:
     loop_order: str
     tiles: dict
     first_tile_words: int
+    compulsory_words: tuple[int, int, int]  # (touched inputs, weights, outputs), each once
 
 
 def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int]) -> LayerTraffic:
@@ -232,8 +235,9 @@ def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int]) -> Layer
                          f"{r}x{s} filter (ifmap/filter/ofmap half-buffers {icap}/{wcap}/{ocap} words)")
     order = "".join(LOOP_NAMES[i] for i in LOOP_ORDERS[int(best[5])])
     tiles = {"g": int(best[6]), "k": int(best[7]), "c": int(best[8]), "h": int(best[9]), "w": int(best[10])}
+    compulsory = (int(best[13]), g * kp * cp * r * s, g * kp * p * q)
     return LayerTraffic(int(best[2]), int(best[1]), int(best[3]), int(best[12]), int(best[4]), order, tiles,
-                        int(best[11]))
+                        int(best[11]), compulsory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,40 +262,35 @@ def _as_scalesim_layer(layer: Layer) -> Layer:
 
 def compute_counts(layer: Layer, hardware: Hardware) -> ComputeCounts:
     """Cycles and array-side SRAM accesses of one layer from SCALE-Sim's fold model (no OS ofmap
-    double count, no off-by-one): cycles = folds x rows per fold, summed over the layer's rows."""
+    double count, no off-by-one): cycles = folds x rows per fold, for each of the layer's SCALE-Sim
+    rows (one per group; a transposed conv runs on its zero-upsampled grid, as SCALE-Sim would)."""
     ra, ca = hardware.array_rows, hardware.array_cols
     df = hardware.dataflow
-    cyc = ir = fr_ = ow = pr = 0
-    eff_num = 0.0
-    n_folds = 0
-    for row in layer_scalesim_rows(layer):
-        mult = 1
-        if "DP" in row.name:  # SCALE-Sim's per-channel expansion: identical rows
-            mult, row = row.channels, replace(row, channels=1)
-        e = row.out_h * row.out_w
-        rsc = row.filter_h * row.filter_w * row.channels
-        k = row.num_filters
-        sr, sc, t = {"os": (e, k, rsc), "ws": (rsc, k, e), "is": (rsc, e, k)}[df]
-        f_r, f_c = -(-sr // ra), -(-sc // ca)
-        rows_per_fold = t + ra + ca - 2 if df == "os" else t + 2 * ra + ca - 2
-        cyc += mult * f_r * f_c * rows_per_fold
-        if df == "os":
-            ir += mult * f_c * e * rsc
-            fr_ += mult * f_r * rsc * k
-            ow += mult * e * k
-        elif df == "ws":
-            ir += mult * f_c * e * rsc
-            fr_ += mult * rsc * k
-            ow += mult * f_r * e * k
-            pr += mult * (f_r - 1) * e * k
-        else:
-            ir += mult * e * rsc
-            fr_ += mult * f_c * rsc * k
-            ow += mult * f_r * e * k
-            pr += mult * (f_r - 1) * e * k
-        eff_num += mult * sr * sc / (f_r * ra * f_c * ca) * (f_r * f_c)
-        n_folds += mult * f_r * f_c
-    return ComputeCounts(cyc, ir, fr_, ow, pr, 100.0 * eff_num / max(1, n_folds))
+    mult = layer.groups  # identical SCALE-Sim rows: one per group (per channel for depthwise)
+    e = layer.out_h * layer.out_w
+    rsc = layer.eff_kernel_h * layer.eff_kernel_w * (layer.in_c // layer.groups)
+    k = layer.out_c // layer.groups
+    if df == "os":
+        sr, sc, t = e, k, rsc
+    elif df == "ws":
+        sr, sc, t = rsc, k, e
+    else:
+        sr, sc, t = rsc, e, k
+    f_r, f_c = -(-sr // ra), -(-sc // ca)
+    rows_per_fold = t + ra + ca - 2 if df == "os" else t + 2 * ra + ca - 2
+    cycles = mult * f_r * f_c * rows_per_fold
+    psum_reads = 0
+    if df == "os":
+        ifmap_reads, filter_reads, ofmap_writes = f_c * e * rsc, f_r * rsc * k, e * k
+    elif df == "ws":
+        ifmap_reads, filter_reads, ofmap_writes = f_c * e * rsc, rsc * k, f_r * e * k
+        psum_reads = (f_r - 1) * e * k
+    else:
+        ifmap_reads, filter_reads, ofmap_writes = e * rsc, f_c * rsc * k, f_r * e * k
+        psum_reads = (f_r - 1) * e * k
+    mapping_eff = 100.0 * sr * sc / (f_r * ra * f_c * ca)
+    return ComputeCounts(cycles, mult * ifmap_reads, mult * filter_reads, mult * ofmap_writes, mult * psum_reads,
+                         mapping_eff)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,16 +333,12 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
     layers = topology.layers
     elems = _tensor_elems(topology)
     layer_orders = sorted((layer.order, i) for i, layer in enumerate(layers))
+    orders_only = [o for o, _ in layer_orders]
 
     def owner(order: int) -> int:
         # ops' traffic goes to the latest layer that ran before them (the first layer if none)
-        j = 0
-        for o, i in layer_orders:
-            if o < order:
-                j = i
-            else:
-                break
-        return j
+        pos = bisect.bisect_left(orders_only, order)
+        return layer_orders[pos - 1][1] if pos > 0 else layer_orders[0][1]
 
     consumers: dict[int, list[tuple[str, int]]] = {}
     for i, layer in enumerate(layers):
@@ -514,7 +509,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         dram_cycles = math.ceil(dram_bytes / bytes_per_cycle)
         total = max(cc.compute_cycles, dram_cycles)
         prefetch = math.ceil(lt.first_tile_words * word_bytes / bytes_per_cycle)
-        comp_i, comp_w, comp_o = compulsory_words(layer)
+        comp_i, comp_w, comp_o = lt.compulsory_words
         compulsory_b = (comp_i + comp_w + comp_o) * word_bytes
         cap_bound_b = capacity_bound_words(layer, onchip_words) * word_bytes
         bound_b = max(float(compulsory_b), cap_bound_b)
