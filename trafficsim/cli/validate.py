@@ -12,6 +12,10 @@ from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, 
                      SramOpt, resolve_hardware, resolve_topology)
 from ..errors import InputError
 
+# CPU cost of SCALE-Sim 3.0.0 per SRAM access: 5-8 us on a 32-wide array (scalesim.md §8), more on
+# narrower arrays (11 us measured on 16x16); wall time is longer on a busy machine
+SCALESIM_SECONDS_PER_SRAM_ACCESS = 8e-6
+
 
 def _run_engine(topology, hardware, engine: str, quiet: bool):
     """Simulate with one engine, with a transient progress bar unless quiet; returns (result, seconds)."""
@@ -89,6 +93,14 @@ def validate(
     topology = resolve_topology(model, input_shape, fmt)
 
     result_a, seconds_a = _run_engine(topology, hardware, engine_a, quiet)
+    if engine_b == "scalesim" and not quiet:
+        t = result_a.totals()
+        sram_accesses = t["sram_ifmap_reads"] + t["sram_filter_reads"] + t["sram_ofmap_writes"]
+        estimate_s = sram_accesses * SCALESIM_SECONDS_PER_SRAM_ACCESS
+        if estimate_s > 30:
+            Console(stderr=True, highlight=False).print(
+                f"the real SCALE-Sim will take {estimate_s / 60:.0f} min of CPU or more ({sram_accesses:,} SRAM "
+                f"accesses at ~8 us each); use a smaller input or CSV for a quick check", soft_wrap=True)
     result_b, seconds_b = _run_engine(topology, hardware, engine_b, quiet)
     diffs = compare_results(result_a, result_b, rel_tol)
 
