@@ -72,8 +72,8 @@ def resolve_model(model: Any) -> Topology:
     if ".py:" in model or model.endswith(".py"):
         from .zoo.cache import user_model_topology
         return user_model_topology(model)
-    from .zoo.cache import model_topology
-    return model_topology(model)
+    from .zoo.cache import default_input_shape, model_topology
+    return model_topology(model, default_input_shape(model))
 
 
 def _as_list(values: Any, what: str, scalar_types: tuple[type, ...]) -> list | None:
@@ -89,13 +89,6 @@ def _as_list(values: Any, what: str, scalar_types: tuple[type, ...]) -> list | N
     if not out:
         raise InputError(f"{what} is empty: give at least one value or leave it out")
     return out
-
-
-def _model_label(model: Any, topology: Topology) -> str:
-    """The ``model`` column: a zoo name as given, else the topology's name (a CSV's file stem)."""
-    if isinstance(model, str) and not model.lower().endswith(".csv") and ".py" not in model and os.sep not in model:
-        return model
-    return topology.name
 
 
 def _parse_dataflow(value: Any) -> str:
@@ -143,7 +136,8 @@ def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str |
     """Cache key of a point: a hash of (topology, hardware, engine, trafficsim version)."""
     if version is None:
         from . import __version__ as version
-    hw = {k: v for k, v in hardware.to_dict().items() if k not in _NOT_IN_KEY}
+    # plain getattr: dataclasses.asdict deep-copies and costs more than the rest of the key
+    hw = {k: getattr(hardware, k) for k in _HARDWARE_FIELDS if k not in _NOT_IN_KEY}
     text = json.dumps({"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine,
                        "trafficsim": version}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:40]
@@ -324,7 +318,9 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
     """Simulate every point of a grid (or an explicit point list) and return a tidy DataFrame.
 
     Args:
-        models: zoo model names, SCALE-Sim topology CSV paths or :class:`Topology` objects (one or a list).
+        models: zoo model names (at their default input), SCALE-Sim topology CSV paths, ``file.py:attr`` or
+            :class:`Topology` objects (e.g. ``model_topology("resnet18", (3, 512, 512))``); one or a list.
+            The ``model`` column is the topology's name (a zoo model's canonical name, a CSV's file stem).
         arrays: array sizes as ``(rows, cols)`` or ``"RxC"``; default: the base hardware's.
         dataflows: any of ``"os"``, ``"ws"``, ``"is"``; default: the base hardware's.
         sram_kb: SRAM sizes in kB, an int (all three buffers) or ``(ifmap, filter, ofmap)``; default: the base's.
@@ -373,10 +369,11 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
     for m in model_list:
         topo = resolve_model(m)
         topologies.append(topo)
-        labels.append(_model_label(m, topo))
+        labels.append(topo.name)
 
     # -- points -----------------------------------------------------------------------------------
     specs: list[tuple[int, dict[str, Any]]] = []  # (model index, hardware changes)
+    resolved: dict[str, Topology] = {}  # point lists name the same model many times
     if points is not None:
         if any(v is not None for v in (arrays, dataflows, sram_kb)):
             raise InputError("give either points or the arrays/dataflows/sram_kb grid, not both")
@@ -386,12 +383,16 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
                 raise InputError(f"{where}: must be a dict such as {{'model': 'resnet18', 'array': '32x32'}}, "
                                  f"got {spec!r}")
             if "model" in spec:
-                topo = resolve_model(spec["model"])
-                label = _model_label(spec["model"], topo)
-                if label in labels and topologies[labels.index(label)] == topo:
-                    idx = labels.index(label)
-                else:
-                    labels.append(label)
+                m = spec["model"]
+                memo_key = os.fspath(m) if isinstance(m, (str, os.PathLike)) else None
+                topo = resolved.get(memo_key) if memo_key is not None else None
+                if topo is None:
+                    topo = resolve_model(m)
+                    if memo_key is not None:
+                        resolved[memo_key] = topo
+                idx = next((i for i, t in enumerate(topologies) if t is topo or t == topo), -1)
+                if idx < 0:
+                    labels.append(topo.name)
                     topologies.append(topo)
                     idx = len(topologies) - 1
             elif len(model_list) == 1:

@@ -1,0 +1,294 @@
+"""Sweeps: executors agree exactly, the cache is reused, a SIGKILLed sweep resumes, bad input is one line."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trafficsim import Layer, Topology
+from trafficsim.cli import main as cli_main
+from trafficsim.errors import InputError
+from trafficsim.hardware import Hardware
+from trafficsim.sweep import point_key, read_spec, sweep, topology_digest
+
+ENGINE = "compat"
+
+TINY_CSV = """\
+Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+conv1,12,12,3,3,3,8,1,
+conv2,10,10,3,3,8,16,2,
+pw3,5,5,1,1,16,12,1,
+"""
+
+
+def small_topology() -> Topology:
+    """A three-layer net with a depthwise layer and a linear layer (exercises DP expansion)."""
+    layers = (
+        Layer("stem", "conv", 3, 16, 16, 8, 8, 8, 3, 3, 2, 2, 1, 1),
+        Layer("dw", "dwconv", 8, 8, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, groups=8),
+        Layer("fc", "linear", 8, 1, 1, 10, 1, 1),
+    )
+    return Topology("small", layers)
+
+
+@pytest.fixture()
+def tiny_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.csv"
+    path.write_text(TINY_CSV)
+    return path
+
+
+def grid(tiny_csv: Path) -> dict:
+    return dict(models=[small_topology(), str(tiny_csv)], arrays=["4x4", (8, 4), "16x16"],
+                dataflows=["os", "ws", "is"], sram_kb=[1, (2, 1, 4)], engine=ENGINE, progress=False)
+
+
+def test_serial_and_process_agree(tiny_csv: Path) -> None:
+    serial = sweep(**grid(tiny_csv), executor="serial", cache_dir=None)
+    assert len(serial) == 2 * 3 * 3 * 2
+    assert list(serial["model"].unique()) == ["small", "tiny"]
+    assert serial.attrs["computed"] == 36 and serial.attrs["cached"] == 0
+    assert (serial["total_cycles"] > 0).all() and (serial["dram_words"] > 0).all()
+    # SRAM and array sizes change the answer somewhere in the grid (the columns are not ignored)
+    assert serial.groupby(["model", "dataflow", "array"])["dram_words"].nunique().max() > 1 or \
+        serial.groupby(["model", "dataflow", "ifmap_sram_kb"])["total_cycles"].nunique().max() > 1
+    process = sweep(**grid(tiny_csv), executor="process", workers=2, cache_dir=None)
+    pd.testing.assert_frame_equal(serial, process)
+    assert serial.equals(process)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_equals_serial(tiny_csv: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    serial = sweep(**grid(tiny_csv), executor="serial", cache_dir=None)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        on_cluster = sweep(**grid(tiny_csv), executor="dask", dask_address=cluster, cache_dir=tmp_path / "c")
+        assert on_cluster.attrs["computed"] == len(serial)
+        pd.testing.assert_frame_equal(serial, on_cluster)
+        assert serial.equals(on_cluster)
+        # by scheduler address (sweep opens and closes its own Client)
+        by_address = sweep(**grid(tiny_csv), dask_address=cluster.scheduler_address, cache_dir=None)
+        assert by_address.attrs["computed"] == len(serial) and serial.equals(by_address)
+        # a Client passed in is used and left open
+        with distributed.Client(cluster) as client:
+            fresh = sweep(**grid(tiny_csv), executor="dask", dask_address=client, cache_dir=None)
+            assert serial.equals(fresh)
+            assert client.status == "running"
+
+
+def test_cache_reuse_and_corrupt_files(tiny_csv: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = sweep(**grid(tiny_csv), executor="serial", cache_dir=cache)
+    files = sorted(cache.glob("*.json"))
+    assert len(files) == 36 and first.attrs["computed"] == 36
+    second = sweep(**grid(tiny_csv), executor="serial", cache_dir=cache)
+    assert second.attrs["computed"] == 0 and second.attrs["cached"] == 36
+    assert first.equals(second)
+    # a truncated file, a foreign JSON and a missing file are recomputed; nothing else is
+    files[0].write_text(files[0].read_text()[:40])
+    files[1].write_text(json.dumps({"key": "something else", "totals": {}}))
+    files[2].unlink()
+    third = sweep(**grid(tiny_csv), executor="process", workers=2, cache_dir=cache)
+    assert third.attrs["computed"] == 3 and third.attrs["cached"] == 33
+    assert first.equals(third)
+    assert len(list(cache.glob("*.json"))) == 36
+    assert not list(cache.glob(".*.tmp*"))  # atomic writes leave no temp files behind
+
+
+def test_cache_key_is_content_hash() -> None:
+    topo = small_topology()
+    sha = topology_digest(topo)
+    hw = Hardware()
+    assert point_key(sha, hw, "compat") == point_key(topology_digest(small_topology()), Hardware(), "compat")
+    assert point_key(sha, hw, "compat") == point_key(sha, hw.with_(run_name="other"), "compat")
+    keys = {point_key(sha, hw, "compat"), point_key(sha, hw, "capacity"), point_key(sha, hw.with_(ofmap_sram_kb=65), "compat"),
+            point_key(sha, hw, "compat", version="9.9"),
+            point_key(topology_digest(Topology("small", topo.layers[:2])), hw, "compat")}
+    assert len(keys) == 5
+
+
+def test_per_layer_rows_sum_to_totals(tiny_csv: Path, tmp_path: Path) -> None:
+    kw = dict(models=[small_topology()], arrays=["4x4", "8x8"], dataflows=["ws"], sram_kb=[1], engine=ENGINE,
+              progress=False, executor="serial", cache_dir=tmp_path / "c")
+    totals = sweep(**kw)
+    layers = sweep(**kw, per_layer=True)
+    assert layers.attrs["computed"] == 2  # totals-only cache files lack layers: recomputed
+    assert {"layer", "layer_id", "source_layer"} <= set(layers.columns)
+    summed = layers.groupby("array", sort=False)[["total_cycles", "dram_ifmap_reads", "dram_filter_reads",
+                                                  "dram_ofmap_writes", "macs"]].sum().reset_index()
+    for col in ("total_cycles", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes", "macs"):
+        assert summed[col].tolist() == totals[col].tolist()
+    # the depthwise layer's 8 channels are 8 SCALE-Sim rows
+    assert (layers.groupby("array")["layer"].count() == 1 + 8 + 1).all()
+    assert sweep(**kw).attrs["computed"] == 0  # files with layers serve totals too
+
+
+def test_explicit_points_match_grid(tiny_csv: Path) -> None:
+    full = sweep(**grid(tiny_csv), executor="serial", cache_dir=None)
+    points = [{"model": str(tiny_csv), "array": "16x16", "dataflow": "is", "sram_kb": [2, 1, 4]},
+              {"model": small_topology(), "array": (8, 4), "dataflow": "OS", "sram_kb": 1}]
+    picked = sweep(points=points, engine=ENGINE, executor="serial", cache_dir=None, progress=False)
+    for row, (model, array, flow, sram) in zip(picked.itertuples(), [("tiny", "16x16", "is", 2),
+                                                                      ("small", "8x4", "os", 1)]):
+        want = full[(full.model == model) & (full.array == array) & (full.dataflow == flow)
+                    & (full.ifmap_sram_kb == sram)]
+        assert len(want) == 1
+        assert row.total_cycles == want.total_cycles.item() and row.dram_words == want.dram_words.item()
+    # base hardware fields apply to every point and appear as a column
+    wide = sweep(models=[small_topology()], arrays=["8x8"], engine=ENGINE, executor="serial", cache_dir=None,
+                 progress=False, word_bytes=2)
+    assert wide["word_bytes"].tolist() == [2]
+    assert wide["dram_bytes"].item() == 2 * wide["dram_words"].item()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(arrays=["32x"]), "not of the form RxC"),
+    (dict(arrays=[(0, 8)]), "positive"),
+    (dict(dataflows=["xs"]), "unknown dataflow"),
+    (dict(sram_kb=[0]), "SRAM sizes"),
+    (dict(sram_kb=["a,b"]), "SRAM sizes"),
+    (dict(arrays=[]), "arrays is empty"),
+    (dict(engine="fast"), "unknown engine"),
+    (dict(executor="threads"), "unknown executor"),
+    (dict(executor="serial", dask_address="tcp://127.0.0.1:1"), "dask_address"),
+    (dict(workers=0), "workers"),
+    (dict(array_size=8), "unknown hardware field"),
+    (dict(bandwidth_mode="FAST"), "bandwidth mode"),
+    (dict(models=[]), "models is empty"),
+    (dict(models=[42]), "must be a zoo name"),
+    (dict(points=[{"model": "x.csv", "colour": 1}], dataflows=["os"]), "not both"),
+    (dict(points=[{"colour": 1}]), "unknown key 'colour'"),
+])
+def test_bad_input_is_one_line(kwargs: dict, message: str) -> None:
+    base = dict(models=[small_topology()], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
+    with pytest.raises(InputError) as err:
+        sweep(**{**base, **kwargs})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_sweep_writes_the_same_table(tiny_csv: Path, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(textwrap.dedent(f"""\
+        models = ["tiny.csv"]            # found next to the spec
+        arrays = ["4x4", "16x16"]
+        dataflows = ["os", "is"]
+        sram_kb = [1, [2, 1, 4]]
+        engine = "{ENGINE}"
+        output = "{(tmp_path / 'out.csv').as_posix()}"
+        [hardware]
+        word_bytes = 2
+        """))
+    assert cli_main(["sweep", str(spec), "--executor", "serial", "--cache-dir", str(tmp_path / "c")]) == 0
+    printed = capsys.readouterr().out
+    assert "8 points (8 computed, 0 from cache)" in printed
+    from_cli = pd.read_csv(tmp_path / "out.csv")
+    kwargs, output = read_spec(spec)
+    assert output == str(tmp_path / "out.csv")
+    direct = sweep(**kwargs, progress=False, cache_dir=None)
+    assert from_cli.drop(columns="overall_util_pct").equals(direct.drop(columns="overall_util_pct"))
+    assert from_cli["overall_util_pct"].tolist() == pytest.approx(direct["overall_util_pct"].tolist(), rel=1e-12)
+    # second run: all from the cache, --quiet prints the CSV path only
+    assert cli_main(["sweep", str(spec), "-q", "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "b.csv")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "b.csv")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("models = ['tiny.csv']\ncolour = 3\n", "unknown key(s) colour"),
+    ("models = ['tiny.csv'\n", "not valid TOML"),
+    ("models = ['tiny.csv']\narrays = ['4y4']\n", "not of the form RxC"),
+])
+def test_cli_bad_spec_is_one_line(tiny_csv: Path, tmp_path: Path, capsys, text: str, message: str) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    assert cli_main(["sweep", str(spec), "--no-cache", "-q", "-o", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("trafficsim: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# kill -9 in the middle of a sweep, then resume
+# ---------------------------------------------------------------------------------------------
+RESUME_ARRAYS = [f"{r}x{c}" for r in range(2, 42) for c in (3, 5, 8, 13)]  # 160 arrays x 3 dataflows = 480 points
+
+CHILD = """\
+import sys
+from trafficsim.sweep import sweep
+sweep(models=[sys.argv[1]], arrays={arrays!r}, dataflows=["os", "ws", "is"], sram_kb=[1], engine={engine!r},
+      executor="process", workers=2, cache_dir=sys.argv[2], progress=False)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_sigkill_mid_sweep_then_resume(tiny_csv: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    total = len(RESUME_ARRAYS) * 3
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(arrays=RESUME_ARRAYS, engine=ENGINE),
+                              str(tiny_csv), str(cache)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            if cache.is_dir() and len(os.listdir(cache)) >= 25:
+                break
+            time.sleep(0.005)
+        workers = _children(child.pid)
+        assert child.poll() is None, f"the sweep ended before it could be killed: {child.stderr.read()!r}"
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    # the pool workers notice their parent is gone and exit
+    deadline = time.monotonic() + 15
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+
+    finished = sorted(cache.glob("*.json"))
+    assert 25 <= len(finished) < total
+    for f in finished:  # every file that exists is complete
+        doc = json.loads(f.read_text())
+        assert doc["key"] == f.stem and doc["totals"]["total_cycles"] > 0
+
+    kw = dict(models=[str(tiny_csv)], arrays=RESUME_ARRAYS, dataflows=["os", "ws", "is"], sram_kb=[1],
+              engine=ENGINE, progress=False)
+    resumed = sweep(**kw, executor="serial", cache_dir=cache)
+    assert resumed.attrs["cached"] == len(finished)
+    assert resumed.attrs["computed"] == total - len(finished)
+    fresh = sweep(**kw, executor="serial", cache_dir=None)
+    assert resumed.equals(fresh)
+    assert len(list(cache.glob("*.json"))) == total
