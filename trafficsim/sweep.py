@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -248,8 +249,8 @@ def _run_process(todo: Sequence[SweepPoint], topologies: list[Topology], engine:
 
     workers = workers or os.cpu_count() or 1
     chunks = _chunks(todo, workers)
-    # fork starts workers fast and shares already-compiled code; elsewhere the platform default
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    # fork starts workers fast and shares already-loaded kernels; elsewhere the platform default (spawn)
+    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
     used = [topologies[i] if i in {m for m, _ in chunks} else None for i in range(len(topologies))]
     pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx, initializer=_pool_init,
                                initargs=(used, os.getpid()))
