@@ -208,6 +208,7 @@ class Topology:
         ops = tuple(Op(**{**od, "inputs": tuple(od["inputs"]), "input_shapes": tup(od["input_shapes"]),
                           "output_shape": tuple(od["output_shape"])}) for od in d.get("ops", ()))
         tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"])
+                        if isinstance(t, dict) else TensorInfo(id=t[0], shape=tuple(t[1]), producer=t[2])  # compact form
                         for t in d.get("tensors", ()))
         ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
         return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,

@@ -98,7 +98,7 @@ def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None 
         raise InputError("--format applies to CSV topologies only")
     from ..convert import parse_input_shape
 
-    shape = parse_input_shape(input_shape) if input_shape else (3, 224, 224)
+    shape = parse_input_shape(input_shape) if input_shape else None  # None: the model's default input
     if ".py:" in spec or spec.endswith(".py"):
         from ..zoo.cache import user_model_topology
 

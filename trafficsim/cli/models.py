@@ -1,0 +1,160 @@
+"""``trafficsim list``, ``trafficsim info`` and ``trafficsim convert``: the model zoo, per-layer metrics,
+and SCALE-Sim topology CSVs from zoo models, user models or other CSVs."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+from .common import InputOpt, is_csv_spec
+from ..errors import InputError
+from ..topology import Topology, atomic_write_text, read_csv, topology_csv_text
+
+SpecArg = Annotated[str, typer.Argument(
+    help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "
+         "or a SCALE-Sim topology CSV.", metavar="MODEL")]
+
+
+def load_topology(spec: str, input_shape: str | None = None) -> Topology:
+    """A topology from a zoo name, ``file.py:attr`` or a SCALE-Sim CSV (format told by its header)."""
+    from ..convert import parse_input_shape
+
+    if is_csv_spec(spec):
+        if input_shape is not None:
+            raise InputError("--input applies to models, not to a topology CSV")
+        return read_csv(spec)
+    shape = parse_input_shape(input_shape) if input_shape else None  # None: the model's default input
+    if ".py:" in spec or spec.endswith(".py"):
+        from ..zoo.cache import user_model_topology
+
+        return user_model_topology(spec, shape)
+    from ..zoo.cache import model_topology
+
+    return model_topology(spec, shape)
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze layer names into 80 columns
+        console = Console(width=160)
+    return console
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:,.2f} M"
+
+
+def _giga(n: int) -> str:
+    return f"{n / 1e9:,.3f} G"
+
+
+@app.command("list")
+def list_cmd(
+    pattern: Annotated[Optional[str], typer.Argument(help="Only models matching this (e.g. 'resnet*', 'dense').")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list with raw counts.")] = False,
+) -> None:
+    """List the zoo models with parameters, MACs and CIO (HarDNet paper conventions) at their default input."""
+    from ..metrics import model_metrics
+    from ..zoo import list_models
+    from ..zoo.cache import default_input_shape, model_topology
+
+    names = list_models(pattern)
+    if not names:
+        raise InputError(f"no zoo model matches {pattern!r}; run 'trafficsim list' for all models")
+    rows = []
+    for name in names:
+        t = model_topology(name)
+        m = model_metrics(t)
+        m["input"] = "x".join(map(str, t.input_shape or default_input_shape(name)))
+        rows.append(m)
+    if as_json:
+        print(json.dumps([{k: r[k] for k in ("model", "input", "params", "macs", "cio", "layers")} for r in rows],
+                         indent=1))
+        return
+    from rich.table import Table
+
+    table = Table(title="trafficsim model zoo", header_style="bold")
+    for col, justify in (("model", "left"), ("input", "left"), ("layers", "right"), ("params", "right"),
+                         ("MACs", "right"), ("CIO", "right"), ("MACs/CIO", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(r["model"], r["input"], str(r["layers"]), _millions(r["params"]), _giga(r["macs"]),
+                      _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-")
+    _console().print(table)
+
+
+@app.command(no_args_is_help=True)
+def info(
+    model: SpecArg,
+    input_shape: InputOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {model, params, macs, cio, layers: [...]} as JSON "
+                                          "with raw integer counts.")] = False,
+    all_convs: Annotated[bool, typer.Option("--all-convs", help="Count every conv in CIO (the paper leaves out "
+                                            "stand-alone stride-2 depthwise downsampling convs).")] = False,
+) -> None:
+    """Per-layer shapes, MACs, weights, CIO and MACs/CIO of MODEL, and the totals."""
+    from ..metrics import layer_metrics, model_metrics
+
+    topology = load_topology(model, input_shape)
+    paper = not all_convs
+    rows = layer_metrics(topology, paper=paper)
+    totals = model_metrics(topology, paper=paper)
+    if as_json:
+        doc = {"model": totals["model"], "input": list(topology.input_shape) if topology.input_shape else None,
+               "params": totals["params"], "macs": totals["macs"], "cio": totals["cio"], "layers": rows}
+        print(json.dumps(doc, indent=1))
+        return
+    from rich.table import Table
+
+    shape = "x".join(map(str, topology.input_shape)) if topology.input_shape else "CSV"
+    table = Table(title=f"{topology.name} ({shape})", header_style="bold")
+    for col in ("#", "layer", "kind", "input", "output", "kernel/s", "MACs", "weights", "CIO", "MoC"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+
+    def shp(s: list[int]) -> str:
+        return "x".join(map(str, s))
+
+    for i, r in enumerate(rows):
+        kind = r["kind"] + (f"/g{r['groups']}" if r["groups"] > 1 else "")
+        table.add_row(str(i), r["name"], kind, shp(r["in_shape"]), shp(r["out_shape"]),
+                      f"{shp(r['kernel'])}/{r['stride'][0]}", f"{r['macs']:,}", f"{r['params']:,}",
+                      f"{r['cio']:,}" if r["cio"] else "-", f"{r['moc']:.1f}" if r["moc"] else "-")
+    console = _console()
+    console.print(table)
+    console.print(f"[bold]{topology.name}[/]: {totals['layers']} layers, params {_millions(totals['params'])}, "
+                  f"MACs {_giga(totals['macs'])}, CIO {_millions(totals['cio'])}"
+                  + (f", MACs/CIO {totals['moc']:.1f}" if totals["moc"] else ""))
+
+
+@app.command(no_args_is_help=True)
+def convert(
+    model: SpecArg,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file: .csv (SCALE-Sim topology) or "
+                                                 ".json (trafficsim topology). Default: the CSV on stdout.")] = None,
+    input_shape: InputOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="CSV format: conv (SCALE-Sim's default) or gemm "
+                                     "(M, N, K rows, depthwise layers expanded per channel).")] = "conv",
+) -> None:
+    """Write MODEL as a SCALE-Sim topology CSV (padding folded into the IFMAP size so SCALE-Sim's output sizes
+    equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
+    if fmt not in ("conv", "gemm"):
+        raise InputError(f"--format {fmt!r}: choose conv or gemm")
+    topology = load_topology(model, input_shape)
+    if out is not None and out.suffix.lower() == ".json":
+        from ..zoo.export import topology_json_text
+
+        atomic_write_text(out, topology_json_text(topology))
+        text = None
+    else:
+        text = topology_csv_text(topology, fmt)  # type: ignore[arg-type]
+        if out is None:
+            sys.stdout.write(text)
+            return
+        atomic_write_text(out, text)
+    print(f"wrote {out} ({len(topology.layers)} layers of {topology.name})", file=sys.stderr)
