@@ -5,9 +5,11 @@ Tests that run SCALE-Sim are marked slow; their layers are tiny (well under a se
 from __future__ import annotations
 
 import importlib.util
+import io
 import math
 import sys
 import types
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,9 +144,13 @@ def test_written_reports_are_byte_identical_to_scalesims(tmp_path, dataflow, mod
 
 
 @pytest.mark.slow
-def test_engine_layers_follow_dp_expansion_and_report_progress():
+def test_engine_layers_follow_dp_expansion_and_report_progress(capsys):
     calls = []
-    result = simulate(two_layer_topology(), SMALL_HW, engine="scalesim", progress=lambda d, n: calls.append((d, n)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy 2.3's array-to-scalar DeprecationWarning must not leak
+        result = simulate(two_layer_topology(), SMALL_HW, engine="scalesim",
+                          progress=lambda d, n: calls.append((d, n)))
+    assert capsys.readouterr().out == ""  # SCALE-Sim's prints are swallowed
     rows = expand_dp(scalesim_rows(two_layer_topology()))
     assert len(result.layers) == len(rows) == 4
     assert [l.layer_id for l in result.layers] == [0, 1, 2, 3]
@@ -226,6 +232,14 @@ def test_scalesim_failure_is_one_line_engine_error():
         simulate(two_layer_topology(), hw, engine="scalesim")
     message = str(err.value)
     assert message.startswith("SCALE-Sim failed: AssertionError") and "\n" not in message
+
+
+def test_scalesim_exit_becomes_engine_error_with_its_message():
+    with pytest.raises(EngineError, match=r"^SCALE-Sim exited: ERROR: input file not found / Exiting$"):
+        with scalesim_ref._scalesim_call(io.StringIO()):
+            print("ERROR: input file not found")
+            print("Exiting")
+            exit()
 
 
 def test_numpy_2_4_is_refused_with_a_clear_error(monkeypatch):
