@@ -6,7 +6,8 @@ per-layer runner so that ``progress`` is called per layer, lets SCALE-Sim write 
 files and parses them, so every number is exactly what SCALE-Sim reports. SCALE-Sim's console
 output is suppressed; its ``exit()`` calls and exceptions become :class:`EngineError`.
 
-Slow (about 5 us per SRAM access): use it for validation on small inputs.
+Slow (5-11 us of CPU per SRAM access): use it for validation on small inputs. Console output is
+swallowed with ``contextlib.redirect_stdout``, which is process-wide: run it in processes, not threads.
 """
 from __future__ import annotations
 
