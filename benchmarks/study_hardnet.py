@@ -24,6 +24,11 @@ from trafficsim.zoo.cache import model_topology
 HEADLINE = ["hardnet68", "resnet50", "resnet50_v1", "densenet121", "densenet169", "hardnet39ds", "hardnet68ds",
             "mobilenet_v2", "mobilenet_v2_140"]
 SEGMENTATION = ["fc_hardnet84", "fc_densenet103"]
+INPUT_SHAPES = {"fc_hardnet84": (3, 360, 480), "fc_densenet103": (3, 360, 480)}  # CamVid; others 3x224x224
+
+
+def topology(name: str):
+    return model_topology(name, INPUT_SHAPES.get(name, (3, 224, 224)))
 SRAMS_KB = (64, 512)
 VARIANTS = {
     "layer-by-layer": CapacityOptions(),
@@ -47,7 +52,7 @@ def pearson(xs: list[float], ys: list[float]) -> float:
 
 
 def run(name: str, sram_kb: int, options: CapacityOptions) -> dict:
-    topo = model_topology(name)
+    topo = topology(name)
     t = simulate(topo, hardware(sram_kb), options=options).totals()
     return {"dram_mb": t["dram_bytes"] / 1e6, "compulsory_mb": t["compulsory_bytes"] / 1e6,
             "bound_mb": t["bound_bytes"] / 1e6, "latency_ms": t["latency_ms"], "energy_mj": t["energy_uj"] / 1e3,
@@ -73,7 +78,7 @@ def main() -> None:
               "| latency ms | energy mJ | DRAM share of energy | SCALE-Sim DRAM MB |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name in HEADLINE + SEGMENTATION:
-            topo = model_topology(name)
+            topo = topology(name)
             r = run(name, kb, VARIANTS["layer-by-layer"])
             r["cio_m"] = metrics.cio(topo) / 1e6
             r["gmacs"] = topo.macs / 1e9
@@ -126,13 +131,13 @@ def main() -> None:
     print("## CIO vs DRAM traffic across the zoo (each model at its default input)\n")
     names = list_models()
     cios, drams, fmaps = [], {kb: [] for kb in SRAMS_KB}, {kb: [] for kb in SRAMS_KB}
-    print("| model | CIO (M) | DRAM MB 64 kB | DRAM MB 512 kB | feature-map MB 64 kB | feature-map MB 512 kB |")
-    print("|---|---|---|---|---|---|")
+    print("| model | input | CIO (M) | DRAM MB 64 kB | DRAM MB 512 kB | feature-map MB 64 kB | feature-map MB 512 kB |")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
-        topo = model_topology(name)
+        topo = model_topology(name)  # the model's default input
         c = metrics.cio(topo) / 1e6
         cios.append(c)
-        row = [f"{c:.2f}"]
+        row = ["x".join(map(str, topo.input_shape)), f"{c:.2f}"]
         for kb in SRAMS_KB:
             t = simulate(topo, hardware(kb)).totals()
             drams[kb].append(t["dram_bytes"] / 1e6)

@@ -360,3 +360,27 @@ def test_zoo_model_per_layer_bounds_and_monotone_network():
     # more SRAM never costs traffic at network level either (ops charged the same)
     bigger = simulate(topo, hw.with_(ifmap_sram_kb=512, filter_sram_kb=512, ofmap_sram_kb=512))
     assert bigger.totals()["dram_words"] <= res.totals()["dram_words"]
+
+
+def test_residual_add_charged_or_fused_into_its_producer():
+    # input 0 -> conv a -> 1 -> conv b -> 2; add(2, 1) -> 3 -> conv c -> 4
+    a = replace(conv("a", c=4, h=8, w=8, k=8), inputs=(0,), output=1, order=0)
+    b = replace(conv("b", c=8, h=8, w=8, k=8), inputs=(1,), output=2, order=1)
+    c = replace(conv("c", c=8, h=8, w=8, k=4, r=1, p=0), inputs=(3,), output=4, order=3)
+    add = Op("add", "add", (2, 1), 3, ((8, 8, 8), (8, 8, 8)), (8, 8, 8), order=2)
+    tensors = tuple(TensorInfo(i, shp, "x") for i, shp in enumerate([(4, 8, 8)] + [(8, 8, 8)] * 3 + [(4, 8, 8)]))
+    topo = Topology("res", (a, b, c), (4, 8, 8), (add,), tensors)
+    hw = Hardware()
+    layers_only = simulate(Topology("x", topo.layers), hw).totals()["dram_words"]
+    charged = simulate(topo, hw)
+    assert charged.totals()["dram_words"] == layers_only + 3 * 512
+    assert charged.layers[1].extra["op_read_words"] == 1024  # charged to b, the last layer before it
+    fused = simulate(topo, hw, options=CapacityOptions(fuse_pool_add=True))
+    # b writes the sum (same size as its own output) and reads the skip operand: + 512 only
+    assert fused.totals()["dram_words"] == layers_only + 512
+    assert fused.layers[1].extra["fused_ops"] == "add"
+    # a's output stays on chip for b (conv input and skip operand): not written, not read twice;
+    # the sum is c's only input and c runs next: not written, not read. c's output is the network's.
+    resident = simulate(topo, hw, options=CapacityOptions(fuse_pool_add=True, inter_layer_residency=True))
+    assert resident.totals()["dram_words"] == fused.totals()["dram_words"] - 5 * 512
+    assert resident.totals()["resident_saved_words"] == 5 * 512

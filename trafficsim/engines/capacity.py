@@ -442,13 +442,16 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
         if nxt not in cons:
             continue
         reader = acc_of(nxt)
+        cut = 0
         if nxt[0] == "L" and t in conv_input_pieces(layers[nxt[1]]):
             # the layer's input reads (possibly several passes) shrink by t's share of its input
             cut = min(reader.input_reads, reader.input_reads * elems[t] // max(1, layers[nxt[1]].ifmap_elems))
             reader.input_reads -= cut
-        else:  # read by a charged op, or as a fused add's other operand
-            cut = min(reader.op_reads, elems[t])
-            reader.op_reads -= cut
+        if nxt[0] == "O" or any(fused_into.get(j) == nxt[1] and t in ops[j].inputs for j in fused_into):
+            # read by a charged op, or as a fused add's other operand
+            op_cut = min(reader.op_reads, elems[t])
+            reader.op_reads -= op_cut
+            cut += op_cut
         reader.resident_saved += cut
         if cons == {nxt}:  # nobody else needs it in DRAM: not written either
             writer = acc_of(node)
