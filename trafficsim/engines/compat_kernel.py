@@ -48,30 +48,90 @@ DIM_P, DIM_J, DIM_K = 0, 1, 2
 
 
 @njit(cache=True)
-def _pjk(perm_t, perm_r, perm_c, t, sr, sc):
-    """(p, j, k) from the temporal index t and the spatial row/column indices sr, sc."""
-    p = 0
-    j = 0
-    k = 0
-    if perm_t == 0:
-        p = t
-    elif perm_t == 1:
-        j = t
+def _walk_row_checked(a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl, st,
+                      ep, mie, miss, trig, last_trig, thresh, cyc):
+    """One demand row of one read operand whose addresses may be -1 (IFMAP past the edge, or a
+    stationary block): epoch-stamp every valid address, count misses and triggers (every
+    ``thresh`` misses the active half is replaced: a new epoch)."""
+    any_valid = False
+    for c in range(lo, hi + 1):
+        t = tb if stat else x - c
+        if a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl:
+            continue
+        idx = a_b[c] + b_b[t]
+        any_valid = True
+        if st[idx] != ep:
+            st[idx] = ep
+            miss += 1
+            mie += 1
+            if mie == thresh:
+                ep += 1
+                mie = 0
+                trig += 1
+                last_trig = cyc
+    return any_valid, ep, mie, miss, trig, last_trig
+
+
+@njit(cache=True, inline="always")
+def _walk_row_stream(a_b, b_b, lo, hi, x, st, ep, mie, miss, trig, last_trig, thresh, cyc):
+    """The same for a skewed row whose addresses are all valid (the hot loop)."""
+    for c in range(lo, hi + 1):
+        idx = a_b[c] + b_b[x - c]
+        if st[idx] != ep:
+            st[idx] = ep
+            miss += 1
+            mie += 1
+            if mie == thresh:
+                ep += 1
+                mie = 0
+                trig += 1
+                last_trig = cyc
+    return True, ep, mie, miss, trig, last_trig
+
+
+@njit(cache=True, inline="always")
+def _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, check, st,
+              epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop, skip, skip_lo, skip_hi):
+    """Demand row ``i`` of read operand ``op`` (0 = IFMAP, 1 = FILTER) at cycle ``cyc``."""
+    if skip[op]:
+        if i == skip_lo[op] and first_req[op] < 0:
+            first_req[op] = cyc
+            sstart[op] = cyc + 1
+        if i == skip_hi[op]:
+            sstop[op] = cyc + 1
+        return
+    if stat:
+        # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
+        tb = Ra - 1 - i
+        if i >= Ra or tb >= tn:
+            return
+        lo = 0
+        hi = wn - 1
+        x = 0
     else:
-        k = t
-    if perm_r == 0:
-        p = sr
-    elif perm_r == 1:
-        j = sr
+        x = i - prefix_in
+        lo = max(0, x - tn + 1)
+        hi = min(wn - 1, x)
+        tb = 0
+    if lo > hi:
+        return
+    if check or stat:
+        any_valid, ep, m_ie, m_tot, n_trig, l_trig = _walk_row_checked(
+            a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl, st,
+            epoch[op], mie[op], misses[op], trig[op], last_trig[op], thresh[op], cyc)
     else:
-        k = sr
-    if perm_c == 0:
-        p = sc
-    elif perm_c == 1:
-        j = sc
-    else:
-        k = sc
-    return p, j, k
+        any_valid, ep, m_ie, m_tot, n_trig, l_trig = _walk_row_stream(
+            a_b, b_b, lo, hi, x, st, epoch[op], mie[op], misses[op], trig[op], last_trig[op], thresh[op], cyc)
+    epoch[op] = ep
+    mie[op] = m_ie
+    misses[op] = m_tot
+    trig[op] = n_trig
+    last_trig[op] = l_trig
+    if any_valid:
+        if first_req[op] < 0:
+            first_req[op] = cyc
+            sstart[op] = cyc + 1
+        sstop[op] = cyc + 1
 
 
 @njit(cache=True)
@@ -85,54 +145,44 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     ``jr/jq/joff`` (per window element j) give IFMAP addresses: valid iff
     ``prow[p]+jr[j] < H and pcol[p]+jq[j] < W``, index ``pbase[p] + joff[j]``. FILTER index is
     ``k*RSC + j``. Stamp arrays must be filled with -1. Returns an int64 vector (see ``R_*``).
+
+    Every operand element of a fold is ``A[c] + B[t]`` with validity ``Arow[c]+Brow[t] < Hlim and
+    Acol[c]+Bcol[t] < Wlim``: A runs along the fold's spatial axis, B along the temporal axis (or
+    the stationary block's other spatial axis), so one loop serves every dataflow and operand.
     """
     res = np.zeros(N_RESULTS, dtype=np.int64)
-    # dims (perm) for T, Sr, Sc
     if dataflow == 0:
-        pt, pr, pc = DIM_J, DIM_P, DIM_K
         rows_per_fold = T + Ra + Ca - 2
         prefix_in = 0
-    elif dataflow == 1:
-        pt, pr, pc = DIM_P, DIM_J, DIM_K
+    else:
         rows_per_fold = T + 2 * Ra + Ca - 2
         prefix_in = Ra
-    else:
-        pt, pr, pc = DIM_K, DIM_J, DIM_P
-        rows_per_fold = T + 2 * Ra + Ca - 2
-        prefix_in = Ra
-    # operand kinds: 0 = streamed along Sr (width Ra), 1 = streamed along Sc (width Ca), 2 = stationary
-    # IFMAP has dims (p, j), FILTER (j, k)
-    if dataflow == 0:
-        if_kind, fl_kind = 0, 1
-    elif dataflow == 1:
-        if_kind, fl_kind = 0, 2
-    else:
-        if_kind, fl_kind = 2, 0
-
     fr_folds = (Sr + Ra - 1) // Ra
     fc_folds = (Sc + Ca - 1) // Ca
+    K = Sc if dataflow != 2 else T
+    E = prow.shape[0]
 
-    # read-buffer state: [epoch, misses_in_epoch, misses, triggers, last_trigger, first_req, sram_start, sram_stop]
-    if_thresh = 50 * if_items
-    fl_thresh = 50 * fl_items
-    if_epoch = 0
-    if_mie = 0
-    if_miss = 0
-    if_trig = 0
-    if_last_trig = 0
-    if_first = -1
-    if_sstart = -1
-    if_sstop = -1
-    fl_epoch = 0
-    fl_mie = 0
-    fl_miss = 0
-    fl_trig = 0
-    fl_last_trig = 0
-    fl_first = -1
-    fl_sstart = -1
-    fl_sstop = -1
-    if_seen = False
-    fl_seen = False
+    # axis tables: IFMAP over p (P*) and over j (J*); FILTER over j (FJ*) and over k (FK*)
+    zero_e = np.zeros(max(E, 1), dtype=np.int64)
+    zero_j = np.zeros(max(RSC, 1), dtype=np.int64)
+    zero_k = np.zeros(max(K, 1), dtype=np.int64)
+    fj_base = np.arange(RSC).astype(np.int64)
+    fk_base = np.arange(K).astype(np.int64) * RSC
+    big = np.int64(1) << 40
+
+    # state per read operand (index 0 = IFMAP, 1 = FILTER)
+    epoch = np.zeros(2, dtype=np.int64)
+    mie = np.zeros(2, dtype=np.int64)
+    misses = np.zeros(2, dtype=np.int64)
+    trig = np.zeros(2, dtype=np.int64)
+    last_trig = np.zeros(2, dtype=np.int64)
+    first_req = np.full(2, -1, dtype=np.int64)
+    sstart = np.full(2, -1, dtype=np.int64)
+    sstop = np.full(2, -1, dtype=np.int64)
+    thresh = np.array([50 * if_items, 50 * fl_items], dtype=np.int64)
+    skip = np.zeros(2, dtype=np.bool_)
+    skip_lo = np.zeros(2, dtype=np.int64)
+    skip_hi = np.zeros(2, dtype=np.int64)
 
     # write buffer state
     ring = np.zeros(ring_size, dtype=np.int64)  # valid words per closed line
@@ -159,73 +209,79 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         for fr in range(fr_folds):
             rbase = fr * Ra
             ru = min(Ra, Sr - rbase)
+            # ---- per-operand fold tables: A (along c), B (along t or block row b) ----
+            # op 0 = IFMAP, op 1 = FILTER; stationary operands use b (block row) for t.
+            if dataflow == 0:
+                # IFMAP p = rbase+c, j = t ; FILTER j = t, k = cbase+c
+                ia_b, ia_r, ia_c = pbase[rbase:rbase + ru], prow[rbase:rbase + ru], pcol[rbase:rbase + ru]
+                ib_b, ib_r, ib_c = joff, jr, jq
+                iw, itn, istat = ru, T, False
+                fa_b, fa_r = fk_base[cbase:cbase + cu], zero_k[:cu]
+                fb_b, fb_r = fj_base, zero_j
+                fw, ftn, fstat = cu, T, False
+            elif dataflow == 1:
+                # IFMAP j = rbase+c, p = t ; FILTER (stationary) k = cbase+c, j = rbase+b
+                ia_b, ia_r, ia_c = joff[rbase:rbase + ru], jr[rbase:rbase + ru], jq[rbase:rbase + ru]
+                ib_b, ib_r, ib_c = pbase, prow, pcol
+                iw, itn, istat = ru, T, False
+                fa_b, fa_r = fk_base[cbase:cbase + cu], zero_k[:cu]
+                fb_b, fb_r = fj_base[rbase:rbase + ru], zero_j[:ru]
+                fw, ftn, fstat = cu, ru, True
+            else:
+                # IFMAP (stationary) p = cbase+c, j = rbase+b ; FILTER j = rbase+c, k = t
+                ia_b, ia_r, ia_c = pbase[cbase:cbase + cu], prow[cbase:cbase + cu], pcol[cbase:cbase + cu]
+                ib_b, ib_r, ib_c = joff[rbase:rbase + ru], jr[rbase:rbase + ru], jq[rbase:rbase + ru]
+                iw, itn, istat = cu, ru, True
+                fa_b, fa_r = fj_base[rbase:rbase + ru], zero_j[:ru]
+                fb_b, fb_r = fk_base, zero_k
+                fw, ftn, fstat = ru, T, False
+            # IFMAP addresses of this fold all valid (no -1 past the edge)? then skip the checks
+            if_check = True
+            if iw > 0 and itn > 0:
+                if_check = (ia_r.max() + ib_r[:itn].max() >= H) or (ia_c.max() + ib_c[:itn].max() >= W)
+            # ---- fold-level fast path: every element already fetched in this epoch -> all hits ----
+            for op in range(2):
+                if op == 0:
+                    a_b, a_r, a_c, b_b, b_r, b_c = ia_b, ia_r, ia_c, ib_b, ib_r, ib_c
+                    wn, tn, stat, hl, wl, st = iw, itn, istat, H, W, if_stamp
+                else:
+                    a_b, a_r, a_c, b_b, b_r, b_c = fa_b, fa_r, fa_r, fb_b, fb_r, fb_r
+                    wn, tn, stat, hl, wl, st = fw, ftn, fstat, 1, 1, fl_stamp
+                ep = epoch[op]
+                ok = True
+                lo_row = big
+                hi_row = -1
+                for c in range(wn):
+                    ab = a_b[c]
+                    ar = a_r[c]
+                    ac = a_c[c]
+                    for t in range(tn):
+                        if ar + b_r[t] < hl and ac + b_c[t] < wl:
+                            if st[ab + b_b[t]] != ep:
+                                ok = False
+                                break
+                            if stat:
+                                rr = Ra - 1 - t
+                            else:
+                                rr = prefix_in + t + c
+                            if rr < lo_row:
+                                lo_row = rr
+                            if rr > hi_row:
+                                hi_row = rr
+                    if not ok:
+                        break
+                skip[op] = ok
+                skip_lo[op] = lo_row
+                skip_hi[op] = hi_row
             for i in range(rows_per_fold):
                 cyc = row0 + i + stall
                 # ---------------- IFMAP then FILTER reads ----------------
-                for op in range(2):
-                    kind = if_kind if op == 0 else fl_kind
-                    any_valid = False
-                    if kind == 2:
-                        # stationary: rows 0..Ra-1 hold the ru x cu block, row-flipped
-                        lo = 0
-                        hi = -1
-                        x = 0
-                        b = Ra - 1 - i
-                        if i < Ra and b < ru:
-                            lo = 0
-                            hi = cu - 1
-                    else:
-                        wu = ru if kind == 0 else cu
-                        x = i - prefix_in
-                        lo = max(0, x - T + 1)
-                        hi = min(wu - 1, x)
-                        b = 0
-                    for c in range(lo, hi + 1):
-                        if kind == 2:
-                            p, j, k = _pjk(pt, pr, pc, 0, rbase + b, cbase + c)
-                        elif kind == 0:
-                            p, j, k = _pjk(pt, pr, pc, x - c, rbase + c, 0)
-                        else:
-                            p, j, k = _pjk(pt, pr, pc, x - c, 0, cbase + c)
-                        if op == 0:
-                            if prow[p] + jr[j] >= H or pcol[p] + jq[j] >= W:
-                                continue
-                            idx = pbase[p] + joff[j]
-                            any_valid = True
-                            if if_stamp[idx] != if_epoch:
-                                if_stamp[idx] = if_epoch
-                                if_miss += 1
-                                if_mie += 1
-                                if if_mie == if_thresh:
-                                    if_epoch += 1
-                                    if_mie = 0
-                                    if_trig += 1
-                                    if_last_trig = cyc
-                        else:
-                            idx = k * RSC + j
-                            any_valid = True
-                            if fl_stamp[idx] != fl_epoch:
-                                fl_stamp[idx] = fl_epoch
-                                fl_miss += 1
-                                fl_mie += 1
-                                if fl_mie == fl_thresh:
-                                    fl_epoch += 1
-                                    fl_mie = 0
-                                    fl_trig += 1
-                                    fl_last_trig = cyc
-                    if any_valid:
-                        if op == 0:
-                            if not if_seen:
-                                if_seen = True
-                                if_first = cyc
-                                if_sstart = cyc + 1
-                            if_sstop = cyc + 1
-                        else:
-                            if not fl_seen:
-                                fl_seen = True
-                                fl_first = cyc
-                                fl_sstart = cyc + 1
-                            fl_sstop = cyc + 1
+                _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
+                          H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                          first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
+                          1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                          first_req, sstart, sstop, skip, skip_lo, skip_hi)
                 # ---------------- OFMAP writes ----------------
                 if dataflow == 0:
                     # prefix T-1, then the Ra x Ca block row-flipped (valid rows Ra-ru..Ra-1), skewed
@@ -237,23 +293,33 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     x = i - (2 * Ra - 1)
                     lo = max(0, x - T + 1)
                     hi = min(cu - 1, x)
-                n_writes = hi - lo + 1
+                n = hi - lo + 1
                 cur = cyc
-                if n_writes > 0:
-                    for _ in range(n_writes):
-                        # store_to_trace_mat_cache
-                        line_idx += 1
-                        free_space -= 1
-                        if line_idx == of_bw:
+                if n > 0:
+                    # write_buffer.service_writes, batched: elements between two events are stored in bulk
+                    while n > 0:
+                        if cur < drain_end:
+                            m = max(free_space, 1)        # the m-th store leaves no free space: stall
+                            stalls = True
+                        else:
+                            m = max(free_space - of_active + 1, 1)  # the m-th store triggers a drain
+                            stalls = False
+                        take = min(n, m)
+                        # store `take` words: close full lines
+                        line_idx += take
+                        free_space -= take
+                        while line_idx >= of_bw:
                             ring[lines_total % ring_size] = of_bw
                             lines_total += 1
-                            line_idx = 0
+                            line_idx -= of_bw
                             if lines_total - drain_start_line >= ring_size:
                                 res[R_RING_OVERFLOW] = 1
-                        if cur < drain_end:
-                            if free_space <= 0:
-                                cur = drain_end
-                        elif free_space < of_active:
+                        n -= take
+                        if take < m:
+                            break
+                        if stalls:
+                            cur = drain_end
+                        else:
                             if line_idx != 0:  # force-flush the partial line (padded with -1)
                                 ring[lines_total % ring_size] = line_idx
                                 lines_total += 1
@@ -275,7 +341,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         of_sstart = cur
                     of_sstop = cur
                 stall += cur - cyc
-                last_out = max(last_out, cur)
+                if cur > last_out:
+                    last_out = cur
             row0 += rows_per_fold
 
     # empty_all_buffers(last serviced ofmap cycle)
@@ -300,18 +367,18 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
 
     res[R_STALL] = stall
     res[R_LAST_OUT] = last_out
-    res[R_IF_FIRST_REQ] = if_first
-    res[R_IF_MISSES] = if_miss
-    res[R_IF_TRIGGERS] = if_trig
-    res[R_IF_LAST_TRIGGER] = if_last_trig
-    res[R_IF_SRAM_START] = if_sstart
-    res[R_IF_SRAM_STOP] = if_sstop
-    res[R_FL_FIRST_REQ] = fl_first
-    res[R_FL_MISSES] = fl_miss
-    res[R_FL_TRIGGERS] = fl_trig
-    res[R_FL_LAST_TRIGGER] = fl_last_trig
-    res[R_FL_SRAM_START] = fl_sstart
-    res[R_FL_SRAM_STOP] = fl_sstop
+    res[R_IF_FIRST_REQ] = first_req[0]
+    res[R_IF_MISSES] = misses[0]
+    res[R_IF_TRIGGERS] = trig[0]
+    res[R_IF_LAST_TRIGGER] = last_trig[0]
+    res[R_IF_SRAM_START] = sstart[0]
+    res[R_IF_SRAM_STOP] = sstop[0]
+    res[R_FL_FIRST_REQ] = first_req[1]
+    res[R_FL_MISSES] = misses[1]
+    res[R_FL_TRIGGERS] = trig[1]
+    res[R_FL_LAST_TRIGGER] = last_trig[1]
+    res[R_FL_SRAM_START] = sstart[1]
+    res[R_FL_SRAM_STOP] = sstop[1]
     res[R_OF_SRAM_START] = of_sstart
     res[R_OF_SRAM_STOP] = of_sstop
     res[R_OF_DRAM_WRITES] = of_writes
