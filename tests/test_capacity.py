@@ -384,3 +384,12 @@ def test_residual_add_charged_or_fused_into_its_producer():
     resident = simulate(topo, hw, options=CapacityOptions(fuse_pool_add=True, inter_layer_residency=True))
     assert resident.totals()["dram_words"] == fused.totals()["dram_words"] - 5 * 512
     assert resident.totals()["resident_saved_words"] == 5 * 512
+
+
+def test_parse_energy_table():
+    from trafficsim.energy import parse_energy_table
+    assert parse_energy_table("dram=100, mac=0.5") == EnergyTable(dram_pj_per_byte=100.0, mac_pj=0.5)
+    assert parse_energy_table("") == EnergyTable()
+    for bad in ("dram", "disk=3", "sram=x", "mac=-1"):
+        with pytest.raises(InputError):
+            parse_energy_table(bad)

@@ -57,3 +57,20 @@ def energy_uj(dram_bytes: float, sram_bytes: float, macs: float, table: EnergyTa
     return (dram_bytes * table.dram_pj_per_byte * 1e-6,
             sram_bytes * table.sram_pj_per_byte * 1e-6,
             macs * table.mac_energy_pj(word_bytes) * 1e-6)
+
+
+def parse_energy_table(text: str) -> EnergyTable:
+    """Parse ``"dram=100,sram=3,mac=0.5"`` (pJ; any subset, others keep their defaults) into an
+    :class:`EnergyTable`, e.g. for a ``--energy`` command-line option."""
+    keys = {"dram": "dram_pj_per_byte", "sram": "sram_pj_per_byte", "mac": "mac_pj"}
+    values: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        name, sep, raw = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in keys:
+            raise InputError(f"energy table {text!r}: use dram=PJ,sram=PJ,mac=PJ (pJ per byte, per byte, per MAC)")
+        try:
+            values[keys[name]] = float(raw)
+        except ValueError:
+            raise InputError(f"energy table {text!r}: {name} must be a number of pJ, got {raw.strip()!r}") from None
+    return EnergyTable(**values)
