@@ -81,7 +81,7 @@ class ReportData:
 
     @property
     def networks(self) -> list[str]:
-        """Network names (model, plus the input shape when not the default), sorted."""
+        """Network names (the model, plus the input shape for models run at several shapes), sorted."""
         return sorted(self.runs["network"].unique()) if len(self.runs) else []
 
     def colors(self) -> dict[str, str]:
@@ -225,7 +225,9 @@ def _derive_run_columns(runs: "pd.DataFrame") -> "pd.DataFrame":
     runs["word_bytes"] = pd_numeric(runs["word_bytes"]).fillna(1).astype(int)
     runs["model"] = runs["model"].astype(str)
     runs["engine"] = runs["engine"].fillna("").astype(str)
-    runs["network"] = [m if s in ("", DEFAULT_INPUT) else f"{m} ({s})"
+    # a model run at several input shapes is one network per shape
+    shapes = runs.groupby("model")["input_shape"].nunique()
+    runs["network"] = [f"{m} ({s or DEFAULT_INPUT})" if shapes[m] > 1 else m
                        for m, s in zip(runs["model"], runs["input_shape"])]
     runs["hardware"] = [hardware_label(r) for _, r in runs.iterrows()]
     runs["model_kind"] = runs["engine"].map(_model_kind)
@@ -396,14 +398,15 @@ def fig_traffic_by_operand(data: ReportData) -> "Figure | None":
         hws = [h for h in hw_all if h in set(sub["hardware"])]
         nets = sorted(sub["network"].unique())
         div, label = axis_label("dram_bytes", float(sub["dram_bytes"].max()))
-        width = 0.8 / len(nets)
+        group = min(0.8, 0.22 * len(nets))
+        width = group / len(nets)
         for gi, hw in enumerate(hws):
             for ni, net in enumerate(nets):
                 row = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
                 if row.empty:
                     continue
                 r = row.iloc[0]
-                x = gi - 0.4 + width * (ni + 0.5)
+                x = gi - group / 2 + width * (ni + 0.5)
                 bottom = 0.0
                 for (col, _), (white, hatch) in zip(OPERANDS, _OPERAND_STYLE):
                     v = float(r[col.replace("_reads", "_bytes").replace("_writes", "_bytes")]) / div
@@ -440,12 +443,13 @@ def fig_cycles(data: ReportData) -> "Figure | None":
         hws = [h for h in hw_all if h in set(sub["hardware"])]
         nets = sorted(sub["network"].unique())
         div, label = axis_label(metric, float(pd_numeric(sub[metric]).max()))
-        width = 0.8 / len(nets)
+        group = min(0.8, 0.22 * len(nets))
+        width = group / len(nets)
         for gi, hw in enumerate(hws):
             for ni, net in enumerate(nets):
                 row = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
                 if not row.empty:
-                    ax.bar(gi - 0.4 + width * (ni + 0.5), float(row.iloc[0][metric]) / div, width * 0.92,
+                    ax.bar(gi - group / 2 + width * (ni + 0.5), float(row.iloc[0][metric]) / div, width * 0.92,
                            color=colors[net], edgecolor=colors[net])
         ax.set_xticks(range(len(hws)), hws, rotation=0 if len(hws) <= 3 else 20,
                       ha="center" if len(hws) <= 3 else "right")
@@ -514,14 +518,14 @@ def fig_layers(data: ReportData, metric: str = "dram_bytes") -> "Figure | None":
         idx = list(first["layer_index"])
         for a, b, name in blocks:
             ax.axvspan(idx[a] - 0.5, idx[b] + 0.5, color="#999999", alpha=0.13, linewidth=0)
-            ax.text((idx[a] + idx[b]) / 2, 0.98, name, transform=ax.get_xaxis_transform(), ha="center",
-                    va="top", fontsize=7, color="#444444")
+            ax.text((idx[a] + idx[b]) / 2, 1.01, name, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7, color="#444444")
         ax.set_xlim(-0.5, max(idx) + 0.5 if idx else 0.5)
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(bottom=0)
         ax.set_title(f"{net}: {metric_info(metric)[0]} per layer"
-                     + (" (shaded: dense blocks)" if blocks else ""), loc="left")
+                     + (" (shaded: dense blocks)" if blocks else ""), loc="left", pad=12 if blocks else 6)
         _legend_outside(ax, handles, labels, title=_kind_title(kind))
     axes[-1].set_xlabel("layer index (depth, convolution and linear layers)")
     return fig
@@ -760,7 +764,13 @@ def save_figure(fig: "Figure", out_dir: Path, name: str) -> tuple[Path, Path]:
     png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
     with _style():
         fig.savefig(png, dpi=150, metadata={"Software": None})
-        fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        # the layout is settled by the first save; freezing it halves the cost of the second
+        engine = fig.get_layout_engine()
+        fig.set_layout_engine("none")
+        try:
+            fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        finally:
+            fig.set_layout_engine(engine)
     return png, svg
 
 
