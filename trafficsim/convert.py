@@ -72,6 +72,11 @@ _POOL_KINDS = {
 _UPSAMPLE = {"interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "upsample_nearest2d",
              "upsample_bilinear2d", "pixel_shuffle", "max_unpool2d"}
 _CAT = {"cat", "concat", "concatenate"}
+# Element-wise calls whose output has the input's shape (run as empty_like on meta; see to_topology)
+_SHAPE_PRESERVING = {f + sfx for f in ("relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu", "gelu",
+                                       "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "softplus",
+                                       "dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout")
+                     for sfx in ("", "_")} | {"batch_norm", "instance_norm", "group_norm", "layer_norm"}
 _ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
 # Calls that never touch feature maps (attribute reads, dtype/device queries): skip bookkeeping.
 _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "__format__", "__repr__", "__bool__", "__index__",
@@ -319,7 +324,15 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
+            x = args[0] if args else None
+            fname = getattr(func, "__name__", "")
+            if fname in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta:
+                # Norms, activations and dropout keep the shape; their meta decompositions are slow
+                # (the first call imports torch._dynamo, ~5 s), so skip them.
+                inplace = fname.endswith("_") or kwargs.get("inplace") is True or (len(args) > 1 and args[-1] is True)
+                out = x if inplace else torch.empty_like(x)
+            else:
+                out = func(*args, **kwargs)
             rec.record(func, args, kwargs, out)
             return out
 
