@@ -96,3 +96,16 @@ def test_bad_csv_subprocess(tmp_path):
     p = subprocess.run([sys.executable, "-m", "trafficsim", "info", str(bad)], capture_output=True, text=True)
     assert p.returncode != 0
     assert "Traceback" not in p.stderr and f"{bad}:2" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_info_on_csv(tmp_path, capsys):
+    csv = tmp_path / "two.csv"
+    csv.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                   "Strides,\nc1,10,10,3,3,4,8,1,\nc2DP,8,8,3,3,8,1,2,\n")
+    rc, out, err = run_cli(["info", str(csv), "--json"], capsys)
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert [r["name"] for r in doc["layers"]] == ["c1", "c2DP"]
+    assert doc["layers"][0]["macs"] == 8 * 8 * 9 * 4 * 8 and doc["cio"] == (400 + 512) + (512 + 4 * 4 * 1)
+    rc, _, err = run_cli(["info", str(csv), "--input", "3x8x8"], capsys)
+    assert rc != 0 and "--input applies to models" in err
