@@ -57,6 +57,23 @@ CASES = {
     "gemm-is-4x8": ("g1,20,12,30,\n",
                     Hardware(dataflow="is", array_rows=4, array_cols=8, ifmap_sram_kb=1,
                              filter_sram_kb=1, ofmap_sram_kb=1), True),
+    # USER mode: 3.0.0's read buffers (IFMAP/FILTER DRAM bandwidth from [layout], OFMAP drain at
+    # Bandwidth), small SRAM and low bandwidth so that misses walk the circular window and stall
+    "user-os-8x8": ("u4,14,16,3,3,6,40,1,\n",
+                    Hardware(dataflow="os", array_rows=8, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1,
+                             ofmap_sram_kb=1, bandwidth_mode="USER", bandwidth=2, ifmap_dram_bw=10,
+                             filter_dram_bw=10), False),
+    "user-ws-4x8": ("u6,13,15,2,2,23,8,1,\nu7,12,13,1,1,6,39,2,\n",
+                    Hardware(dataflow="ws", array_rows=4, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1,
+                             ofmap_sram_kb=1, bandwidth_mode="USER", bandwidth=4, ifmap_dram_bw=5,
+                             filter_dram_bw=5, ifmap_bank_num=1, filter_bank_num=1), False),
+    "user-is-8x4": ("u1,7,7,2,2,17,8,1,\n",
+                    Hardware(dataflow="is", array_rows=8, array_cols=4, ifmap_sram_kb=1, filter_sram_kb=1,
+                             ofmap_sram_kb=1, bandwidth_mode="USER", bandwidth=8, ifmap_dram_bw=2,
+                             filter_dram_bw=2, ifmap_bank_num=1, filter_bank_num=1), False),
+    "user-gemm-os": ("g1,20,12,30,\n",
+                     Hardware(dataflow="os", array_rows=8, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1,
+                              ofmap_sram_kb=1, bandwidth_mode="USER", bandwidth=4), True),
 }
 
 

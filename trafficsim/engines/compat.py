@@ -6,8 +6,8 @@ COMPUTE_REPORT, DETAILED_ACCESS_REPORT and BANDWIDTH_REPORT that ``scalesim==3.0
 
 * Compute cycles, utilisations and SRAM counts are closed form (``docs/compat.md``).
 * DRAM counts and timing need SCALE-Sim's address order: :mod:`.compat_kernel` walks the demand
-  rows in a numba loop without materialising demand matrices (CALC mode), and
-  :mod:`.compat_user` reproduces USER mode's read buffers.
+  rows in a numba loop without materialising demand matrices; :mod:`.compat_user` prepares
+  USER mode's read buffers (hashed lines of the prefetch order) for the same loop.
 
 See ``docs/compat.md`` for the list of SCALE-Sim quirks reproduced here.
 """
@@ -154,16 +154,25 @@ def _calc_read_dram(first_req: int, misses: int, triggers: int, last_trigger: in
     return start, stop, misses
 
 
-def _walk_calc(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
+def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
+    """Run the compiled demand-row walk of one layer (CALC or USER read buffers)."""
     from . import compat_kernel as kern
 
-    prow, pcol, pbase, jr, jq, joff = _ifmap_index_tables(row)
+    tables = _ifmap_index_tables(row)
+    prow, pcol, pbase, jr, jq, joff = tables
     rsc = row.filter_h * row.filter_w * row.channels
     if_items = (hw.ifmap_sram_kb * 1024) // 100
     fl_items = (hw.filter_sram_kb * 1024) // 100
     of_total = hw.ofmap_sram_kb * 1024
     of_active = int(math.ceil(of_total * 0.5))
-    of_bw = hw.array_cols if hw.bandwidth_mode == "CALC" else hw.bandwidth
+    user = hw.bandwidth_mode == "USER"
+    of_bw = hw.bandwidth if user else hw.array_cols
+    if user:
+        from .compat_user import user_buffers
+        if_u, if_ptr, if_lines, fl_u, fl_ptr, fl_lines = user_buffers(row, hw, tables)
+    else:
+        if_u = fl_u = np.zeros(kern.U_SIZE, dtype=np.int64)
+        if_ptr = if_lines = fl_ptr = fl_lines = np.zeros(1, dtype=np.int64)
     ring = of_total + 4 * (hw.array_rows + hw.array_cols) + 1024
     while True:
         if_stamp = np.full(row.ifmap_h * row.ifmap_w * row.channels, -1, dtype=np.int32)
@@ -172,21 +181,28 @@ def _walk_calc(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
                                  g.spatial_rows, g.spatial_cols, g.temporal,
                                  row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
                                  if_stamp, fl_stamp, if_items, fl_items,
-                                 of_total, of_active, of_total - of_active, of_bw, ring)
+                                 of_total, of_active, of_total - of_active, of_bw, ring,
+                                 user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines)
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4
     r = [int(x) for x in r]
+    if user:
+        dram_ifmap = (r[kern.R_IF_USER_START], r[kern.R_IF_USER_STOP], r[kern.R_IF_USER_READS])
+        dram_filter = (r[kern.R_FL_USER_START], r[kern.R_FL_USER_STOP], r[kern.R_FL_USER_READS])
+    else:
+        dram_ifmap = _calc_read_dram(r[kern.R_IF_FIRST_REQ], r[kern.R_IF_MISSES], r[kern.R_IF_TRIGGERS],
+                                     r[kern.R_IF_LAST_TRIGGER], if_items)
+        dram_filter = _calc_read_dram(r[kern.R_FL_FIRST_REQ], r[kern.R_FL_MISSES], r[kern.R_FL_TRIGGERS],
+                                      r[kern.R_FL_LAST_TRIGGER], fl_items)
     return _Walk(
         stall_cycles=r[kern.R_STALL],
         total_cycles=r[kern.R_LAST_OUT],
         sram_start_stop=((r[kern.R_IF_SRAM_START], r[kern.R_IF_SRAM_STOP]),
                          (r[kern.R_FL_SRAM_START], r[kern.R_FL_SRAM_STOP]),
                          (r[kern.R_OF_SRAM_START], r[kern.R_OF_SRAM_STOP])),
-        dram_ifmap=_calc_read_dram(r[kern.R_IF_FIRST_REQ], r[kern.R_IF_MISSES], r[kern.R_IF_TRIGGERS],
-                                   r[kern.R_IF_LAST_TRIGGER], if_items),
-        dram_filter=_calc_read_dram(r[kern.R_FL_FIRST_REQ], r[kern.R_FL_MISSES], r[kern.R_FL_TRIGGERS],
-                                    r[kern.R_FL_LAST_TRIGGER], fl_items),
+        dram_ifmap=dram_ifmap,
+        dram_filter=dram_filter,
         dram_ofmap=(r[kern.R_OF_DRAM_START], r[kern.R_OF_DRAM_STOP], r[kern.R_OF_DRAM_WRITES]),
     )
 
@@ -197,13 +213,9 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResu
         raise TopologyError(f"layer {row.name!r}: filter {row.filter_h}x{row.filter_w} is larger than "
                             f"the IFMAP {row.ifmap_h}x{row.ifmap_w}")
     g = fold_geometry(row, hw)
-    if hw.bandwidth_mode == "CALC":
-        walk = _walk_calc(row, hw, g)
-    else:
-        from .compat_user import walk_user
-        walk = walk_user(row, hw, g)
-    if walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:  # an internal invariant of the walk
-        raise AssertionError(f"compat engine: cycle count mismatch in layer {row.name!r}")
+    walk = _walk(row, hw, g)
+    if hw.bandwidth_mode == "CALC" and walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:
+        raise AssertionError(f"compat engine: cycle count mismatch in layer {row.name!r}")  # walk invariant
     ra, ca = hw.array_rows, hw.array_cols
     total = walk.total_cycles
     num_compute = row.out_h * row.out_w * row.num_filters * row.filter_h * row.filter_w * row.channels

@@ -41,7 +41,17 @@ R_OF_DRAM_WRITES = 16
 R_OF_DRAM_START = 17
 R_OF_DRAM_STOP = 18
 R_RING_OVERFLOW = 19    # 1 if the OFMAP line ring was too small (caller retries with a bigger one)
-N_RESULTS = 20
+R_IF_USER_READS = 20    # USER mode: DRAM reads, start, stop per read operand
+R_IF_USER_START = 21
+R_IF_USER_STOP = 22
+R_FL_USER_READS = 23
+R_FL_USER_START = 24
+R_FL_USER_STOP = 25
+N_RESULTS = 26
+
+# USER-mode read-buffer state vector (one per operand)
+U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
+U_SIZE = 10
 
 # dims of the operand matrices
 DIM_P, DIM_J, DIM_K = 0, 1, 2
@@ -135,10 +145,81 @@ def _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, s
 
 
 @njit(cache=True)
+def _user_hit(idx, u, ptr, lines):
+    """read_buffer.active_buffer_hit: is any hashed line holding address ``idx`` inside the
+    circular active window [start, end) (all lines when start == end)?"""
+    lo = ptr[idx]
+    hi = ptr[idx + 1]
+    if hi <= lo:
+        return True  # never fetched (cannot happen for SCALE-Sim's operands); do not loop forever
+    start = u[U_ACT_START]
+    end = u[U_ACT_END]
+    if start < end:
+        a = lo
+        b = hi
+        while a < b:  # first line >= start
+            m = (a + b) // 2
+            if lines[m] < start:
+                a = m + 1
+            else:
+                b = m
+        return a < hi and lines[a] < end
+    return lines[hi - 1] >= start or lines[lo] < end
+
+
+@njit(cache=True)
+def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
+                   u, ptr, lines, first_req, sstart, sstop):
+    """Demand row ``i`` of read operand ``op`` in USER mode (read_buffer.service_reads, 3.0.0):
+    on a miss, slide the window by the prefetch lines (circularly) until the address hits; each
+    slide fetches ``npf`` lines of ``bw`` words one cycle after the previous fetch, and the
+    requester's offset grows by the wait, a positive wait counted twice. Returns the serviced cycle."""
+    offset = 1
+    if stat:
+        tb = Ra - 1 - i
+        if i >= Ra or tb >= tn:
+            return cyc + offset
+        lo = 0
+        hi = wn - 1
+        x = 0
+    else:
+        x = i - prefix_in
+        lo = max(0, x - tn + 1)
+        hi = min(wn - 1, x)
+        tb = 0
+    any_valid = False
+    for c in range(lo, hi + 1):
+        t = tb if stat else x - c
+        if a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl:
+            continue
+        idx = a_b[c] + b_b[t]
+        any_valid = True
+        while not _user_hit(idx, u, ptr, lines):
+            # new_prefetch
+            nl = u[U_LINES]
+            u[U_ACT_START] = (u[U_ACT_START] + u[U_NPL]) % nl
+            u[U_ACT_END] = (u[U_ACT_START] + u[U_NAL]) % nl
+            u[U_ACCESS] += u[U_NPF] * u[U_BW]
+            u[U_LAST_PF] += u[U_NPF] + 1
+            potential = u[U_LAST_PF] - (cyc + offset)
+            offset += potential
+            if potential > 0:
+                offset += potential
+    out = cyc + offset
+    if any_valid:
+        if first_req[op] < 0:
+            first_req[op] = cyc
+            sstart[op] = out
+        sstop[op] = out
+    return out
+
+
+@njit(cache=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
-                    of_total, of_active, of_drain, of_bw, ring_size):
+                    of_total, of_active, of_drain, of_bw, ring_size,
+                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines):
     """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
 
     ``dataflow``: 0 = os, 1 = ws, 2 = is. ``prow/pcol/pbase`` (per output pixel p) and
@@ -270,18 +351,26 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                 hi_row = rr
                     if not ok:
                         break
-                skip[op] = ok
+                skip[op] = ok and not user
                 skip_lo[op] = lo_row
                 skip_hi[op] = hi_row
             for i in range(rows_per_fold):
                 cyc = row0 + i + stall
                 # ---------------- IFMAP then FILTER reads ----------------
-                _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
-                          H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                          first_req, sstart, sstop, skip, skip_lo, skip_hi)
-                _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
-                          1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                          first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                read_stall = 0
+                if user:
+                    if_out = _read_row_user(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                                            istat, H, W, if_user, if_ptr, if_lines, first_req, sstart, sstop)
+                    fl_out = _read_row_user(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
+                                            fstat, 1, 1, fl_user, fl_ptr, fl_lines, first_req, sstart, sstop)
+                    read_stall = max(if_out, fl_out) - cyc - 1
+                else:
+                    _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
+                              H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                              first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                    _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
+                              1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                              first_req, sstart, sstop, skip, skip_lo, skip_hi)
                 # ---------------- OFMAP writes ----------------
                 if dataflow == 0:
                     # prefix T-1, then the Ra x Ca block row-flipped (valid rows Ra-ru..Ra-1), skewed
@@ -340,7 +429,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         of_seen = True
                         of_sstart = cur
                     of_sstop = cur
-                stall += cur - cyc
+                stall += max(read_stall, cur - cyc)
                 if cur > last_out:
                     last_out = cur
             row0 += rows_per_fold
@@ -384,4 +473,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     res[R_OF_DRAM_WRITES] = of_writes
     res[R_OF_DRAM_START] = of_dstart
     res[R_OF_DRAM_STOP] = of_dstop
+    if user:
+        res[R_IF_USER_READS] = if_user[U_ACCESS]
+        res[R_IF_USER_START] = -if_user[U_N0]
+        res[R_IF_USER_STOP] = if_user[U_LAST_PF]
+        res[R_FL_USER_READS] = fl_user[U_ACCESS]
+        res[R_FL_USER_START] = -fl_user[U_N0]
+        res[R_FL_USER_STOP] = fl_user[U_LAST_PF]
     return res

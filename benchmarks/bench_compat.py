@@ -1,0 +1,162 @@
+"""Speed and memory of the compat engine against the real SCALE-Sim 3.0.0, with an equality check.
+
+    python benchmarks/bench_compat.py                     # ResNet-18 (topologies/resnet18.csv), 32x32 os
+    python benchmarks/bench_compat.py --model hardnet68 --dataflow ws --ref-layers 3
+
+The compat engine simulates the whole network; SCALE-Sim (~5 us per SRAM access, ~10 min of CPU
+for ResNet-18) simulates a subset of layers (``--ref-layers`` layers with the fewest demand rows,
+or ``--ref-layers all``). Each engine runs in its own child process so that its peak RSS is its
+own; times are CPU seconds (user + sys) of the simulation call, which is what matters on a shared
+machine. The speed ratio is measured on the subset: SCALE-Sim's CPU time over compat's on the same
+layers. Prints a table and exits non-zero if any field differs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _load(model: str):
+    from trafficsim.topology import read_csv
+    path = Path(model)
+    if not path.exists():
+        path = ROOT / "topologies" / f"{model}.csv"
+    if path.exists():
+        return read_csv(path)
+    from trafficsim.convert import to_topology  # noqa: PLC0415 (torch only when needed)
+    from trafficsim.zoo import create_model
+    import torch
+    with torch.device("meta"):
+        return to_topology(create_model(model), name=model)
+
+
+def _subset(topology, row_indices):
+    """A topology holding only the source layers of the chosen SCALE-Sim rows."""
+    from trafficsim.topology import Topology, expand_dp, scalesim_rows
+    rows = expand_dp(scalesim_rows(topology))
+    keep = sorted({rows[i].source_layer for i in row_indices})
+    layers = tuple(replace(topology.layers[i], inputs=(), output=-1) for i in keep)
+    return Topology(name=f"{topology.name}-subset", layers=layers)
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one engine and print a JSON line: cpu seconds, peak RSS, per-layer results."""
+    from trafficsim.engines import get_engine
+    from trafficsim.hardware import Hardware, parse_array
+    topo = _load(args.model)
+    if args.layers:
+        topo = _subset(topo, [int(x) for x in args.layers.split(",")])
+    ra, ca = parse_array(args.array)
+    hw = Hardware(array_rows=ra, array_cols=ca, dataflow=args.dataflow)
+    engine = get_engine(args.child)
+    if args.child == "compat":  # compile (or load numba's cache) outside the timed call
+        t0 = time.perf_counter()
+        engine.simulate(_subset(topo, [0]), hw)
+        warm = time.perf_counter() - t0
+    else:
+        warm = 0.0
+    c0, w0 = _cpu(), time.perf_counter()
+    res = engine.simulate(topo, hw)
+    cpu, wall = _cpu() - c0, time.perf_counter() - w0
+    print(json.dumps({"cpu": cpu, "wall": wall, "warmup": warm,
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "layers": [r.to_dict() for r in res.layers]}))
+
+
+def run_child(engine: str, args: argparse.Namespace, layers: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", engine, "--model", args.model, "--array", args.array,
+           "--dataflow", args.dataflow]
+    if layers:
+        cmd += ["--layers", layers]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet18", help="topology CSV, a name in topologies/, or a zoo model")
+    ap.add_argument("--array", default="32x32")
+    ap.add_argument("--dataflow", default="os", choices=["os", "ws", "is"])
+    ap.add_argument("--ref-layers", default="3", help="how many layers SCALE-Sim simulates (fewest rows first), or 'all'")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--layers", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return 0
+
+    from trafficsim.engines.compat import fold_geometry
+    from trafficsim.hardware import Hardware, parse_array
+    from trafficsim.results import result_fields
+    from trafficsim.topology import expand_dp, scalesim_rows
+
+    topo = _load(args.model)
+    ra, ca = parse_array(args.array)
+    hw = Hardware(array_rows=ra, array_cols=ca, dataflow=args.dataflow)
+    rows = expand_dp(scalesim_rows(topo))
+    demand = [fold_geometry(r, hw).demand_rows for r in rows]
+
+    full = run_child("compat", args)
+    print(f"{topo.name}: {len(rows)} SCALE-Sim layers, {sum(demand):,} demand rows, {hw.label()}")
+    print(f"compat, whole network : {full['cpu']:.3f} s CPU ({full['wall']:.3f} s wall), "
+          f"peak RSS {full['maxrss_mb']:.0f} MB, first call (numba compile or cache load) {full['warmup']:.2f} s")
+
+    if args.ref_layers == "all":
+        chosen = list(range(len(rows)))
+    else:
+        n = int(args.ref_layers)
+        # the cheapest layers whose source layer maps to a single SCALE-Sim row (no DP/group split)
+        by_src: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_src.setdefault(r.source_layer, []).append(i)
+        singles = [i for idxs in by_src.values() if len(idxs) == 1 for i in idxs]
+        chosen = sorted(sorted(singles, key=lambda i: demand[i])[:n])
+    layer_arg = ",".join(str(i) for i in chosen)
+    ours = run_child("compat", args, layer_arg)
+    ref = run_child("scalesim", args, layer_arg)
+    names = [rows[i].name for i in chosen]
+    print(f"subset for SCALE-Sim  : {len(chosen)} layers ({', '.join(names)}), "
+          f"{sum(demand[i] for i in chosen):,} demand rows")
+    print(f"  SCALE-Sim 3.0.0     : {ref['cpu']:.2f} s CPU ({ref['wall']:.1f} s wall), peak RSS {ref['maxrss_mb']:.0f} MB")
+    print(f"  compat              : {ours['cpu']:.4f} s CPU, peak RSS {ours['maxrss_mb']:.0f} MB")
+    ratio = ref["cpu"] / max(ours["cpu"], 1e-6)
+    print(f"  speed ratio (CPU)   : {ratio:,.0f}x")
+    if args.ref_layers != "all":
+        # SCALE-Sim's cost is about proportional to demand rows (scalesim.md §8): extrapolate
+        per_row = ref["cpu"] / sum(demand[i] for i in chosen)
+        est = per_row * sum(demand)
+        print(f"  SCALE-Sim whole network, extrapolated by demand rows: ~{est:,.0f} s CPU "
+              f"-> ~{est / max(full['cpu'], 1e-6):,.0f}x (not measured)")
+
+    bad = []
+    fields = result_fields()
+    for a, b in zip(ours["layers"], ref["layers"]):
+        for f in fields:
+            x, y = a[f], b[f]
+            same = math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0) if isinstance(x, float) or isinstance(y, float) else x == y
+            if not same:
+                bad.append((a["layer_id"], f, x, y))
+    if len(ours["layers"]) != len(ref["layers"]):
+        bad.append(("layer count", len(ours["layers"]), len(ref["layers"])))
+    print(f"equality              : {'all fields equal' if not bad else f'{len(bad)} MISMATCHES: {bad[:5]}'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
