@@ -228,13 +228,36 @@ def write_cached_point(cache_dir: Path, key: str, record: Mapping[str, Any], mod
 Chunk = tuple[int, list[SweepPoint]]
 
 
-def _chunks(todo: Sequence[SweepPoint], workers: int) -> list[Chunk]:
-    """Split points per model into chunks: a few per worker so load stays balanced, few enough to keep overhead low."""
-    size = max(1, min(8, math.ceil(len(todo) / max(1, workers * 4))))
+def _point_cost(p: SweepPoint, macs: Sequence[int]) -> float:
+    # The engines' work grows with the array's folds: MACs per PE is a fair estimate.
+    return macs[p.model_index] / (p.hardware.array_rows * p.hardware.array_cols)
+
+
+def _chunks(todo: Sequence[SweepPoint], workers: int, topologies: Sequence[Topology]) -> list[Chunk]:
+    """Batch points of one model into chunks of similar estimated cost, most expensive first.
+
+    About four chunks per worker keep the load balanced; at most eight points per chunk keep the
+    progress bar moving; starting with the biggest points keeps one long point from finishing last.
+    """
+    macs = [t.macs for t in topologies]
+    costs = {p.key: _point_cost(p, macs) for p in todo}
+    target = sum(costs.values()) / max(1, workers * 4)
     by_model: dict[int, list[SweepPoint]] = {}
-    for p in todo:
+    for p in sorted(todo, key=lambda p: -costs[p.key]):
         by_model.setdefault(p.model_index, []).append(p)
-    return [(m, pts[i:i + size]) for m, pts in by_model.items() for i in range(0, len(pts), size)]
+    chunks: list[tuple[float, Chunk]] = []
+    for m, pts in by_model.items():
+        current: list[SweepPoint] = []
+        cost = 0.0
+        for p in pts:
+            if current and (len(current) >= 8 or cost + costs[p.key] > target):
+                chunks.append((cost, (m, current)))
+                current, cost = [], 0.0
+            current.append(p)
+            cost += costs[p.key]
+        chunks.append((cost, (m, current)))
+    chunks.sort(key=lambda c: -c[0])
+    return [c for _, c in chunks]
 
 
 def _run_serial(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str,
@@ -248,7 +271,7 @@ def _run_process(todo: Sequence[SweepPoint], topologies: list[Topology], engine:
     import multiprocessing as mp
 
     workers = workers or os.cpu_count() or 1
-    chunks = _chunks(todo, workers)
+    chunks = _chunks(todo, workers, topologies)
     # fork starts workers fast and shares already-loaded kernels; elsewhere the platform default (spawn)
     ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
     used = [topologies[i] if i in {m for m, _ in chunks} else None for i in range(len(topologies))]
@@ -293,7 +316,7 @@ def _run_dask(todo: Sequence[SweepPoint], topologies: list[Topology], engine: st
     client, owned = _dask_client(dask_address)
     try:
         workers = max(1, sum(client.nthreads().values()))
-        chunks = _chunks(todo, workers)
+        chunks = _chunks(todo, workers, topologies)
         used = sorted({m for m, _ in chunks})
         # each topology goes to every worker once; tasks refer to it by future
         scattered = dict(zip(used, client.scatter([topologies[m] for m in used], broadcast=True)))
