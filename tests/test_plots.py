@@ -390,3 +390,20 @@ def test_page_in_headless_chromium(written, tmp_path):
     assert all(w >= 600 for w in result["widths"])  # 150-dpi PNGs are wide
     assert result["tables"] == ["runs-table", "engines-table"]
     assert result["rows"] == len(written.data.runs)
+
+
+def test_plot_a_sweep_dataframe():
+    import trafficsim
+
+    df = trafficsim.sweep([tiny_hardnet(), tiny_resnet()], arrays=["4x4", "8x8"], executor="serial",
+                          cache_dir=None, progress=False)
+    figs = trafficsim.plot(df)
+    assert set(figs) == {"traffic_by_operand", "cycles", "sweep_array"}
+    ax = figs["sweep_array"].axes[1]
+    div, _ = plots.axis_label("total_cycles", float(df["total_cycles"].max()))
+    got = sorted(tuple(np.round(line.get_ydata(), 9)) for line in ax.lines)
+    want = sorted(tuple(np.round(g.sort_values("array_rows")["total_cycles"].to_numpy() / div, 9))
+                  for _, g in df.groupby("model"))
+    assert got == want
+    with pytest.raises(InputError, match="lacks column"):
+        plots.from_frame(df.drop(columns=["dram_bytes"]))

@@ -67,6 +67,7 @@ _RUN_FILES: tuple[str, ...] = ("layers.csv", "hardware.cfg", "COMPUTE_REPORT.csv
 # torchvision DenseNet ("features.denseblock2.denselayer5.conv1")
 _BLOCK_RE = re.compile(r"^(.*?(?:^|[._/])(?:denseblock\d+|hardblock\d*|hdb\d+|layers))(?=[._/]|$)", re.IGNORECASE)
 DEFAULT_INPUT = "3x224x224"
+MAX_LAYER_LINES = 6  # hardware configurations drawn per network in the per-layer figure
 
 
 @dataclass
@@ -179,14 +180,7 @@ def load(directory: str | os.PathLike, models: Sequence[str] | None = None) -> R
     if dup_ids and len(layers):
         layers = _reload_layers(layers, runs, dup_ids)
 
-    if models:
-        pats = [p.strip() for m in models for p in str(m).split(",") if p.strip()]
-        sel = runs["model"].astype(str).map(lambda m: _matches(m, pats))
-        if not sel.any():
-            raise ResultsError(f"no runs of {', '.join(pats)} in {directory}; found: "
-                               f"{', '.join(sorted(runs['model'].astype(str).unique()))}")
-        runs = runs[sel].copy()
-
+    runs = _select_models(runs, models, str(directory))
     runs = _derive_run_columns(runs)
     layers = _check_layers(layers, runs, messages)
     for m in messages:
@@ -194,6 +188,48 @@ def load(directory: str | os.PathLike, models: Sequence[str] | None = None) -> R
     if len(runs) == 0:
         raise ResultsError(f"{directory}: no usable run folders ({len(messages)} skipped)")
     return ReportData(directory=directory, runs=runs.reset_index(drop=True), layers=layers, warnings=messages)
+
+
+def _select_models(runs: "pd.DataFrame", models: Sequence[str] | None, where: str) -> "pd.DataFrame":
+    if not models:
+        return runs
+    pats = [p.strip() for m in models for p in str(m).split(",") if p.strip()]
+    sel = runs["model"].astype(str).map(lambda m: _matches(m, pats))
+    if not sel.any():
+        raise ResultsError(f"no runs of {', '.join(pats)} in {where}; found: "
+                           f"{', '.join(sorted(runs['model'].astype(str).unique()))}")
+    return runs[sel].copy()
+
+
+def from_frame(runs: "pd.DataFrame", layers: "pd.DataFrame | None" = None,
+               models: Sequence[str] | None = None) -> ReportData:
+    """A :class:`ReportData` from tables already in memory, e.g. the DataFrame of :func:`trafficsim.sweep`
+    (one row per point: ``model``, ``engine``, hardware fields and totals). ``layers`` (optional) has
+    one row per layer with a ``run_id`` column matching ``runs``."""
+    import pandas as pd
+
+    need = ("model", "array_rows", "array_cols", "dataflow", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
+            *REQUIRED_TOTALS)
+    missing = [c for c in need if c not in runs.columns]
+    if missing:
+        raise InputError(f"the runs table lacks column(s) {', '.join(missing)}")
+    if len(runs) == 0:
+        raise InputError("the runs table is empty")
+    runs = runs.copy()
+    if "engine" not in runs.columns:
+        runs["engine"] = "compat"
+    if "path" not in runs.columns:
+        runs["path"] = ""
+    runs = _select_models(runs, models, "the table")
+    runs = _derive_run_columns(runs)
+    if "run_id" not in runs.columns:
+        runs["run_id"] = [f"{m}-{h}-{e}-{i}" for i, (m, h, e) in
+                          enumerate(zip(runs["model"], runs["hardware"], runs["engine"]))]
+    messages: list[str] = []
+    layers = _check_layers(layers if layers is not None else pd.DataFrame(), runs, messages)
+    for m in messages:
+        warnings.warn(m, stacklevel=2)
+    return ReportData(directory=Path("."), runs=runs.reset_index(drop=True), layers=layers, warnings=messages)
 
 
 def _reload_layers(layers: "pd.DataFrame", runs: "pd.DataFrame", run_ids: set[str]) -> "pd.DataFrame":
@@ -415,7 +451,7 @@ def fig_traffic_by_operand(data: ReportData) -> "Figure | None":
                     bottom += v
         ax.set_xticks(range(len(hws)), hws, rotation=0 if len(hws) <= 3 else 20,
                       ha="center" if len(hws) <= 3 else "right")
-        ax.set_xlim(-0.5, len(hws) - 0.5)
+        ax.set_xlim(-0.5 - 0.4 * (len(hws) == 1), len(hws) - 0.5 + 0.4 * (len(hws) == 1))
         ax.grid(axis="x", visible=False)
         ax.set_ylabel(label)
         ax.set_title(f"DRAM traffic per network by operand — {_kind_title(kind)}")
@@ -453,7 +489,7 @@ def fig_cycles(data: ReportData) -> "Figure | None":
                            color=colors[net], edgecolor=colors[net])
         ax.set_xticks(range(len(hws)), hws, rotation=0 if len(hws) <= 3 else 20,
                       ha="center" if len(hws) <= 3 else "right")
-        ax.set_xlim(-0.5, len(hws) - 0.5)
+        ax.set_xlim(-0.5 - 0.4 * (len(hws) == 1), len(hws) - 0.5 + 0.4 * (len(hws) == 1))
         ax.grid(axis="x", visible=False)
         ax.set_ylabel(label)
         ax.set_title(f"{metric_info(metric)[0]} per network — {_kind_title(kind)}")
@@ -504,8 +540,9 @@ def fig_layers(data: ReportData, metric: str = "dram_bytes") -> "Figure | None":
         sub = sub[sub["model_kind"] == kind]
         configs = sorted({(h, kind) for h in sub["hardware"]},
                          key=lambda c: (hw_order.index(c[0]) if c[0] in hw_order else 0, c[1]))
+        shown = configs[:MAX_LAYER_LINES]  # more lines than this are unreadable; the CSVs have them all
         handles, labels = [], []
-        for ci, (hw, kind) in enumerate(configs):
+        for ci, (hw, kind) in enumerate(shown):
             run_ids = sub[(sub["hardware"] == hw) & (sub["model_kind"] == kind)]["run_id"].unique()
             run = sub[sub["run_id"] == run_ids[0]].sort_values("layer_index")  # compat and scalesim: same numbers
             style, marker = _LINESTYLES[ci % len(_LINESTYLES)], _MARKERS[ci % len(_MARKERS)]
@@ -526,6 +563,9 @@ def fig_layers(data: ReportData, metric: str = "dram_bytes") -> "Figure | None":
         ax.set_ylim(bottom=0)
         ax.set_title(f"{net}: {metric_info(metric)[0]} per layer"
                      + (" (shaded: dense blocks)" if blocks else ""), loc="left", pad=12 if blocks else 6)
+        if len(configs) > len(shown):
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(f"(+{len(configs) - len(shown)} more in layers_table.csv)")
         _legend_outside(ax, handles, labels, title=_kind_title(kind))
     axes[-1].set_xlabel("layer index (depth, convolution and linear layers)")
     return fig
@@ -805,11 +845,12 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
     return Report(data=data, out_dir=out_dir, figures=figs, files=files, page=page, tables=tables)
 
 
-def plot(directory: str | os.PathLike = "reports", models: Sequence[str] | str | None = None,
+def plot(directory: "str | os.PathLike | pd.DataFrame" = "reports", models: Sequence[str] | str | None = None,
          metric: str = "dram_bytes", out: str | os.PathLike | None = None) -> dict[str, "Figure"]:
     """Figures of the runs under ``directory``, by name, as matplotlib Figures (for notebooks).
 
-    ``models`` filters by model name (patterns allowed); ``metric`` is the quantity of the per-layer, CIO and
+    ``directory`` may also be a runs DataFrame, e.g. what :func:`trafficsim.sweep` returns (then ``out`` is
+    not allowed: the page links run folders). ``models`` filters by model name (patterns allowed); ``metric`` is the quantity of the per-layer, CIO and
     sweep figures (default ``dram_bytes``). With ``out``, also write the PNG/SVG files, tables and
     ``index.html`` there.
 
@@ -818,6 +859,10 @@ def plot(directory: str | os.PathLike = "reports", models: Sequence[str] | str |
     """
     if isinstance(models, str):
         models = [models]
+    if hasattr(directory, "columns"):  # a DataFrame
+        if out is not None:
+            raise InputError("out= needs a directory of run folders, not a DataFrame")
+        return figures(from_frame(directory, models=models), metric)  # type: ignore[arg-type]
     if out is not None:
         return write_report(directory, out, models, metric).figures
     return figures(load(directory, models), metric)

@@ -67,7 +67,7 @@ def runs_table_html(data: "ReportData", out_dir: Path) -> str:
     rows = []
     for _, r in runs.iterrows():
         folder = Path(r["path"])
-        links = " ".join(f'<a href="{_href(folder / f, out_dir)}">{_e(f)}</a>'
+        links = "" if not str(r["path"]) else " ".join(f'<a href="{_href(folder / f, out_dir)}">{_e(f)}</a>'
                          for f in ("layers.csv", "COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv",
                                    "DETAILED_ACCESS_REPORT.csv", "summary.json") if (folder / f).exists())
         row = [f'<span class="swatch" style="background:{colors[r["network"]]}"></span>{_e(r["network"])}',
