@@ -292,3 +292,29 @@ def test_sigkill_mid_sweep_then_resume(tiny_csv: Path, tmp_path: Path) -> None:
     fresh = sweep(**kw, executor="serial", cache_dir=None)
     assert resumed.equals(fresh)
     assert len(list(cache.glob("*.json"))) == total
+
+
+def test_spec_with_preset_and_points(tiny_csv: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "points.toml"
+    spec.write_text(textwrap.dedent(f"""\
+        engine = "{ENGINE}"
+        preset = "eyeriss"
+        [hardware]
+        bandwidth = 4
+        [[points]]
+        model = "tiny.csv"
+        [[points]]
+        model = "tiny.csv"
+        array = "4x4"
+        dataflow = "os"
+        sram_kb = [1, 1, 2]
+        """))
+    kwargs, output = read_spec(spec)
+    assert output is None and kwargs["array_rows"] == 12 and kwargs["array_cols"] == 14
+    assert kwargs["points"][0]["model"] == str(tmp_path / "tiny.csv")
+    df = sweep(**kwargs, executor="serial", cache_dir=None, progress=False)
+    assert df["array"].tolist() == ["12x14", "4x4"] and df["dataflow"].tolist() == ["ws", "os"]
+    assert df["ofmap_sram_kb"].tolist() == [36, 2] and df["bandwidth"].tolist() == [4, 4]
+    eyeriss = sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False,
+                    **{k: v for k, v in kwargs.items() if k not in ("points", "engine")})
+    assert eyeriss.iloc[0].to_dict() == df.iloc[0].to_dict()  # a point without keys is the base hardware
