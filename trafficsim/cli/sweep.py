@@ -25,7 +25,7 @@ def sweep(
     spec: Annotated[Path, typer.Argument(help="Sweep spec (TOML): models, arrays, dataflows, sram_kb, engine, "
                                          "[hardware] base fields or [[points]] tables.", metavar="SPEC.toml")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Result CSV (default: the spec's 'output', "
-                                                "else reports/<spec name>.csv).")] = None,
+                                                "else reports/SPEC.csv).")] = None,
     executor: Annotated[Optional[str], typer.Option("--executor", "-x", help="serial, process (local cores; default) "
                                                     "or dask.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Processes for the process executor "
@@ -44,7 +44,7 @@ def sweep(
     """Run the sweep described by SPEC.toml and write one tidy CSV (one row per point, with its totals).
 
     Finished points are cached under reports/sweeps, so re-running (or resuming an interrupted sweep)
-    computes only what is missing. Example: trafficsim sweep examples/sweep.toml -j 2
+    computes only what is missing. Example: trafficsim sweep sweep.toml -j 2 (spec format: docs/sweeps.md)
     """
     import time
 
