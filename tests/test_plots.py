@@ -299,6 +299,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, reports):
     assert "no such directory" in capsys.readouterr().err
     assert main(["plot", str(reports), "--metric", "bogus", "--out", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.startswith("trafficsim: error: unknown metric 'bogus'")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["plot", str(reports), "-m", "tinyresnet", "--out", str(blocker / "sub")]) == 1
+    assert capsys.readouterr().err.startswith("trafficsim: error: cannot write the report to")
 
 
 @pytest.mark.slow

@@ -835,13 +835,16 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
 
     data = load(directory, models)
     out_dir = Path(out) if out is not None else Path(directory) / "plots"
-    out_dir.mkdir(parents=True, exist_ok=True)
     figs = figures(data, metric)
-    files = {name: save_figure(fig, out_dir, name) for name, fig in figs.items()}
     tables = {"runs": out_dir / "runs_table.csv", "layers": out_dir / "layers_table.csv"}
-    atomic_write_text(tables["runs"], data.runs.to_csv(index=False))
-    atomic_write_text(tables["layers"], data.layers.to_csv(index=False))
-    page = write_page(data, out_dir, files, tables, metric)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = {name: save_figure(fig, out_dir, name) for name, fig in figs.items()}
+        atomic_write_text(tables["runs"], data.runs.to_csv(index=False))
+        atomic_write_text(tables["layers"], data.layers.to_csv(index=False))
+        page = write_page(data, out_dir, files, tables, metric)
+    except OSError as e:
+        raise ResultsError(f"cannot write the report to {out_dir}: {e.strerror or e}") from None
     return Report(data=data, out_dir=out_dir, figures=figs, files=files, page=page, tables=tables)
 
 
