@@ -750,6 +750,7 @@ def fig_engines(data: ReportData) -> "Figure | None":
                       rotation=0 if len(pairs) <= 4 else 30, ha="center" if len(pairs) <= 4 else "right",
                       fontsize=7)
         ax.set_ylabel(label)
+        ax.grid(axis="x", visible=False)
         ax.set_title(f"{metric_info(m)[0]}: compatible vs capacity-aware (label: capacity / compatible)", loc="left")
         _legend_outside(ax, [Patch(facecolor="#777777"), Patch(facecolor=_tint("#777777", 0.6), edgecolor="#555555",
                                                                  hatch="xx")],
