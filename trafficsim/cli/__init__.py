@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print("trafficsim: aborted", file=sys.stderr)
         return 130
     except _click_exception_types() as e:  # usage errors: bad option, missing argument
+        if type(e).__name__ == "NoArgsIsHelpError":  # the help was printed: that is the message
+            return 0
         hint = ""
         ctx = getattr(e, "ctx", None)
         if ctx is not None:
