@@ -5,7 +5,7 @@ each into a fresh temporary cache folder (so the atomic cache writes are include
 tables are identical, and prints points/s. Topologies are loaded first and timed separately.
 
     python benchmarks/bench_sweep.py                 # the whole zoo
-    python benchmarks/bench_sweep.py --models 'resnet*' --workers 2 --dask
+    python benchmarks/bench_sweep.py --models 'resnet18,squeezenet*' --workers 2 --dask
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ SRAM_KB = [16, 64, 512]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default=None, help="zoo pattern (default: every model)")
+    ap.add_argument("--models", default=None, help="zoo patterns, comma-separated (default: every model)")
     ap.add_argument("--engine", default="compat")
     ap.add_argument("--workers", type=int, default=None, help="processes for the parallel run (default: all cores)")
     ap.add_argument("--skip-serial", action="store_true", help="run the parallel executor only")
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--progress", action="store_true", help="show progress bars")
     args = ap.parse_args(argv)
 
-    names = list_models(args.models)
+    patterns = args.models.split(",") if args.models else [None]
+    names = sorted({n for pattern in patterns for n in list_models(pattern)})
     if not names:
         print(f"no zoo model matches {args.models!r}", file=sys.stderr)
         return 1
