@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import sys
 import threading
@@ -28,7 +27,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import ConfigError, InputError
 from .hardware import DATAFLOWS, Hardware, parse_array, parse_sram
@@ -43,10 +42,10 @@ CACHE_FORMAT = 1  # bump when the cache file layout changes
 # Columns that describe a point, first in every row.
 POINT_COLUMNS = ("model", "engine", "array", "array_rows", "array_cols", "dataflow",
                  "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
-_GRID_KEYS = ("model", "array", "dataflow", "sram_kb")
 _HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
 # Fields that do not change any count: left out of the cache key so that renaming a run reuses results.
 _NOT_IN_KEY = ("run_name",)
+
 
 @dataclass(frozen=True)
 class SweepPoint:
@@ -363,8 +362,9 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
     Returns:
         One row per point (grid order) with the point columns (``model``, ``engine``, ``array``, ``array_rows``,
         ``array_cols``, ``dataflow``, ``ifmap_sram_kb``, ``filter_sram_kb``, ``ofmap_sram_kb``, then any other
-        Hardware field that differs from its default in some point) followed by :meth:`RunResult.totals` (or the per-layer fields). ``df.attrs``
-        holds ``points`` (distinct points), ``computed`` and ``cached`` counts and ``seconds``.
+        Hardware field that differs from its default in some point) followed by :meth:`RunResult.totals`
+        (or the per-layer fields, the layer's name as ``layer``). ``df.attrs`` holds ``points`` (distinct
+        points), ``computed`` and ``cached`` counts and ``seconds``.
     """
     import pandas as pd
 
