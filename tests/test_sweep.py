@@ -219,7 +219,14 @@ def test_cli_bad_spec_is_one_line(tiny_csv: Path, tmp_path: Path, capsys, text: 
 # ---------------------------------------------------------------------------------------------
 # kill -9 in the middle of a sweep, then resume
 # ---------------------------------------------------------------------------------------------
-RESUME_ARRAYS = [f"{r}x{c}" for r in range(2, 42) for c in (3, 5, 8, 13)]  # 160 arrays x 3 dataflows = 480 points
+# Enough work (about 1 CPU-second) that the sweep is still running when the first files appear.
+RESUME_CSV = """\
+Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+c1,18,18,3,3,8,16,1,
+c2,16,16,3,3,16,16,2,
+"""
+RESUME_ARRAYS = [f"{r}x{c}" for r in range(4, 24) for c in (4, 6, 8)]  # 60 arrays x 3 dataflows = 180 points
+KILL_AFTER_FILES = 10
 
 CHILD = """\
 import sys
@@ -253,15 +260,17 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_sigkill_mid_sweep_then_resume(tiny_csv: Path, tmp_path: Path) -> None:
+def test_sigkill_mid_sweep_then_resume(tmp_path: Path) -> None:
+    csv = tmp_path / "resume.csv"
+    csv.write_text(RESUME_CSV)
     cache = tmp_path / "cache"
     total = len(RESUME_ARRAYS) * 3
     child = subprocess.Popen([sys.executable, "-c", CHILD.format(arrays=RESUME_ARRAYS, engine=ENGINE),
-                              str(tiny_csv), str(cache)], stderr=subprocess.PIPE)
+                              str(csv), str(cache)], stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
-            if cache.is_dir() and len(os.listdir(cache)) >= 25:
+            if cache.is_dir() and len(os.listdir(cache)) >= KILL_AFTER_FILES:
                 break
             time.sleep(0.005)
         workers = _children(child.pid)
@@ -279,12 +288,12 @@ def test_sigkill_mid_sweep_then_resume(tiny_csv: Path, tmp_path: Path) -> None:
     assert not any(_alive(w) for w in workers)
 
     finished = sorted(cache.glob("*.json"))
-    assert 25 <= len(finished) < total
+    assert KILL_AFTER_FILES <= len(finished) < total
     for f in finished:  # every file that exists is complete
         doc = json.loads(f.read_text())
         assert doc["key"] == f.stem and doc["totals"]["total_cycles"] > 0
 
-    kw = dict(models=[str(tiny_csv)], arrays=RESUME_ARRAYS, dataflows=["os", "ws", "is"], sram_kb=[1],
+    kw = dict(models=[str(csv)], arrays=RESUME_ARRAYS, dataflows=["os", "ws", "is"], sram_kb=[1],
               engine=ENGINE, progress=False)
     resumed = sweep(**kw, executor="serial", cache_dir=cache)
     assert resumed.attrs["cached"] == len(finished)
