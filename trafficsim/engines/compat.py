@@ -182,7 +182,8 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
                                  row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
                                  if_stamp, fl_stamp, if_items, fl_items,
                                  of_total, of_active, of_total - of_active, of_bw, ring,
-                                 user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines)
+                                 user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
+                                 row.stride >= row.filter_h and row.stride >= row.filter_w)
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4

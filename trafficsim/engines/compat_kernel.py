@@ -215,11 +215,69 @@ def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, 
 
 
 @njit(cache=True)
+def _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig, last_trig, thresh,
+              first_req, sstart, sstop):
+    """Demand row ``i`` of a fold whose every access misses: count its accesses, fire triggers."""
+    if stat:
+        n = wn if (i < Ra and Ra - 1 - i < tn) else 0
+    else:
+        x = i - prefix_in
+        n = min(wn - 1, x) - max(0, x - tn + 1) + 1
+    if n <= 0:
+        return
+    misses[op] += n
+    m = mie[op] + n
+    while m >= thresh[op]:
+        m -= thresh[op]
+        epoch[op] += 1
+        trig[op] += 1
+        last_trig[op] = cyc
+    mie[op] = m
+    if first_req[op] < 0:
+        first_req[op] = cyc
+        sstart[op] = cyc + 1
+    sstop[op] = cyc + 1
+
+
+@njit(cache=True)
+def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b, b_b, wn, tn, stat, st):
+    """Stamp a bulk fold's addresses: all of them if no trigger fired in the fold, else the last
+    ``since_trigger`` accesses in demand order (walked backwards)."""
+    if not triggered:
+        for c in range(wn):
+            ab = a_b[c]
+            for t in range(tn):
+                st[ab + b_b[t]] = ep
+        return
+    left = since_trigger
+    i = rows_per_fold - 1
+    while left > 0 and i >= 0:
+        if stat:
+            tb = Ra - 1 - i
+            if i < Ra and tb < tn:
+                for c in range(wn - 1, -1, -1):
+                    if left == 0:
+                        break
+                    st[a_b[c] + b_b[tb]] = ep
+                    left -= 1
+        else:
+            x = i - prefix_in
+            lo = max(0, x - tn + 1)
+            hi = min(wn - 1, x)
+            for c in range(hi, lo - 1, -1):
+                if left == 0:
+                    break
+                st[a_b[c] + b_b[x - c]] = ep
+                left -= 1
+        i -= 1
+
+
+@njit(cache=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
                     of_total, of_active, of_drain, of_bw, ring_size,
-                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines):
+                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint):
     """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
 
     ``dataflow``: 0 = os, 1 = ws, 2 = is. ``prow/pcol/pbase`` (per output pixel p) and
@@ -264,6 +322,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     skip = np.zeros(2, dtype=np.bool_)
     skip_lo = np.zeros(2, dtype=np.int64)
     skip_hi = np.zeros(2, dtype=np.int64)
+    bulk = np.zeros(2, dtype=np.bool_)
+    distinct = np.zeros(2, dtype=np.bool_)
+    trig_at_fold_start = np.zeros(2, dtype=np.int64)
 
     # write buffer state
     ring = np.zeros(ring_size, dtype=np.int64)  # valid words per closed line
@@ -320,16 +381,36 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if_check = True
             if iw > 0 and itn > 0:
                 if_check = (ia_r.max() + ib_r[:itn].max() >= H) or (ia_c.max() + ib_c[:itn].max() >= W)
-            # ---- fold-level fast path: every element already fetched in this epoch -> all hits ----
+            # ---- fold-level fast paths ----
+            # mode 1: every valid element already fetched in this epoch -> all hits, nothing changes.
+            # mode 2: the fold's addresses are distinct and none is fetched in this epoch -> every
+            #         access misses (an epoch change inside the fold only invalidates more), so rows
+            #         are counted in bulk and the stamps fixed up after the fold.
+            # IFMAP addresses of a fold are distinct when its window elements share one (r, q) or
+            # the windows of different output pixels do not overlap (stride >= filter size).
+            if iw > 0 and itn > 0:
+                if dataflow == 0:
+                    j0, j1 = 0, RSC - 1
+                else:
+                    j0, j1 = rbase, rbase + ru - 1
+                if_distinct = windows_disjoint or (jr[j0] == jr[j1] and jq[j0] == jq[j1])
+            else:
+                if_distinct = False
             for op in range(2):
                 if op == 0:
                     a_b, a_r, a_c, b_b, b_r, b_c = ia_b, ia_r, ia_c, ib_b, ib_r, ib_c
                     wn, tn, stat, hl, wl, st = iw, itn, istat, H, W, if_stamp
+                    dist = if_distinct and not if_check
                 else:
                     a_b, a_r, a_c, b_b, b_r, b_c = fa_b, fa_r, fa_r, fb_b, fb_r, fb_r
                     wn, tn, stat, hl, wl, st = fw, ftn, fstat, 1, 1, fl_stamp
+                    dist = True
                 ep = epoch[op]
-                ok = True
+                # proving "all miss" needs a full scan: worth it only for folds of a few epochs
+                scan_all = dist and wn * tn <= 4 * thresh[op]
+                nval = 0
+                nhit = 0
+                mixed = False
                 lo_row = big
                 hi_row = -1
                 for c in range(wn):
@@ -338,8 +419,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     ac = a_c[c]
                     for t in range(tn):
                         if ar + b_r[t] < hl and ac + b_c[t] < wl:
-                            if st[ab + b_b[t]] != ep:
-                                ok = False
+                            nval += 1
+                            if st[ab + b_b[t]] == ep:
+                                nhit += 1
+                            if nhit != nval and (nhit > 0 or not scan_all):
+                                mixed = True
                                 break
                             if stat:
                                 rr = Ra - 1 - t
@@ -349,11 +433,20 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                 lo_row = rr
                             if rr > hi_row:
                                 hi_row = rr
-                    if not ok:
+                    if mixed:
                         break
-                skip[op] = ok and not user
+                mode = 0
+                if not user and not mixed:
+                    if nhit == nval:
+                        mode = 1
+                    elif scan_all and nhit == 0:
+                        mode = 2
+                skip[op] = mode == 1
+                bulk[op] = mode == 2
+                distinct[op] = dist and not user
                 skip_lo[op] = lo_row
                 skip_hi[op] = hi_row
+                trig_at_fold_start[op] = trig[op]
             for i in range(rows_per_fold):
                 cyc = row0 + i + stall
                 # ---------------- IFMAP then FILTER reads ----------------
@@ -365,12 +458,23 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                             fstat, 1, 1, fl_user, fl_ptr, fl_lines, first_req, sstart, sstop)
                     read_stall = max(if_out, fl_out) - cyc - 1
                 else:
-                    _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
-                              H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                              first_req, sstart, sstop, skip, skip_lo, skip_hi)
-                    _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
-                              1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                              first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                    for op in range(2):
+                        if bulk[op]:
+                            _bulk_row(op, i, cyc, Ra, prefix_in, iw if op == 0 else fw, itn if op == 0 else ftn,
+                                      istat if op == 0 else fstat, epoch, mie, misses, trig, last_trig, thresh,
+                                      first_req, sstart, sstop)
+                    if not bulk[0]:
+                        _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
+                                  H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                                  first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                    if not bulk[1]:
+                        _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
+                                  1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                                  first_req, sstart, sstop, skip, skip_lo, skip_hi)
+                    # distinct addresses: after the fold's first trigger every access misses
+                    for op in range(2):
+                        if distinct[op] and not bulk[op] and trig[op] > trig_at_fold_start[op]:
+                            bulk[op] = True
                 # ---------------- OFMAP writes ----------------
                 if dataflow == 0:
                     # prefix T-1, then the Ra x Ca block row-flipped (valid rows Ra-ru..Ra-1), skewed
@@ -432,6 +536,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 stall += max(read_stall, cur - cyc)
                 if cur > last_out:
                     last_out = cur
+            # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
+            # current epoch; earlier ones keep older stamps, which never match again
+            if bulk[0]:
+                _bulk_stamps(epoch[0], mie[0], trig[0] > trig_at_fold_start[0], rows_per_fold, Ra, prefix_in,
+                             ia_b, ib_b, iw, itn, istat, if_stamp)
+            if bulk[1]:
+                _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
+                             fa_b, fb_b, fw, ftn, fstat, fl_stamp)
             row0 += rows_per_fold
 
     # empty_all_buffers(last serviced ofmap cycle)
