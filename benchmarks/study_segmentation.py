@@ -88,11 +88,15 @@ def network_row(net: str) -> dict:
     return row
 
 
-def run_point(net: str, preset_name: str, engine: str, points: Path, fresh: bool) -> dict:
-    """Simulate one (network, preset, engine) point, or load it from its cached JSON."""
+def run_point(net: str, preset_name: str, engine: str, points: Path, fresh: bool,
+              cached_only: bool = False) -> dict | None:
+    """Simulate one (network, preset, engine) point, or load it from its cached JSON
+    (``None`` when ``cached_only`` and it is not cached)."""
     path = points / f"{net}__{preset_name}__{engine}.json"
     if path.exists() and not fresh:
         return json.loads(path.read_text())
+    if cached_only:
+        return None
     topo = model_topology(net, INPUT)
     hardware = preset(preset_name)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -208,18 +212,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--fresh", action="store_true", help="ignore cached points")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="simulate nothing: build the outputs from the cached points, listing missing ones")
     args = parser.parse_args(argv)
     out: Path = args.out
     presets, engines = tuple(args.presets), tuple(args.engines)
 
     # FC-DenseNet-103 on compat first, so its time and the process's peak memory are measured alone
     order = sorted(args.nets, key=lambda n: n != "fc_densenet103")
-    points = []
+    points, missing = [], []
     for engine in sorted(engines, key=lambda e: e != "capacity"):  # the fast engine first
         for preset_name in presets:
             for net in order:
                 t0 = time.perf_counter()
-                p = run_point(net, preset_name, engine, out / "points", args.fresh)
+                p = run_point(net, preset_name, engine, out / "points", args.fresh, args.cached_only)
+                if p is None:
+                    missing.append(f"{net} / {preset_name} / {engine}")
+                    continue
                 points.append(p)
                 print(f"{net:15s} {preset_name:9s} {engine:8s} cycles {p['total_cycles']:>13,d} "
                       f"DRAM {p['dram_bytes'] / 1e6:9.1f} MB  ({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -267,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"compat engine on FC-DenseNet-103 at 360x480 (arm-scale, {t['simulated_rows']} rows): "
                      f"{t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, process peak RSS "
                      f"{t['process_peak_rss_mib']:.0f} MiB\n")
+    if missing:
+        lines.append("Not simulated (no cached point): " + "; ".join(missing) + "\n")
     atomic_write_text(out / "summary.md", "\n".join(lines))
     print((out / "summary.md").read_text())
     return 0
