@@ -34,6 +34,18 @@ def run(
         "--bandwidth-gbs", help="DRAM bandwidth in GB/s (capacity engine).", rich_help_panel="Hardware")] = None,
     clock_mhz: Annotated[Optional[float], typer.Option(
         "--clock-mhz", help="Array clock in MHz (capacity engine).", rich_help_panel="Hardware")] = None,
+    concat: Annotated[Optional[str], typer.Option(
+        "--concat", help="Capacity engine: concatenations are zero-copy (consumers read the pieces in place) "
+                         "or materialised (a copy: read + write).", rich_help_panel="Capacity model")] = None,
+    fuse_pool_add: Annotated[bool, typer.Option(
+        "--fuse-pool-add", help="Capacity engine: pooling and residual adds run inside the producing conv.",
+        rich_help_panel="Capacity model")] = False,
+    residency: Annotated[bool, typer.Option(
+        "--residency", help="Capacity engine: a feature map that fits on chip and is consumed next stays on chip.",
+        rich_help_panel="Capacity model")] = False,
+    energy: Annotated[Optional[str], typer.Option(
+        "--energy", help="Capacity engine: energy per access in pJ, e.g. dram=160,sram=2.5,mac=0.23 "
+                         "(defaults: Horowitz, ISSCC 2014; see docs/capacity.md).", rich_help_panel="Capacity model")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
 ) -> None:
@@ -54,11 +66,12 @@ def run(
             raise InputError(f"{name} must be positive, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
+    options = capacity_options(engine, concat, fuse_pool_add, residency, energy)
     topology = resolve_topology(model, input_shape, fmt)
 
     t0 = time.perf_counter()
     if quiet:
-        result = simulate(topology, hardware, engine=engine)
+        result = simulate(topology, hardware, engine=engine, options=options)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -69,7 +82,7 @@ def run(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = simulate(topology, hardware, engine=engine, progress=progress)
+            result = simulate(topology, hardware, engine=engine, progress=progress, options=options)
     elapsed = time.perf_counter() - t0
 
     folder = None
@@ -82,6 +95,22 @@ def run(
             print(folder)
         return
     print_summary(result, elapsed, folder)
+
+
+def capacity_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None):
+    """The capacity engine's options from the command line (None: the engine's defaults)."""
+    given = concat is not None or fuse_pool_add or residency or energy is not None
+    if engine != "capacity":
+        if given:
+            raise InputError("--concat, --fuse-pool-add, --residency and --energy apply to --engine capacity only")
+        return None
+    if not given:
+        return None
+    from ..energy import EnergyTable, parse_energy_table
+    from ..engines.capacity import CapacityOptions
+
+    return CapacityOptions(concat=concat or "zero-copy", fuse_pool_add=fuse_pool_add, inter_layer_residency=residency,
+                           energy=parse_energy_table(energy) if energy else EnergyTable())
 
 
 def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
@@ -120,7 +149,8 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
                        ("compulsory_bytes", "compulsory traffic (bytes)"), ("bound_bytes", "lower bound (bytes)")):
         if key in t:
             v = t[key]
-            table.add_row(label, f"{v:,.3f}" if isinstance(v, float) else f"{v:,}", "")
+            is_whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            table.add_row(label, f"{int(v):,}" if is_whole else f"{v:,.3f}", "")
     console.print(table)
     n = len(result.layers)
     where = f"; run folder {folder}" if folder else ""

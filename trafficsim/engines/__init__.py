@@ -11,7 +11,7 @@ Engines do not print, write files or parse options. ``progress`` (optional) is c
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import InputError
 from ..hardware import Hardware
@@ -37,6 +37,15 @@ def get_engine(name: str):
 
 
 def simulate(topology: Topology, hardware: Hardware | None = None, engine: str = "compat",
-             progress: ProgressFn = None) -> RunResult:
-    """Simulate ``topology`` on ``hardware`` (default: SCALE-Sim 3.0.0's scale.cfg) with ``engine``."""
-    return get_engine(engine).simulate(topology, hardware or Hardware(), progress=progress)
+             progress: ProgressFn = None, options: Any = None) -> RunResult:
+    """Simulate ``topology`` on ``hardware`` (default: SCALE-Sim 3.0.0's scale.cfg) with ``engine``.
+
+    ``options`` are engine-specific (the capacity engine takes a
+    :class:`~trafficsim.engines.capacity.CapacityOptions`); the SCALE-Sim engines take none.
+    """
+    mod = get_engine(engine)
+    if options is None:
+        return mod.simulate(topology, hardware or Hardware(), progress=progress)
+    if engine != "capacity":
+        raise InputError(f"engine {engine!r} takes no options")
+    return mod.simulate(topology, hardware or Hardware(), progress=progress, options=options)
