@@ -327,3 +327,12 @@ def test_spec_with_preset_and_points(tiny_csv: Path, tmp_path: Path) -> None:
     eyeriss = sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False,
                     **{k: v for k, v in kwargs.items() if k not in ("points", "engine")})
     assert eyeriss.iloc[0].to_dict() == df.iloc[0].to_dict()  # a point without keys is the base hardware
+
+
+def test_package_level_sweep_is_callable(tiny_csv: Path) -> None:
+    import trafficsim
+
+    # this module imported trafficsim.sweep first, so the package attribute may be the module: still callable
+    df = trafficsim.sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
+    again = trafficsim.sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
+    assert df.equals(again) and len(df) == 1

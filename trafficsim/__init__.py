@@ -36,5 +36,9 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
         mod, attr = _LAZY[name].split(":")
-        return getattr(importlib.import_module(mod), attr)
+        value = getattr(importlib.import_module(mod), attr)
+        # Bind the function: importing a same-named submodule (trafficsim.sweep, trafficsim.metrics)
+        # has just set the package attribute to the module.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'trafficsim' has no attribute {name!r}")

@@ -24,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import types
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -587,3 +588,14 @@ def read_spec(path: str | os.PathLike) -> tuple[dict[str, Any], str | None]:
     base.update(hw)
     kwargs.update(base)
     return kwargs, output
+
+
+class _CallableModule(types.ModuleType):
+    """``trafficsim.sweep`` is both this module and the function: if the module was imported first
+    (``from trafficsim.sweep import read_spec``), the package attribute is the module; calling it sweeps."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "pd.DataFrame":
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
