@@ -240,14 +240,21 @@ def _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig,
 
 
 @njit(cache=True)
-def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b, b_b, wn, tn, stat, st):
+def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b, b_b, wn, tn, stat, st,
+                 inner_c):
     """Stamp a bulk fold's addresses: all of them if no trigger fired in the fold, else the last
     ``since_trigger`` accesses in demand order (walked backwards)."""
     if not triggered:
-        for c in range(wn):
-            ab = a_b[c]
+        if inner_c:
             for t in range(tn):
-                st[ab + b_b[t]] = ep
+                bb = b_b[t]
+                for c in range(wn):
+                    st[a_b[c] + bb] = ep
+        else:
+            for c in range(wn):
+                ab = a_b[c]
+                for t in range(tn):
+                    st[ab + b_b[t]] = ep
         return
     left = since_trigger
     i = rows_per_fold - 1
@@ -270,6 +277,46 @@ def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b
                 st[a_b[c] + b_b[x - c]] = ep
                 left -= 1
         i -= 1
+
+
+@njit(cache=True)
+def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in, inner_c):
+    """Count a fold's valid elements and those already fetched in epoch ``ep``; stop early once
+    the fold is neither all-hit nor (when ``scan_all``) all-miss. Also the first/last demand row
+    (within the fold) holding a valid element. Returns (nval, nhit, mixed, lo_row, hi_row)."""
+    nval = 0
+    nhit = 0
+    mixed = False
+    lo_row = np.int64(1) << 40
+    hi_row = -1
+    n_outer = tn if inner_c else wn
+    n_inner = wn if inner_c else tn
+    for o in range(n_outer):
+        for n in range(n_inner):
+            if inner_c:
+                t = o
+                c = n
+            else:
+                c = o
+                t = n
+            if a_r[c] + b_r[t] < hl and a_c[c] + b_c[t] < wl:
+                nval += 1
+                if st[a_b[c] + b_b[t]] == ep:
+                    nhit += 1
+                if nhit != nval and (nhit > 0 or not scan_all):
+                    mixed = True
+                    break
+                if stat:
+                    rr = Ra - 1 - t
+                else:
+                    rr = prefix_in + t + c
+                if rr < lo_row:
+                    lo_row = rr
+                if rr > hi_row:
+                    hi_row = rr
+        if mixed:
+            break
+    return nval, nhit, mixed, lo_row, hi_row
 
 
 @njit(cache=True)
@@ -307,7 +354,6 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     zero_k = np.zeros(max(K, 1), dtype=np.int64)
     fj_base = np.arange(RSC).astype(np.int64)
     fk_base = np.arange(K).astype(np.int64) * RSC
-    big = np.int64(1) << 40
 
     # state per read operand (index 0 = IFMAP, 1 = FILTER)
     epoch = np.zeros(2, dtype=np.int64)
@@ -323,6 +369,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     skip_lo = np.zeros(2, dtype=np.int64)
     skip_hi = np.zeros(2, dtype=np.int64)
     bulk = np.zeros(2, dtype=np.bool_)
+    # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP, IS FILTER)
+    inner_c = np.zeros(2, dtype=np.bool_)
+    inner_c[0] = dataflow == 1
+    inner_c[1] = dataflow == 2
     distinct = np.zeros(2, dtype=np.bool_)
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
 
@@ -408,33 +458,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 ep = epoch[op]
                 # proving "all miss" needs a full scan: worth it only for folds of a few epochs
                 scan_all = dist and wn * tn <= 4 * thresh[op]
-                nval = 0
-                nhit = 0
-                mixed = False
-                lo_row = big
-                hi_row = -1
-                for c in range(wn):
-                    ab = a_b[c]
-                    ar = a_r[c]
-                    ac = a_c[c]
-                    for t in range(tn):
-                        if ar + b_r[t] < hl and ac + b_c[t] < wl:
-                            nval += 1
-                            if st[ab + b_b[t]] == ep:
-                                nhit += 1
-                            if nhit != nval and (nhit > 0 or not scan_all):
-                                mixed = True
-                                break
-                            if stat:
-                                rr = Ra - 1 - t
-                            else:
-                                rr = prefix_in + t + c
-                            if rr < lo_row:
-                                lo_row = rr
-                            if rr > hi_row:
-                                hi_row = rr
-                    if mixed:
-                        break
+                nval, nhit, mixed, lo_row, hi_row = _scan_fold(
+                    a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in,
+                    inner_c[op])
                 mode = 0
                 if not user and not mixed:
                     if nhit == nval:
@@ -540,10 +566,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             # current epoch; earlier ones keep older stamps, which never match again
             if bulk[0]:
                 _bulk_stamps(epoch[0], mie[0], trig[0] > trig_at_fold_start[0], rows_per_fold, Ra, prefix_in,
-                             ia_b, ib_b, iw, itn, istat, if_stamp)
+                             ia_b, ib_b, iw, itn, istat, if_stamp, inner_c[0])
             if bulk[1]:
                 _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
-                             fa_b, fb_b, fw, ftn, fstat, fl_stamp)
+                             fa_b, fb_b, fw, ftn, fstat, fl_stamp, inner_c[1])
             row0 += rows_per_fold
 
     # empty_all_buffers(last serviced ofmap cycle)
