@@ -23,7 +23,8 @@ _LAZY = {
     "to_topology": "trafficsim.convert:to_topology",
     "model_topology": "trafficsim.zoo.cache:model_topology",
     "simulate": "trafficsim.engines:simulate",
-    "metrics": "trafficsim.metrics:layer_metrics",
+    "layer_metrics": "trafficsim.metrics:layer_metrics",
+    "cio": "trafficsim.metrics:cio",
     "sweep": "trafficsim.sweep:sweep",
     "plot": "trafficsim.plots:plot",
 }
@@ -37,7 +38,7 @@ def __getattr__(name: str) -> Any:
         import importlib
         mod, attr = _LAZY[name].split(":")
         value = getattr(importlib.import_module(mod), attr)
-        # Bind the function: importing a same-named submodule (trafficsim.sweep, trafficsim.metrics)
+        # Bind the function: importing the same-named submodule trafficsim.sweep
         # has just set the package attribute to the module.
         globals()[name] = value
         return value
