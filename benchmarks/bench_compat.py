@@ -1,11 +1,11 @@
 """Speed and memory of the compat engine against the real SCALE-Sim 3.0.0, with an equality check.
 
     python benchmarks/bench_compat.py                     # ResNet-18 (topologies/resnet18.csv), 32x32 os
-    python benchmarks/bench_compat.py --model hardnet68 --dataflow ws --ref-layers 3
+    python benchmarks/bench_compat.py --model hardnet68 --dataflow ws --ref-budget 50000
 
 The compat engine simulates the whole network; SCALE-Sim (~5 us per SRAM access, ~10 min of CPU
-for ResNet-18) simulates a subset of layers (``--ref-layers`` layers with the fewest demand rows,
-or ``--ref-layers all``). Each engine runs in its own child process so that its peak RSS is its
+for ResNet-18) simulates a subset of layers: by default the largest distinct layers that fit a
+budget of demand rows (``--ref-budget``), or the N cheapest (``--ref-layers N``), or all. Each engine runs in its own child process so that its peak RSS is its
 own; times are CPU seconds (user + sys) of the simulation call, which is what matters on a shared
 machine. The speed ratio is measured on the subset: SCALE-Sim's CPU time over compat's on the same
 layers. Prints a table and exits non-zero if any field differs.
@@ -93,7 +93,11 @@ def main() -> int:
     ap.add_argument("--model", default="resnet18", help="topology CSV, a name in topologies/, or a zoo model")
     ap.add_argument("--array", default="32x32")
     ap.add_argument("--dataflow", default="os", choices=["os", "ws", "is"])
-    ap.add_argument("--ref-layers", default="3", help="how many layers SCALE-Sim simulates (fewest rows first), or 'all'")
+    ap.add_argument("--ref-layers", default="budget",
+                    help="layers SCALE-Sim simulates: 'budget' (the largest layers that fit --ref-budget demand "
+                         "rows, so the subset is representative), N (the N cheapest), or 'all'")
+    ap.add_argument("--ref-budget", type=int, default=160_000,
+                    help="demand rows SCALE-Sim may simulate with --ref-layers budget (~0.3 ms CPU each)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--layers", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -117,16 +121,25 @@ def main() -> int:
     print(f"compat, whole network : {full['cpu']:.3f} s CPU ({full['wall']:.3f} s wall), "
           f"peak RSS {full['maxrss_mb']:.0f} MB, first call (numba compile or cache load) {full['warmup']:.2f} s")
 
+    # candidate layers: those whose source layer maps to a single SCALE-Sim row (no DP/group split)
+    by_src: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_src.setdefault(r.source_layer, []).append(i)
+    singles = [i for idxs in by_src.values() if len(idxs) == 1 for i in idxs]
     if args.ref_layers == "all":
         chosen = list(range(len(rows)))
+    elif args.ref_layers == "budget":
+        chosen, used, seen = [], 0, set()
+        for i in sorted(singles, key=lambda i: -demand[i]):
+            key = (rows[i].ifmap_h, rows[i].ifmap_w, rows[i].filter_h, rows[i].channels, rows[i].num_filters,
+                   rows[i].stride)
+            if key not in seen and used + demand[i] <= args.ref_budget:
+                chosen.append(i)
+                used += demand[i]
+                seen.add(key)  # no repeated shapes: compat would reuse their result
+        chosen.sort()
     else:
-        n = int(args.ref_layers)
-        # the cheapest layers whose source layer maps to a single SCALE-Sim row (no DP/group split)
-        by_src: dict[int, list[int]] = {}
-        for i, r in enumerate(rows):
-            by_src.setdefault(r.source_layer, []).append(i)
-        singles = [i for idxs in by_src.values() if len(idxs) == 1 for i in idxs]
-        chosen = sorted(sorted(singles, key=lambda i: demand[i])[:n])
+        chosen = sorted(sorted(singles, key=lambda i: demand[i])[:int(args.ref_layers)])
     layer_arg = ",".join(str(i) for i in chosen)
     ours = run_child("compat", args, layer_arg)
     ref = run_child("scalesim", args, layer_arg)
@@ -137,7 +150,7 @@ def main() -> int:
     print(f"  compat              : {ours['cpu']:.4f} s CPU, peak RSS {ours['maxrss_mb']:.0f} MB")
     ratio = ref["cpu"] / max(ours["cpu"], 1e-6)
     print(f"  speed ratio (CPU)   : {ratio:,.0f}x")
-    if args.ref_layers != "all":
+    if len(chosen) < len(rows):
         # SCALE-Sim's cost is about proportional to demand rows (scalesim.md §8): extrapolate
         per_row = ref["cpu"] / sum(demand[i] for i in chosen)
         est = per_row * sum(demand)
