@@ -320,6 +320,24 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
 
 
 @njit(cache=True)
+def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
+               check, st, epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop,
+               skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start):
+    """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``."""
+    for i in range(rows_per_fold):
+        cyc = row_cyc[i]
+        if bulk[op]:
+            _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig, last_trig, thresh,
+                      first_req, sstart, sstop)
+        else:
+            _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, check, st,
+                      epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop, skip, skip_lo, skip_hi)
+            # distinct addresses: after the fold's first trigger every access misses
+            if distinct[op] and trig[op] > trig_at_fold_start[op]:
+                bulk[op] = True
+
+
+@njit(cache=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
@@ -369,6 +387,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     skip_lo = np.zeros(2, dtype=np.int64)
     skip_hi = np.zeros(2, dtype=np.int64)
     bulk = np.zeros(2, dtype=np.bool_)
+    row_cyc = np.zeros(rows_per_fold, dtype=np.int64)
     # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP, IS FILTER)
     inner_c = np.zeros(2, dtype=np.bool_)
     inner_c[0] = dataflow == 1
@@ -484,23 +503,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                             fstat, 1, 1, fl_user, fl_ptr, fl_lines, first_req, sstart, sstop)
                     read_stall = max(if_out, fl_out) - cyc - 1
                 else:
-                    for op in range(2):
-                        if bulk[op]:
-                            _bulk_row(op, i, cyc, Ra, prefix_in, iw if op == 0 else fw, itn if op == 0 else ftn,
-                                      istat if op == 0 else fstat, epoch, mie, misses, trig, last_trig, thresh,
-                                      first_req, sstart, sstop)
-                    if not bulk[0]:
-                        _read_row(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn, istat,
-                                  H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                                  first_req, sstart, sstop, skip, skip_lo, skip_hi)
-                    if not bulk[1]:
-                        _read_row(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn, fstat,
-                                  1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                                  first_req, sstart, sstop, skip, skip_lo, skip_hi)
-                    # distinct addresses: after the fold's first trigger every access misses
-                    for op in range(2):
-                        if distinct[op] and not bulk[op] and trig[op] > trig_at_fold_start[op]:
-                            bulk[op] = True
+                    # CALC reads never stall and do not depend on each other: they are walked per
+                    # operand after the fold's rows, at the cycles recorded here
+                    row_cyc[i] = cyc
                 # ---------------- OFMAP writes ----------------
                 if dataflow == 0:
                     # prefix T-1, then the Ra x Ca block row-flipped (valid rows Ra-ru..Ra-1), skewed
@@ -562,6 +567,13 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 stall += max(read_stall, cur - cyc)
                 if cur > last_out:
                     last_out = cur
+            if not user:
+                _read_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                           istat, H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
+                _read_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
+                           fstat, 1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
             if bulk[0]:
