@@ -338,6 +338,32 @@ def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
 
 
 @njit(cache=True)
+def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
+    """:func:`_scan_fold` for a fold whose elements are all valid. Returns (nval, nhit, mixed)."""
+    nhit = 0
+    seen = 0
+    if inner_c:
+        for t in range(tn):
+            bb = b_b[t]
+            for c in range(wn):
+                hit = st[a_b[c] + bb] == ep
+                seen += 1
+                nhit += hit
+                if nhit != seen and (nhit > 0 or not scan_all):
+                    return seen, nhit, True
+    else:
+        for c in range(wn):
+            ab = a_b[c]
+            for t in range(tn):
+                hit = st[ab + b_b[t]] == ep
+                seen += 1
+                nhit += hit
+                if nhit != seen and (nhit > 0 or not scan_all):
+                    return seen, nhit, True
+    return seen, nhit, False
+
+
+@njit(cache=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
@@ -477,9 +503,19 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 ep = epoch[op]
                 # proving "all miss" needs a full scan: worth it only for folds of a few epochs
                 scan_all = dist and wn * tn <= 4 * thresh[op]
-                nval, nhit, mixed, lo_row, hi_row = _scan_fold(
-                    a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in,
-                    inner_c[op])
+                if op == 1 or not if_check:
+                    # every element valid: a tight scan, first/last rows in closed form
+                    nval, nhit, mixed = _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c[op])
+                    if wn > 0 and tn > 0:
+                        lo_row = Ra - tn if stat else prefix_in
+                        hi_row = Ra - 1 if stat else prefix_in + tn - 1 + wn - 1
+                    else:
+                        lo_row = np.int64(1) << 40
+                        hi_row = -1
+                else:
+                    nval, nhit, mixed, lo_row, hi_row = _scan_fold(
+                        a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in,
+                        inner_c[op])
                 mode = 0
                 if not user and not mixed:
                     if nhit == nval:
