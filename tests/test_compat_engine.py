@@ -114,11 +114,26 @@ def test_simulate_expands_dp_and_reuses_identical_rows():
 
 def test_progress_is_called_per_row():
     calls = []
-    layers = tuple(Layer(name=f"c{i}", kind="conv", in_c=2, in_h=6, in_w=6, out_c=3, out_h=4, out_w=4,
+    layers = tuple(Layer(name=f"c{i}", kind="conv", in_c=2, in_h=6, in_w=6, out_c=3 + i, out_h=4, out_w=4,
                          kernel_h=3, kernel_w=3) for i in range(3))
     compat.simulate(Topology("p", layers), Hardware(array_rows=4, array_cols=4),
                     progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+    # identical rows are simulated once; progress still reaches the total
+    same = tuple(Layer(name=f"c{i}", kind="conv", in_c=2, in_h=6, in_w=6, out_c=3, out_h=4, out_w=4,
+                       kernel_h=3, kernel_w=3) for i in range(3))
+    calls.clear()
+    compat.simulate(Topology("q", same), Hardware(array_rows=4, array_cols=4),
+                    progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (3, 3)
+
+
+def test_thread_count_does_not_change_results():
+    layers = tuple(Layer(name=f"c{i}", kind="conv", in_c=3 + i, in_h=9, in_w=9, out_c=5 + 2 * i, out_h=7, out_w=7,
+                         kernel_h=3, kernel_w=3) for i in range(4))
+    topo = Topology("t", layers)
+    hw = Hardware(array_rows=4, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
+    assert compat.simulate(topo, hw, threads=1) == compat.simulate(topo, hw, threads=3)
 
 
 def test_filter_larger_than_ifmap_is_a_user_error():

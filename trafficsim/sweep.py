@@ -178,12 +178,18 @@ _POOL_TOPOLOGIES: list[Topology] = []
 def _pool_init(topologies: list[Topology], parent_pid: int) -> None:
     global _POOL_TOPOLOGIES
     _POOL_TOPOLOGIES = topologies
+    os.environ["TRAFFICSIM_THREADS"] = "1"  # one process per core already: no threads inside the engine
     # Exit when the sweep process dies (e.g. SIGKILL) instead of lingering as an orphan.
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="trafficsim-parent-watch").start()
+
+
+def _dask_chunk(topology: Topology, hardwares: list[Hardware], engine: str, per_layer: bool) -> list[dict]:
+    os.environ["TRAFFICSIM_THREADS"] = "1"  # Dask runs one task per worker thread
+    return simulate_points(topology, hardwares, engine, per_layer)
 
 
 def _pool_chunk(model_index: int, hardwares: list[Hardware], engine: str, per_layer: bool) -> list[dict]:
@@ -320,7 +326,7 @@ def _run_dask(todo: Sequence[SweepPoint], topologies: list[Topology], engine: st
         used = sorted({m for m, _ in chunks})
         # each topology goes to every worker once; tasks refer to it by future
         scattered = dict(zip(used, client.scatter([topologies[m] for m in used], broadcast=True)))
-        futures = {client.submit(simulate_points, scattered[m], [p.hardware for p in pts], engine, per_layer,
+        futures = {client.submit(_dask_chunk, scattered[m], [p.hardware for p in pts], engine, per_layer,
                                  pure=False): pts for m, pts in chunks}
         try:
             for fut in as_completed(list(futures)):

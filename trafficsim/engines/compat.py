@@ -14,7 +14,8 @@ See ``docs/compat.md`` for the list of SCALE-Sim quirks reproduced here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -252,27 +253,63 @@ def _row_key(row: ScaleSimRow) -> tuple[int, ...]:
     return (row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels, row.num_filters, row.stride)
 
 
-def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None) -> RunResult:
+def default_threads() -> int:
+    """Threads for the layers of one network: ``TRAFFICSIM_THREADS`` if set, else the CPU count.
+
+    The compiled kernel releases the GIL, so layers run in parallel in threads. Sweep workers,
+    which already run one process per core, set ``TRAFFICSIM_THREADS=1``.
+    """
+    raw = os.environ.get("TRAFFICSIM_THREADS", "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, os.cpu_count() or 1)
+
+
+def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None,
+             threads: int | None = None) -> RunResult:
     """Simulate every SCALE-Sim row of ``topology`` (after ``DP`` expansion) as SCALE-Sim 3.0.0 would.
 
-    Identical rows (e.g. the channels of an expanded depthwise layer) are simulated once.
+    Identical rows (e.g. the channels of an expanded depthwise layer) are simulated once. Distinct
+    rows are independent and run on ``threads`` threads (default :func:`default_threads`), the
+    most expensive first; the results do not depend on the thread count.
     """
     hw = hardware or Hardware()
     rows = expand_dp(scalesim_rows(topology))
-    done: dict[tuple[int, ...], LayerResult] = {}
+    first_of: dict[tuple[int, ...], int] = {}
+    for i, row in enumerate(rows):
+        first_of.setdefault(_row_key(row), i)
+    unique = sorted(first_of.values(), key=lambda i: -rows[i].macs)  # longest first balances the threads
+    n_threads = max(1, min(threads or default_threads(), len(unique)))
+    computed: dict[int, LayerResult] = {}
+    # progress counts SCALE-Sim rows: a unique row stands for all its identical copies
+    copies: dict[int, int] = {}
+    for row in rows:
+        j = first_of[_row_key(row)]
+        copies[j] = copies.get(j, 0) + 1
+    done_rows = 0
+    if n_threads == 1:
+        for i in unique:
+            computed[i] = simulate_row(rows[i], hw, i)
+            done_rows += copies[i]
+            if progress is not None:
+                progress(done_rows, len(rows))
+    else:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            futures = {pool.submit(simulate_row, rows[i], hw, i): i for i in unique}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                computed[i] = fut.result()
+                done_rows += copies[i]
+                if progress is not None:
+                    progress(done_rows, len(rows))
     results: list[LayerResult] = []
     for i, row in enumerate(rows):
-        key = _row_key(row)
-        if key in done:
-            prev = done[key]
-            res = LayerResult(**{**{f: getattr(prev, f) for f in prev.__dataclass_fields__},
-                                 "layer_id": i, "name": row.name, "source_layer": row.source_layer,
-                                 "macs": row.macs})
-        else:
-            res = simulate_row(row, hw, i)
-            done[key] = res
+        j = first_of[_row_key(row)]
+        res = computed[j]
+        if j != i:
+            res = replace(res, layer_id=i, name=row.name, source_layer=row.source_layer, macs=row.macs)
         results.append(res)
-        if progress is not None:
-            progress(i + 1, len(rows))
     return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
                      meta={"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode})

@@ -57,7 +57,7 @@ U_SIZE = 10
 DIM_P, DIM_J, DIM_K = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _walk_row_checked(a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl, st,
                       ep, mie, miss, trig, last_trig, thresh, cyc):
     """One demand row of one read operand whose addresses may be -1 (IFMAP past the edge, or a
@@ -82,7 +82,7 @@ def _walk_row_checked(a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl,
     return any_valid, ep, mie, miss, trig, last_trig
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _walk_row_stream(a_b, b_b, lo, hi, x, st, ep, mie, miss, trig, last_trig, thresh, cyc):
     """The same for a skewed row whose addresses are all valid (the hot loop)."""
     for c in range(lo, hi + 1):
@@ -99,7 +99,7 @@ def _walk_row_stream(a_b, b_b, lo, hi, x, st, ep, mie, miss, trig, last_trig, th
     return True, ep, mie, miss, trig, last_trig
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, check, st,
               epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop, skip, skip_lo, skip_hi):
     """Demand row ``i`` of read operand ``op`` (0 = IFMAP, 1 = FILTER) at cycle ``cyc``."""
@@ -144,7 +144,7 @@ def _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, s
         sstop[op] = cyc + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _user_hit(idx, u, ptr, lines):
     """read_buffer.active_buffer_hit: is any hashed line holding address ``idx`` inside the
     circular active window [start, end) (all lines when start == end)?"""
@@ -167,7 +167,7 @@ def _user_hit(idx, u, ptr, lines):
     return lines[hi - 1] >= start or lines[lo] < end
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
                    u, ptr, lines, first_req, sstart, sstop):
     """Demand row ``i`` of read operand ``op`` in USER mode (read_buffer.service_reads, 3.0.0):
@@ -214,7 +214,7 @@ def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig, last_trig, thresh,
               first_req, sstart, sstop):
     """Demand row ``i`` of a fold whose every access misses: count its accesses, fire triggers."""
@@ -239,7 +239,7 @@ def _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig,
     sstop[op] = cyc + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b, b_b, wn, tn, stat, st,
                  inner_c):
     """Stamp a bulk fold's addresses: all of them if no trigger fired in the fold, else the last
@@ -279,7 +279,7 @@ def _bulk_stamps(ep, since_trigger, triggered, rows_per_fold, Ra, prefix_in, a_b
         i -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in, inner_c):
     """Count a fold's valid elements and those already fetched in epoch ``ep``; stop early once
     the fold is neither all-hit nor (when ``scan_all``) all-miss. Also the first/last demand row
@@ -319,7 +319,7 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
     return nval, nhit, mixed, lo_row, hi_row
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
                check, st, epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop,
                skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start):
@@ -337,7 +337,7 @@ def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                 bulk[op] = True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
     """:func:`_scan_fold` for a fold whose elements are all valid. Returns (nval, nhit, mixed)."""
     nhit = 0
@@ -363,7 +363,7 @@ def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
     return seen, nhit, False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
