@@ -155,8 +155,10 @@ def make_figure(points: list[dict], path: Path, presets: tuple[str, ...], engine
                 hollow = p["net"] not in PAPER_NETS
                 ax.scatter(p["dram_bytes"] / 1e6, p["total_cycles"] / 1e6, s=40,
                            facecolors="none" if hollow else colours[fam], edgecolors=colours[fam])
+                left = p["net"] in ("fc_densenet103", "fc_hardnet76")  # keep neighbouring labels apart
                 ax.annotate(LABELS[p["net"]], (p["dram_bytes"] / 1e6, p["total_cycles"] / 1e6), fontsize=7,
-                            xytext=(4, 3), textcoords="offset points")
+                            xytext=(-4, 3) if left else (4, 3), ha="right" if left else "left",
+                            textcoords="offset points")
             paper = [p for p in sel if p["net"] in PAPER_NETS]
             r = pearson_r([p["dram_bytes"] for p in paper], [p["total_cycles"] for p in paper])
             ax.set_title(f"{preset_name}, {engine} engine (Pearson r = {r:.3f})", fontsize=10)
