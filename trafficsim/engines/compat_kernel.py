@@ -53,6 +53,9 @@ N_RESULTS = 26
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
 U_SIZE = 10
 
+# how a read operand's fold stream repeats (see walk_layer_calc)
+REP_NONE, REP_PASS, REP_FOLD = 0, 1, 2
+
 # dims of the operand matrices
 DIM_P, DIM_J, DIM_K = 0, 1, 2
 
@@ -338,6 +341,18 @@ def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
 
 
 @njit(cache=True, nogil=True)
+def _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi):
+    """An all-hit fold known in advance: only its first/last valid rows' cycles (SRAM start/stop)."""
+    lo = skip_lo[op]
+    hi = skip_hi[op]
+    if 0 <= lo < rows_per_fold and first_req[op] < 0:
+        first_req[op] = row_cyc[lo]
+        sstart[op] = row_cyc[lo] + 1
+    if 0 <= hi < rows_per_fold:
+        sstop[op] = row_cyc[hi] + 1
+
+
+@njit(cache=True, nogil=True)
 def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
     """:func:`_scan_fold` for a fold whose elements are all valid. Returns (nval, nhit, mixed)."""
     nhit = 0
@@ -420,6 +435,24 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     inner_c[1] = dataflow == 2
     distinct = np.zeros(2, dtype=np.bool_)
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
+    # Repeated segments. A streamed operand's fold tables ignore one fold index: REP_PASS operands
+    # (OS/WS IFMAP, IS FILTER) depend on fr only, so every column fold repeats the pass over the row
+    # folds; REP_FOLD operands (OS FILTER) depend on fc only, so each fold repeats F_r times. Once a
+    # whole segment (pass or fold) fires no trigger, all its addresses hold the current epoch, so every
+    # later copy of it is all hits and changes nothing: the operand is "frozen" and only its SRAM
+    # start/stop rows (cached per fold) are kept.
+    rep_kind = np.zeros(2, dtype=np.int64)
+    if dataflow == 0:
+        rep_kind[0] = REP_PASS
+        rep_kind[1] = REP_FOLD
+    elif dataflow == 1:
+        rep_kind[0] = REP_PASS
+    else:
+        rep_kind[1] = REP_PASS
+    frozen = np.zeros(2, dtype=np.bool_)
+    seg_trig0 = np.zeros(2, dtype=np.int64)
+    row_lo_cache = np.zeros((2, fr_folds), dtype=np.int64)
+    row_hi_cache = np.zeros((2, fr_folds), dtype=np.int64)
 
     # write buffer state
     ring = np.zeros(ring_size, dtype=np.int64)  # valid words per closed line
@@ -492,6 +525,21 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             else:
                 if_distinct = False
             for op in range(2):
+                if rep_kind[op] == REP_FOLD:
+                    if fr == 0:
+                        frozen[op] = False   # a new column fold: new filters
+                    seg_trig0[op] = trig[op]
+                elif rep_kind[op] == REP_PASS and fr == 0:
+                    seg_trig0[op] = trig[op]
+                slot = fr if rep_kind[op] == REP_PASS else 0
+                if frozen[op]:
+                    skip[op] = True
+                    bulk[op] = False
+                    distinct[op] = False
+                    skip_lo[op] = row_lo_cache[op, slot]
+                    skip_hi[op] = row_hi_cache[op, slot]
+                    trig_at_fold_start[op] = trig[op]
+                    continue
                 if op == 0:
                     a_b, a_r, a_c, b_b, b_r, b_c = ia_b, ia_r, ia_c, ib_b, ib_r, ib_c
                     wn, tn, stat, hl, wl, st = iw, itn, istat, H, W, if_stamp
@@ -527,6 +575,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 distinct[op] = dist and not user
                 skip_lo[op] = lo_row
                 skip_hi[op] = hi_row
+                row_lo_cache[op, slot] = lo_row
+                row_hi_cache[op, slot] = hi_row
                 trig_at_fold_start[op] = trig[op]
             for i in range(rows_per_fold):
                 cyc = row0 + i + stall
@@ -604,9 +654,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 if cur > last_out:
                     last_out = cur
             if not user:
+                for op in range(2):
+                    if frozen[op]:
+                        _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi)
+            if not user and not frozen[0]:
                 _read_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                            istat, H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
                            first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
+            if not user and not frozen[1]:
                 _read_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
                            fstat, 1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
                            first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
@@ -618,6 +673,13 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if bulk[1]:
                 _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
                              fa_b, fb_b, fw, ftn, fstat, fl_stamp, inner_c[1])
+            # a segment that fired no trigger left all its addresses in the current epoch (see rep_kind)
+            if not user:
+                for op in range(2):
+                    seg_end = (rep_kind[op] == REP_FOLD
+                               or (rep_kind[op] == REP_PASS and fr == fr_folds - 1))
+                    if seg_end and not frozen[op] and trig[op] == seg_trig0[op]:
+                        frozen[op] = True
             row0 += rows_per_fold
 
     # empty_all_buffers(last serviced ofmap cycle)
