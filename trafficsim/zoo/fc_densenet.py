@@ -91,6 +91,22 @@ class TransitionUp(nn.Module):
         return torch.cat([out, skip], 1)
 
 
+def fc_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The Tiramisu U-shape shared by FC-DenseNet and FC-HarDNet: first conv, blocks down (each
+    output kept as a skip) with transitions down, bottleneck, then transitions up that join the
+    matching skip, blocks up, final 1x1 conv."""
+    out = self.firstconv(x)
+    skips = []
+    for block, down in zip(self.denseBlocksDown, self.transDownBlocks):
+        out = block(out)
+        skips.append(out)
+        out = down(out)
+    out = self.bottleneck(out)
+    for up, block in zip(self.transUpBlocks, self.denseBlocksUp):
+        out = block(up(out, skips.pop()))
+    return self.finalConv(out)
+
+
 class FCDenseNet(nn.Module):
     """Fully convolutional DenseNet: first conv, dense blocks with transitions down, a bottleneck block, and
     transitions up + dense blocks back to full resolution."""
@@ -128,17 +144,7 @@ class FCDenseNet(nn.Module):
 
         self.finalConv = nn.Conv2d(channels, num_classes, kernel_size=1, stride=1, padding=0, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.firstconv(x)
-        skips = []
-        for block, down in zip(self.denseBlocksDown, self.transDownBlocks):
-            out = block(out)
-            skips.append(out)
-            out = down(out)
-        out = self.bottleneck(out)
-        for up, block in zip(self.transUpBlocks, self.denseBlocksUp):
-            out = block(up(out, skips.pop()))
-        return self.finalConv(out)
+    forward = fc_forward
 
 
 @register_model

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register_model
-from .fc_densenet import CAMVID_CLASSES, center_crop
+from .fc_densenet import CAMVID_CLASSES, center_crop, fc_forward
 from .hardnet import ConvLayer, HarDBlock
 
 __all__ = ["FCHarDNet", "FCHarDNet70", "FC_HARDNET_CONFIGS"]
@@ -100,17 +100,7 @@ class FCHarDNet(nn.Module):
             ch = block.get_out_ch()
         self.finalConv = nn.Conv2d(ch, num_classes, kernel_size=1, stride=1, padding=0, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.firstconv(x)
-        skips = []
-        for block, down in zip(self.denseBlocksDown, self.transDownBlocks):
-            out = block(out)
-            skips.append(out)
-            out = down(out)
-        out = self.bottleneck(out)
-        for up, block in zip(self.transUpBlocks, self.denseBlocksUp):
-            out = block(up(out, skips.pop()))
-        return self.finalConv(out)
+    forward = fc_forward
 
 
 class _BilinearUp(nn.Module):
