@@ -61,93 +61,6 @@ DIM_P, DIM_J, DIM_K = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def _walk_row_checked(a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl, st,
-                      ep, mie, miss, trig, last_trig, thresh, cyc):
-    """One demand row of one read operand whose addresses may be -1 (IFMAP past the edge, or a
-    stationary block): epoch-stamp every valid address, count misses and triggers (every
-    ``thresh`` misses the active half is replaced: a new epoch)."""
-    any_valid = False
-    for c in range(lo, hi + 1):
-        t = tb if stat else x - c
-        if a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl:
-            continue
-        idx = a_b[c] + b_b[t]
-        any_valid = True
-        if st[idx] != ep:
-            st[idx] = ep
-            miss += 1
-            mie += 1
-            if mie == thresh:
-                ep += 1
-                mie = 0
-                trig += 1
-                last_trig = cyc
-    return any_valid, ep, mie, miss, trig, last_trig
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _walk_row_stream(a_b, b_b, lo, hi, x, st, ep, mie, miss, trig, last_trig, thresh, cyc):
-    """The same for a skewed row whose addresses are all valid (the hot loop)."""
-    for c in range(lo, hi + 1):
-        idx = a_b[c] + b_b[x - c]
-        if st[idx] != ep:
-            st[idx] = ep
-            miss += 1
-            mie += 1
-            if mie == thresh:
-                ep += 1
-                mie = 0
-                trig += 1
-                last_trig = cyc
-    return True, ep, mie, miss, trig, last_trig
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, check, st,
-              epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop, skip, skip_lo, skip_hi):
-    """Demand row ``i`` of read operand ``op`` (0 = IFMAP, 1 = FILTER) at cycle ``cyc``."""
-    if skip[op]:
-        if i == skip_lo[op] and first_req[op] < 0:
-            first_req[op] = cyc
-            sstart[op] = cyc + 1
-        if i == skip_hi[op]:
-            sstop[op] = cyc + 1
-        return
-    if stat:
-        # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
-        tb = Ra - 1 - i
-        if i >= Ra or tb >= tn:
-            return
-        lo = 0
-        hi = wn - 1
-        x = 0
-    else:
-        x = i - prefix_in
-        lo = max(0, x - tn + 1)
-        hi = min(wn - 1, x)
-        tb = 0
-    if lo > hi:
-        return
-    if check or stat:
-        any_valid, ep, m_ie, m_tot, n_trig, l_trig = _walk_row_checked(
-            a_b, a_r, a_c, b_b, b_r, b_c, lo, hi, x, tb, stat, hl, wl, st,
-            epoch[op], mie[op], misses[op], trig[op], last_trig[op], thresh[op], cyc)
-    else:
-        any_valid, ep, m_ie, m_tot, n_trig, l_trig = _walk_row_stream(
-            a_b, b_b, lo, hi, x, st, epoch[op], mie[op], misses[op], trig[op], last_trig[op], thresh[op], cyc)
-    epoch[op] = ep
-    mie[op] = m_ie
-    misses[op] = m_tot
-    trig[op] = n_trig
-    last_trig[op] = l_trig
-    if any_valid:
-        if first_req[op] < 0:
-            first_req[op] = cyc
-            sstart[op] = cyc + 1
-        sstop[op] = cyc + 1
-
-
-@njit(cache=True, nogil=True)
 def _user_hit(idx, u, ptr, lines):
     """read_buffer.active_buffer_hit: is any hashed line holding address ``idx`` inside the
     circular active window [start, end) (all lines when start == end)?"""
@@ -215,31 +128,6 @@ def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, 
             sstart[op] = out
         sstop[op] = out
     return out
-
-
-@njit(cache=True, nogil=True)
-def _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig, last_trig, thresh,
-              first_req, sstart, sstop):
-    """Demand row ``i`` of a fold whose every access misses: count its accesses, fire triggers."""
-    if stat:
-        n = wn if (i < Ra and Ra - 1 - i < tn) else 0
-    else:
-        x = i - prefix_in
-        n = min(wn - 1, x) - max(0, x - tn + 1) + 1
-    if n <= 0:
-        return
-    misses[op] += n
-    m = mie[op] + n
-    while m >= thresh[op]:
-        m -= thresh[op]
-        epoch[op] += 1
-        trig[op] += 1
-        last_trig[op] = cyc
-    mie[op] = m
-    if first_req[op] < 0:
-        first_req[op] = cyc
-        sstart[op] = cyc + 1
-    sstop[op] = cyc + 1
 
 
 @njit(cache=True, nogil=True)
@@ -323,21 +211,118 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
 
 
 @njit(cache=True, nogil=True)
-def _read_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
+def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
                check, st, epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop,
-               skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start):
-    """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``."""
-    for i in range(rows_per_fold):
+               skip, skip_lo, skip_hi, bulk, distinct):
+    """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``.
+
+    One loop per fold with the operand's state in locals: per-row calls with array arguments cost
+    more than the few accesses of a row on small arrays. Modes: ``skip`` (all hits: SRAM rows only),
+    ``bulk`` (all misses: counted per row), else every access is epoch-stamped in demand order."""
+    if skip[op]:
+        _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi)
+        return
+    if wn <= 0 or tn <= 0:
+        return
+    ep = epoch[op]
+    ep32 = np.int32(ep)
+    m_ie = mie[op]
+    m_tot = misses[op]
+    n_trig = trig[op]
+    l_trig = last_trig[op]
+    th = thresh[op]
+    f_req = first_req[op]
+    s_start = sstart[op]
+    s_stop = sstop[op]
+    is_bulk = bulk[op]
+    dist = distinct[op]
+    trig0 = n_trig
+    if stat:
+        # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
+        i_lo = max(0, Ra - tn)
+        i_hi = Ra - 1
+    else:
+        i_lo = prefix_in
+        i_hi = prefix_in + tn + wn - 2
+    i_hi = min(i_hi, rows_per_fold - 1)
+    tb = 0
+    x = 0
+    for i in range(i_lo, i_hi + 1):
         cyc = row_cyc[i]
-        if bulk[op]:
-            _bulk_row(op, i, cyc, Ra, prefix_in, wn, tn, stat, epoch, mie, misses, trig, last_trig, thresh,
-                      first_req, sstart, sstop)
+        if stat:
+            tb = Ra - 1 - i
+            lo = 0
+            hi = wn - 1
         else:
-            _read_row(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, check, st,
-                      epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop, skip, skip_lo, skip_hi)
+            x = i - prefix_in
+            lo = max(0, x - tn + 1)
+            hi = min(wn - 1, x)
+        if lo > hi:
+            continue
+        any_valid = True
+        if is_bulk:
+            # every access misses (bulk folds are all valid)
+            n = hi - lo + 1
+            m_tot += n
+            m = m_ie + n
+            while m >= th:
+                m -= th
+                ep += 1
+                n_trig += 1
+                l_trig = cyc
+            m_ie = m
+            ep32 = np.int32(ep)
+        else:
+            # branch-free hit/miss (hits and misses interleave unpredictably in mixed folds); only
+            # the rare trigger branches. Re-storing the current epoch on a hit changes nothing.
+            if check or stat:
+                any_valid = False
+                for c in range(lo, hi + 1):
+                    t = tb if stat else x - c
+                    if a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl:
+                        continue
+                    idx = a_b[c] + b_b[t]
+                    any_valid = True
+                    mm = np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+                    m_tot += mm
+                    m_ie += mm
+                    if m_ie == th:
+                        ep += 1
+                        ep32 = np.int32(ep)
+                        m_ie = 0
+                        n_trig += 1
+                        l_trig = cyc
+            else:
+                for c in range(lo, hi + 1):
+                    idx = a_b[c] + b_b[x - c]
+                    mm = np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+                    m_tot += mm
+                    m_ie += mm
+                    if m_ie == th:
+                        ep += 1
+                        ep32 = np.int32(ep)
+                        m_ie = 0
+                        n_trig += 1
+                        l_trig = cyc
             # distinct addresses: after the fold's first trigger every access misses
-            if distinct[op] and trig[op] > trig_at_fold_start[op]:
-                bulk[op] = True
+            if dist and n_trig > trig0:
+                is_bulk = True
+        if any_valid:
+            if f_req < 0:
+                f_req = cyc
+                s_start = cyc + 1
+            s_stop = cyc + 1
+    epoch[op] = ep
+    mie[op] = m_ie
+    misses[op] = m_tot
+    trig[op] = n_trig
+    last_trig[op] = l_trig
+    first_req[op] = f_req
+    sstart[op] = s_start
+    sstop[op] = s_stop
+    bulk[op] = is_bulk
 
 
 @njit(cache=True, nogil=True)
@@ -654,17 +639,13 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 if cur > last_out:
                     last_out = cur
             if not user:
-                for op in range(2):
-                    if frozen[op]:
-                        _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi)
-            if not user and not frozen[0]:
-                _read_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                # CALC: each read operand walks its fold at the row cycles recorded above
+                _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                            istat, H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
-            if not user and not frozen[1]:
-                _read_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct)
+                _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
                            fstat, 1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, trig_at_fold_start)
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct)
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
             if bulk[0]:
