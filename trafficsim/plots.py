@@ -310,7 +310,7 @@ def _check_layers(layers: "pd.DataFrame", runs: "pd.DataFrame", messages: list[s
         if col in layers.columns:
             layers[col.replace("_reads", "_bytes").replace("_writes", "_bytes")] = (
                 pd_numeric(layers[col]) * layers["word_bytes"])
-    if "cio" in layers.columns:
+    if "cio" in layers.columns and ("cio" not in runs.columns or runs["cio"].isna().any()):  # older run folders
         cio = layers.groupby("run_id")["cio"].sum()
         runs["cio"] = runs["run_id"].map(cio)
     return layers.reset_index(drop=True)

@@ -163,6 +163,7 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "versions": versions(),
             "num_layers": len(topology.layers),
             "num_scalesim_layers": len(result.layers),
+            "metrics": network_metrics(topology),
             "totals": result.totals(),
             "meta": dict(result.meta),
             "files": files,
@@ -180,6 +181,16 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def network_metrics(topology: Topology) -> dict[str, Any]:
+    """Params, MACs and CIO (the HarDNet paper's rule: conv layers only, see :func:`trafficsim.metrics.cio`)."""
+    from . import metrics
+
+    out: dict[str, Any] = {"macs": metrics.macs(topology), "cio": metrics.cio(topology)}
+    if topology.params is not None:
+        out["params"] = topology.params
+    return out
 
 
 def _json_default(o: Any) -> Any:
@@ -239,6 +250,8 @@ def load_runs(directory: str | os.PathLike):
             row.update(hw)
             row["array"] = f"{hw.get('array_rows')}x{hw.get('array_cols')}"
             row.update(s["totals"])
+            if "cio" in s.get("metrics", {}):
+                row["cio"] = s["metrics"]["cio"]
             layers_csv = folder / "layers.csv"
             lf = pd.read_csv(layers_csv) if layers_csv.exists() else None
         except (ResultsError, OSError, ValueError, KeyError) as e:
