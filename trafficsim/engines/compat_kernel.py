@@ -213,12 +213,14 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
 @njit(cache=True, nogil=True)
 def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
                check, st, epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop,
-               skip, skip_lo, skip_hi, bulk, distinct):
+               skip, skip_lo, skip_hi, bulk, distinct, inner_c, n_distinct):
     """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``.
 
     One loop per fold with the operand's state in locals: per-row calls with array arguments cost
     more than the few accesses of a row on small arrays. Modes: ``skip`` (all hits: SRAM rows only),
-    ``bulk`` (all misses: counted per row), else every access is epoch-stamped in demand order."""
+    ``bulk`` (all misses: counted per row), else every access is epoch-stamped in demand order until
+    no trigger can fire in the rest of the fold (``n_distinct`` bounds the fold's distinct addresses),
+    which is then stamped in memory order."""
     if skip[op]:
         _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi)
         return
@@ -247,6 +249,9 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     i_hi = min(i_hi, rows_per_fold - 1)
     tb = 0
     x = 0
+    # Until a trigger, misses <= distinct addresses <= accesses: once mie + either bound of the rows
+    # not walked yet stays below the threshold, no trigger can fire in them
+    rem = wn * tn
     for i in range(i_lo, i_hi + 1):
         cyc = row_cyc[i]
         if stat:
@@ -259,6 +264,20 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
             hi = min(wn - 1, x)
         if lo > hi:
             continue
+        if not stat and not is_bulk and m_ie + min(rem, n_distinct) < th:
+            # no trigger can fire in the rest of the fold, so its hits and misses do not depend on
+            # the order: finish it along contiguous memory
+            n_miss, x_first, x_last = _fold_rest(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, check, st,
+                                                 ep32, x, inner_c)
+            m_tot += n_miss
+            m_ie += n_miss
+            if x_last >= 0:
+                if f_req < 0:
+                    f_req = row_cyc[prefix_in + x_first]
+                    s_start = f_req + 1
+                s_stop = row_cyc[prefix_in + x_last] + 1
+            break
+        rem -= hi - lo + 1
         any_valid = True
         if is_bulk:
             # every access misses (bulk folds are all valid)
@@ -326,6 +345,80 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
 
 
 @njit(cache=True, nogil=True)
+def _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, check, seen, mark, inner_c):
+    """Distinct valid addresses of a fold (``seen`` entries not equal to ``mark`` are set to it)."""
+    n = 0
+    n_outer = tn if inner_c else wn
+    n_inner = wn if inner_c else tn
+    for o in range(n_outer):
+        for k in range(n_inner):
+            if inner_c:
+                c = k
+                t = o
+            else:
+                c = o
+                t = k
+            if check and (a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl):
+                continue
+            idx = a_b[c] + b_b[t]
+            n += np.int64(seen[idx] != mark)
+            seen[idx] = mark
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _fold_rest(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, check, st, ep32, x0, inner_c):
+    """Epoch-stamp the elements of demand rows >= ``x0`` of a streamed fold (``c + t >= x0``) in
+    memory order, which is exact only when no trigger can fire among them. Returns (misses, first
+    and last row x holding a valid element, -1 if none)."""
+    n_miss = 0
+    x_first = wn + tn
+    x_last = -1
+    n_outer = tn if inner_c else wn
+    n_inner = wn if inner_c else tn
+    for o in range(n_outer):
+        n0 = max(0, x0 - o)
+        if n0 >= n_inner:
+            continue
+        if inner_c:
+            bb = b_b[o]
+            if check:
+                for n in range(n0, n_inner):
+                    if a_r[n] + b_r[o] >= hl or a_c[n] + b_c[o] >= wl:
+                        continue
+                    idx = a_b[n] + bb
+                    n_miss += np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+                    x_first = min(x_first, n + o)
+                    x_last = max(x_last, n + o)
+            else:
+                for n in range(n0, n_inner):
+                    idx = a_b[n] + bb
+                    n_miss += np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+        else:
+            ab = a_b[o]
+            if check:
+                for n in range(n0, n_inner):
+                    if a_r[o] + b_r[n] >= hl or a_c[o] + b_c[n] >= wl:
+                        continue
+                    idx = ab + b_b[n]
+                    n_miss += np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+                    x_first = min(x_first, n + o)
+                    x_last = max(x_last, n + o)
+            else:
+                for n in range(n0, n_inner):
+                    idx = ab + b_b[n]
+                    n_miss += np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+    if not check and x0 <= wn + tn - 2:
+        x_first = max(x0, 0)
+        x_last = wn + tn - 2
+    return n_miss, x_first, x_last
+
+
+@njit(cache=True, nogil=True)
 def _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi):
     """An all-hit fold known in advance: only its first/last valid rows' cycles (SRAM start/stop)."""
     lo = skip_lo[op]
@@ -374,7 +467,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     ``dataflow``: 0 = os, 1 = ws, 2 = is. ``prow/pcol/pbase`` (per output pixel p) and
     ``jr/jq/joff`` (per window element j) give IFMAP addresses: valid iff
     ``prow[p]+jr[j] < H and pcol[p]+jq[j] < W``, index ``pbase[p] + joff[j]``. FILTER index is
-    ``k*RSC + j``. Stamp arrays must be filled with -1. Returns an int64 vector (see ``R_*``).
+    ``k*RSC + j`` (``j*K + k`` in IS). Stamp arrays must be filled with -1. Returns an int64
+    vector (see ``R_*``).
 
     Every operand element of a fold is ``A[c] + B[t]`` with validity ``Arow[c]+Brow[t] < Hlim and
     Acol[c]+Bcol[t] < Wlim``: A runs along the fold's spatial axis, B along the temporal axis (or
@@ -396,8 +490,16 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     zero_e = np.zeros(max(E, 1), dtype=np.int64)
     zero_j = np.zeros(max(RSC, 1), dtype=np.int64)
     zero_k = np.zeros(max(K, 1), dtype=np.int64)
-    fj_base = np.arange(RSC).astype(np.int64)
-    fk_base = np.arange(K).astype(np.int64) * RSC
+    # FILTER stamps are private to the walk, so any bijection of (k, j) works: k-major (k*RSC + j) where
+    # a fold spans all j (OS) or a block (WS); j-major (j*K + k) in IS, whose folds span all k, so
+    # that scans and stamps run along contiguous memory instead of strides of RSC words. USER mode
+    # looks addresses up in its prefetch lines, so it keeps SCALE-Sim's k*RSC + j.
+    if dataflow == 2 and not user:
+        fj_base = np.arange(RSC).astype(np.int64) * K
+        fk_base = np.arange(K).astype(np.int64)
+    else:
+        fj_base = np.arange(RSC).astype(np.int64)
+        fk_base = np.arange(K).astype(np.int64) * RSC
 
     # state per read operand (index 0 = IFMAP, 1 = FILTER)
     epoch = np.zeros(2, dtype=np.int64)
@@ -414,10 +516,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     skip_hi = np.zeros(2, dtype=np.int64)
     bulk = np.zeros(2, dtype=np.bool_)
     row_cyc = np.zeros(rows_per_fold, dtype=np.int64)
-    # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP, IS FILTER)
+    # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP)
     inner_c = np.zeros(2, dtype=np.bool_)
     inner_c[0] = dataflow == 1
-    inner_c[1] = dataflow == 2
     distinct = np.zeros(2, dtype=np.bool_)
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
     # Repeated segments. A streamed operand's fold tables ignore one fold index: REP_PASS operands
@@ -435,8 +536,17 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     else:
         rep_kind[1] = REP_PASS
     frozen = np.zeros(2, dtype=np.bool_)
+    n_distinct = np.zeros(2, dtype=np.int64)
     seg_trig0 = np.zeros(2, dtype=np.int64)
     row_lo_cache = np.zeros((2, fr_folds), dtype=np.int64)
+    # distinct addresses of each fold of a repeated pass, counted once on the first pass (scratch
+    # marks in seen_*), so that later passes can leave demand order early (see _walk_fold)
+    fold_distinct = np.full((2, fr_folds), -1, dtype=np.int64)
+    count_distinct = np.zeros(2, dtype=np.bool_)
+    for op in range(2):
+        count_distinct[op] = rep_kind[op] == REP_PASS and fc_folds > 1 and not user
+    seen_if = np.full(if_stamp.shape[0] if count_distinct[0] else 1, -1, dtype=np.int32)
+    seen_fl = np.full(fl_stamp.shape[0] if count_distinct[1] else 1, -1, dtype=np.int32)
     row_hi_cache = np.zeros((2, fr_folds), dtype=np.int64)
 
     # write buffer state
@@ -561,6 +671,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 skip_lo[op] = lo_row
                 skip_hi[op] = hi_row
                 row_lo_cache[op, slot] = lo_row
+                if count_distinct[op] and fold_distinct[op, fr] < 0 and mode == 0:
+                    if op == 0:
+                        fold_distinct[op, fr] = _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl,
+                                                                if_check, seen_if, np.int32(fr), inner_c[op])
+                    else:
+                        fold_distinct[op, fr] = _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl,
+                                                                False, seen_fl, np.int32(fr), inner_c[op])
+                n_distinct[op] = fold_distinct[op, fr] if fold_distinct[op, fr] >= 0 else wn * tn
                 row_hi_cache[op, slot] = hi_row
                 trig_at_fold_start[op] = trig[op]
             for i in range(rows_per_fold):
@@ -642,10 +760,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 # CALC: each read operand walks its fold at the row cycles recorded above
                 _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                            istat, H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct)
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[0], n_distinct[0])
                 _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
                            fstat, 1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct)
+                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
             if bulk[0]:
