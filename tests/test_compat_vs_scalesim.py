@@ -57,6 +57,21 @@ CASES = {
     "gemm-is-4x8": ("g1,20,12,30,\n",
                     Hardware(dataflow="is", array_rows=4, array_cols=8, ifmap_sram_kb=1,
                              filter_sram_kb=1, ofmap_sram_kb=1), True),
+    # repeated segments and memory-order fold endings (compat_kernel.walk_layer_calc): many column
+    # folds on a tiny array; passes that fit in half the SRAM (frozen after the first), passes that
+    # evict (walked again, finished in memory order once no trigger can fire), edge addresses (-1)
+    "os-4x4-many-colfolds-fit": ("f,8,8,3,3,4,32,1,\n",
+                                 Hardware(dataflow="os", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                          filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "os-4x4-many-colfolds-evict": ("e,12,12,3,3,8,24,1,\n",
+                                   Hardware(dataflow="os", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                            filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "ws-4x4-many-colfolds-edge": ("w,12,12,3,3,4,16,2,\nw2,9,9,2,2,6,20,1,\n",
+                                  Hardware(dataflow="ws", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                           filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "is-4x4-filter-passes": ("i1,8,8,3,3,4,8,1,\ni2,8,8,3,3,4,40,1,\ni3,11,11,3,3,3,12,2,\n",
+                             Hardware(dataflow="is", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                      filter_sram_kb=1, ofmap_sram_kb=1), False),
     # USER mode: 3.0.0's read buffers (IFMAP/FILTER DRAM bandwidth from [layout], OFMAP drain at
     # Bandwidth), small SRAM and low bandwidth so that misses walk the circular window and stall
     "user-os-8x8": ("u4,14,16,3,3,6,40,1,\n",
