@@ -72,6 +72,16 @@ CASES = {
     "is-4x4-filter-passes": ("i1,8,8,3,3,4,8,1,\ni2,8,8,3,3,4,40,1,\ni3,11,11,3,3,3,12,2,\n",
                              Hardware(dataflow="is", array_rows=4, array_cols=4, ifmap_sram_kb=1,
                                       filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # disjoint folds (1x1 / stride >= filter; IS filters) whose all-miss stamps are deferred
+    "os-4x4-1x1-evict": ("p,10,10,1,1,8,16,1,\nq,12,12,2,2,5,12,2,\n",
+                         Hardware(dataflow="os", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                  filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "ws-4x4-1x1-evict": ("p,10,10,1,1,8,16,1,\nq,12,12,2,2,5,12,2,\n",
+                         Hardware(dataflow="ws", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                  filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "is-4x4-filter-evict": ("i,8,8,3,3,4,16,1,\nj,9,9,2,2,7,9,1,\na,8,8,1,3,7,25,1,\nc,8,8,2,3,5,17,1,\n",
+                            Hardware(dataflow="is", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                     filter_sram_kb=1, ofmap_sram_kb=1), False),
     # USER mode: 3.0.0's read buffers (IFMAP/FILTER DRAM bandwidth from [layout], OFMAP drain at
     # Bandwidth), small SRAM and low bandwidth so that misses walk the circular window and stall
     "user-os-8x8": ("u4,14,16,3,3,6,40,1,\n",

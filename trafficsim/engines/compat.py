@@ -107,22 +107,30 @@ def sram_counts(g: FoldGeometry) -> tuple[int, int, int]:
     return sr * sc, fc * sr * t, fr * sc * t   # is: Sr=RSC, Sc=E, T=K
 
 
-def _ifmap_index_tables(row: ScaleSimRow) -> tuple[np.ndarray, ...]:
+def _ifmap_index_tables(row: ScaleSimRow, channel_major: bool = False) -> tuple[np.ndarray, ...]:
     """Per output pixel (row, col, base) and per window element (r, q, offset) of the NHWC IFMAP
-    address ``((oy*s + r)*W + ox*s + q)*C + c`` (operand_matrix.py:calc_ifmap_elem_addr)."""
+    address ``((oy*s + r)*W + ox*s + q)*C + c`` (operand_matrix.py:calc_ifmap_elem_addr).
+
+    ``channel_major`` numbers the same elements CHW instead, ``c*H*W + (oy*s + r)*W + ox*s + q``:
+    a bijection, so the CALC epoch walk (whose stamps are private) gives the same counts, with
+    contiguous memory along the pixels of a WS fold."""
     ew = row.out_w
     e = row.out_h * ew
     w, c, s = row.ifmap_w, row.channels, row.stride
     p = np.arange(e, dtype=np.int64)
     prow = (p // ew) * s
     pcol = (p % ew) * s
-    pbase = (prow * w + pcol) * c
     rsc = row.filter_h * row.filter_w * c
     j = np.arange(rsc, dtype=np.int64)
     jr = j // (row.filter_w * c)
     rem = j % (row.filter_w * c)
     jq = rem // c
-    joff = (jr * w + jq) * c + rem % c
+    if channel_major:
+        pbase = prow * w + pcol
+        joff = (rem % c) * (row.ifmap_h * w) + jr * w + jq
+    else:
+        pbase = (prow * w + pcol) * c
+        joff = (jr * w + jq) * c + rem % c
     return prow, pcol, pbase, jr, jq, joff
 
 
@@ -159,14 +167,16 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
     """Run the compiled demand-row walk of one layer (CALC or USER read buffers)."""
     from . import compat_kernel as kern
 
+    user = hw.bandwidth_mode == "USER"
+    # USER mode looks IFMAP addresses up in SCALE-Sim's prefetch lines: NHWC; CALC WS walks CHW
     tables = _ifmap_index_tables(row)
-    prow, pcol, pbase, jr, jq, joff = tables
+    walk_tables = _ifmap_index_tables(row, channel_major=True) if g.dataflow == "ws" and not user else tables
+    prow, pcol, pbase, jr, jq, joff = walk_tables
     rsc = row.filter_h * row.filter_w * row.channels
     if_items = (hw.ifmap_sram_kb * 1024) // 100
     fl_items = (hw.filter_sram_kb * 1024) // 100
     of_total = hw.ofmap_sram_kb * 1024
     of_active = int(math.ceil(of_total * 0.5))
-    user = hw.bandwidth_mode == "USER"
     of_bw = hw.bandwidth if user else hw.array_cols
     if user:
         from .compat_user import user_buffers

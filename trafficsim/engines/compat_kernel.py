@@ -516,9 +516,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     skip_hi = np.zeros(2, dtype=np.int64)
     bulk = np.zeros(2, dtype=np.bool_)
     row_cyc = np.zeros(rows_per_fold, dtype=np.int64)
-    # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP)
+    # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP in
+    # SCALE-Sim's NHWC numbering; compat.py passes CHW tables for CALC WS, contiguous along t)
     inner_c = np.zeros(2, dtype=np.bool_)
-    inner_c[0] = dataflow == 1
+    inner_c[0] = dataflow == 1 and joff.shape[0] > 1 and joff[1] - joff[0] == 1
     distinct = np.zeros(2, dtype=np.bool_)
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
     # Repeated segments. A streamed operand's fold tables ignore one fold index: REP_PASS operands
@@ -537,6 +538,19 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         rep_kind[1] = REP_PASS
     frozen = np.zeros(2, dtype=np.bool_)
     n_distinct = np.zeros(2, dtype=np.int64)
+    # Deferred stamps. When the folds of a repeated pass touch disjoint address sets (IS FILTER;
+    # OS/WS IFMAP when windows cannot overlap), only fold fr itself reads or writes its stamps. So
+    # the stamps of an all-miss (bulk) fold are not written: its epoch at the end, and how many of its
+    # last accesses hold that epoch, are kept instead. On the next visit, an epoch change since then
+    # means every access misses again (no scan needed); else the stamps are written first.
+    lazy_pass = np.zeros(2, dtype=np.bool_)
+    for op in range(2):
+        lazy_pass[op] = rep_kind[op] == REP_PASS and (op == 1 or windows_disjoint) and not user
+    lazy_now = np.zeros(2, dtype=np.bool_)
+    lazy_pending = np.zeros((2, fr_folds), dtype=np.bool_)
+    lazy_epoch = np.zeros((2, fr_folds), dtype=np.int64)
+    lazy_tail = np.zeros((2, fr_folds), dtype=np.int64)
+    lazy_triggered = np.zeros((2, fr_folds), dtype=np.bool_)
     seg_trig0 = np.zeros(2, dtype=np.int64)
     row_lo_cache = np.zeros((2, fr_folds), dtype=np.int64)
     # distinct addresses of each fold of a repeated pass, counted once on the first pass (scratch
@@ -643,6 +657,24 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     a_b, a_r, a_c, b_b, b_r, b_c = fa_b, fa_r, fa_r, fb_b, fb_r, fb_r
                     wn, tn, stat, hl, wl, st = fw, ftn, fstat, 1, 1, fl_stamp
                     dist = True
+                # deferred stamps of a disjoint repeated fold (see lazy_pass): an epoch change since
+                # its last visit means all misses, known without a scan; otherwise stamp it now
+                lazy_now[op] = lazy_pass[op] and dist and wn > 0 and tn > 0
+                if lazy_now[op] and lazy_pending[op, fr]:
+                    lazy_pending[op, fr] = False
+                    if epoch[op] > lazy_epoch[op, fr]:
+                        skip[op] = False
+                        bulk[op] = True
+                        distinct[op] = True
+                        skip_lo[op] = prefix_in
+                        skip_hi[op] = prefix_in + tn - 1 + wn - 1
+                        row_lo_cache[op, slot] = skip_lo[op]
+                        row_hi_cache[op, slot] = skip_hi[op]
+                        n_distinct[op] = wn * tn
+                        trig_at_fold_start[op] = trig[op]
+                        continue
+                    _bulk_stamps(lazy_epoch[op, fr], lazy_tail[op, fr], lazy_triggered[op, fr], rows_per_fold,
+                                 Ra, prefix_in, a_b, b_b, wn, tn, stat, st, inner_c[op])
                 ep = epoch[op]
                 # proving "all miss" needs a full scan: worth it only for folds of a few epochs
                 scan_all = dist and wn * tn <= 4 * thresh[op]
@@ -766,10 +798,16 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                            first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
-            if bulk[0]:
+            for op in range(2):
+                if bulk[op] and lazy_now[op]:
+                    lazy_pending[op, fr] = True
+                    lazy_epoch[op, fr] = epoch[op]
+                    lazy_tail[op, fr] = mie[op]
+                    lazy_triggered[op, fr] = trig[op] > trig_at_fold_start[op]
+            if bulk[0] and not lazy_now[0]:
                 _bulk_stamps(epoch[0], mie[0], trig[0] > trig_at_fold_start[0], rows_per_fold, Ra, prefix_in,
                              ia_b, ib_b, iw, itn, istat, if_stamp, inner_c[0])
-            if bulk[1]:
+            if bulk[1] and not lazy_now[1]:
                 _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
                              fa_b, fb_b, fw, ftn, fstat, fl_stamp, inner_c[1])
             # a segment that fired no trigger left all its addresses in the current epoch (see rep_kind)
