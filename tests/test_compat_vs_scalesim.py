@@ -82,6 +82,10 @@ CASES = {
     "is-4x4-filter-evict": ("i,8,8,3,3,4,16,1,\nj,9,9,2,2,7,9,1,\na,8,8,1,3,7,25,1,\nc,8,8,2,3,5,17,1,\n",
                             Hardware(dataflow="is", array_rows=4, array_cols=4, ifmap_sram_kb=1,
                                      filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # WS, overlapping windows: all-miss folds found from per-channel epochs (no scan)
+    "ws-4x4-channel-epochs": ("w3,10,10,3,3,8,12,1,\n",
+                              Hardware(dataflow="ws", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                       filter_sram_kb=1, ofmap_sram_kb=1), False),
     # USER mode: 3.0.0's read buffers (IFMAP/FILTER DRAM bandwidth from [layout], OFMAP drain at
     # Bandwidth), small SRAM and low bandwidth so that misses walk the circular window and stall
     "user-os-8x8": ("u4,14,16,3,3,6,40,1,\n",

@@ -547,6 +547,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     for op in range(2):
         lazy_pass[op] = rep_kind[op] == REP_PASS and (op == 1 or windows_disjoint) and not user
     lazy_now = np.zeros(2, dtype=np.bool_)
+    # WS IFMAP folds whose windows overlap: folds sharing channels share addresses, so keep per
+    # channel the newest epoch any of its stamps can hold; older than the current epoch -> all miss
+    C = max(1, if_stamp.shape[0] // max(1, H * W))   # IFMAP channels
+    track_channels = dataflow == 1 and not lazy_pass[0] and not user
+    chan_epoch = np.full(C if track_channels else 1, -1, dtype=np.int64)
     lazy_pending = np.zeros((2, fr_folds), dtype=np.bool_)
     lazy_epoch = np.zeros((2, fr_folds), dtype=np.int64)
     lazy_tail = np.zeros((2, fr_folds), dtype=np.int64)
@@ -675,6 +680,22 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         continue
                     _bulk_stamps(lazy_epoch[op, fr], lazy_tail[op, fr], lazy_triggered[op, fr], rows_per_fold,
                                  Ra, prefix_in, a_b, b_b, wn, tn, stat, st, inner_c[op])
+                # WS IFMAP: no stamp of the fold's channels is as new as the current epoch -> all miss
+                if op == 0 and track_channels and dist and not lazy_now[op] and wn > 0 and tn > 0:
+                    newest = np.int64(-1)
+                    for j in range(rbase, rbase + ru):
+                        newest = max(newest, chan_epoch[j % C])
+                    if newest < epoch[op]:
+                        skip[op] = False
+                        bulk[op] = True
+                        distinct[op] = True
+                        skip_lo[op] = prefix_in
+                        skip_hi[op] = prefix_in + tn - 1 + wn - 1
+                        row_lo_cache[op, slot] = skip_lo[op]
+                        row_hi_cache[op, slot] = skip_hi[op]
+                        n_distinct[op] = wn * tn
+                        trig_at_fold_start[op] = trig[op]
+                        continue
                 ep = epoch[op]
                 # proving "all miss" needs a full scan: worth it only for folds of a few epochs
                 scan_all = dist and wn * tn <= 4 * thresh[op]
@@ -798,6 +819,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                            first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
+            if track_channels and not skip[0]:
+                # the fold's stamps are at most the epoch it ended in
+                for j in range(rbase, rbase + ru):
+                    chan_epoch[j % C] = epoch[0]
             for op in range(2):
                 if bulk[op] and lazy_now[op]:
                     lazy_pending[op, fr] = True
