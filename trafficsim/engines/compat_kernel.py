@@ -277,6 +277,32 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                     s_start = f_req + 1
                 s_stop = row_cyc[prefix_in + x_last] + 1
             break
+        if is_bulk and not stat:
+            # every access of rows x.. misses (bulk folds are all valid): count them in closed form,
+            # and find the row of the last trigger among them by bisection on the cumulative count
+            x_end = wn + tn - 2
+            n = _skew_count(x_end, wn, tn) - _skew_count(x - 1, wn, tn)
+            m_tot += n
+            n_new_trig = (m_ie + n) // th
+            if n_new_trig > 0:
+                target = n_new_trig * th - m_ie + _skew_count(x - 1, wn, tn)
+                lo_x = x
+                hi_x = x_end
+                while lo_x < hi_x:
+                    mid = (lo_x + hi_x) // 2
+                    if _skew_count(mid, wn, tn) >= target:
+                        hi_x = mid
+                    else:
+                        lo_x = mid + 1
+                ep += n_new_trig
+                n_trig += n_new_trig
+                l_trig = row_cyc[prefix_in + lo_x]
+            m_ie = (m_ie + n) % th
+            if f_req < 0:
+                f_req = cyc
+                s_start = cyc + 1
+            s_stop = row_cyc[prefix_in + x_end] + 1
+            break
         rem -= hi - lo + 1
         any_valid = True
         if is_bulk:
@@ -342,6 +368,23 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     sstart[op] = s_start
     sstop[op] = s_stop
     bulk[op] = is_bulk
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _skew_count(x, wn, tn):
+    """Elements of a skewed wn x tn block in demand rows 0..x: #{(c, t): c < wn, t < tn, c + t <= x}."""
+    a = min(wn, tn)
+    b = max(wn, tn)
+    if x < 0:
+        return np.int64(0)
+    if x < a:
+        return np.int64((x + 1) * (x + 2) // 2)
+    if x < b:
+        return np.int64(a * (a + 1) // 2 + (x - a + 1) * a)
+    if x <= a + b - 2:
+        g = a + b - 2 - x
+        return np.int64(a * b - g * (g + 1) // 2)
+    return np.int64(a * b)
 
 
 @njit(cache=True, nogil=True)
