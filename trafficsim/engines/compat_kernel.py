@@ -777,7 +777,53 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 n_distinct[op] = fold_distinct[op, fr] if fold_distinct[op, fr] >= 0 else wn * tn
                 row_hi_cache[op, slot] = hi_row
                 trig_at_fold_start[op] = trig[op]
-            for i in range(rows_per_fold):
+            # OFMAP writes per row: skewed block, rows 0..x hold _skew_count(x - w_shift, cu, w_depth) words
+            if dataflow == 0:
+                w_shift = T - 1 + Ra - ru
+                w_depth = ru
+            else:
+                w_shift = 2 * Ra - 1
+                w_depth = T
+            i = 0
+            while i < rows_per_fold:
+                if not user and free_space - of_active >= 2:
+                    # CALC: rows whose stores stay <= free_space - of_active cannot reach a buffer
+                    # event (a drain trigger or, while draining, a full buffer), so they neither stall
+                    # nor close anything but full lines: take the longest such run at once
+                    budget = free_space - of_active
+                    before = _skew_count(i - 1 - w_shift, cu, w_depth)
+                    lo_r = i
+                    hi_r = rows_per_fold - 1
+                    while lo_r < hi_r:  # last row r with stores in rows i..r <= budget
+                        mid = (lo_r + hi_r + 1) // 2
+                        if _skew_count(mid - w_shift, cu, w_depth) - before <= budget:
+                            lo_r = mid
+                        else:
+                            hi_r = mid - 1
+                    if lo_r > i:
+                        words = _skew_count(lo_r - w_shift, cu, w_depth) - before
+                        for r in range(i, lo_r + 1):
+                            row_cyc[r] = row0 + r + stall
+                        if words > 0:
+                            line_idx += words
+                            free_space -= words
+                            while line_idx >= of_bw:
+                                ring[lines_total % ring_size] = of_bw
+                                lines_total += 1
+                                line_idx -= of_bw
+                                if lines_total - drain_start_line >= ring_size:
+                                    res[R_RING_OVERFLOW] = 1
+                            # first/last rows with stores in i..lo_r
+                            w_first = max(i, w_shift)
+                            w_last = min(lo_r, w_shift + cu + w_depth - 2)
+                            if not of_seen:
+                                of_seen = True
+                                of_sstart = row_cyc[w_first]
+                            of_sstop = row_cyc[w_last]
+                        if row_cyc[lo_r] > last_out:
+                            last_out = row_cyc[lo_r]
+                        i = lo_r + 1
+                        continue
                 cyc = row0 + i + stall
                 # ---------------- IFMAP then FILTER reads ----------------
                 read_stall = 0
@@ -852,6 +898,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 stall += max(read_stall, cur - cyc)
                 if cur > last_out:
                     last_out = cur
+                i += 1
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
                 _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
