@@ -630,6 +630,12 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     stall = 0
     last_out = 0
     row0 = 0
+    if dataflow == 0:
+        b_r_max_layer = jr.max() if RSC > 0 else 0
+        b_c_max_layer = jq.max() if RSC > 0 else 0
+    else:
+        b_r_max_layer = prow.max() if E > 0 else 0
+        b_c_max_layer = pcol.max() if E > 0 else 0
     for fc in range(fc_folds):
         cbase = fc * Ca
         cu = min(Ca, Sc - cbase)
@@ -665,7 +671,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             # IFMAP addresses of this fold all valid (no -1 past the edge)? then skip the checks
             if_check = True
             if iw > 0 and itn > 0:
-                if_check = (ia_r.max() + ib_r[:itn].max() >= H) or (ia_c.max() + ib_c[:itn].max() >= W)
+                if dataflow == 2:
+                    b_r_max = ib_r[:itn].max()
+                    b_c_max = ib_c[:itn].max()
+                else:
+                    # the streamed IFMAP's B tables are whole per-layer tables: maxima computed once
+                    b_r_max = b_r_max_layer
+                    b_c_max = b_c_max_layer
+                if_check = (ia_r.max() + b_r_max >= H) or (ia_c.max() + b_c_max >= W)
             # ---- fold-level fast paths ----
             # mode 1: every valid element already fetched in this epoch -> all hits, nothing changes.
             # mode 2: the fold's addresses are distinct and none is fetched in this epoch -> every
