@@ -288,6 +288,16 @@ def parse_array(text: str | tuple[int, int]) -> tuple[int, int]:
     return rows, cols
 
 
+def split_one_or_three(text: str) -> list[int] | None:
+    """``"N"`` -> [N, N, N]; ``"A,B,C"`` -> [A, B, C] (any other count is returned as is for the
+    caller to reject); None when a field is not an integer. Shared by the per-operand options."""
+    try:
+        vals = [int(p.strip()) for p in text.split(",")]
+    except ValueError:
+        return None
+    return vals * 3 if len(vals) == 1 else vals
+
+
 def parse_sram(text: str | int | tuple[int, int, int]) -> tuple[int, int, int]:
     """Parse ``"64"`` (all three) or ``"512,512,256"`` (ifmap, filter, ofmap) kB into positive ints."""
     if isinstance(text, int):
@@ -295,13 +305,10 @@ def parse_sram(text: str | int | tuple[int, int, int]) -> tuple[int, int, int]:
     elif isinstance(text, (tuple, list)):
         vals = list(text)
     else:
-        parts = [p.strip() for p in str(text).split(",")]
-        try:
-            vals = [int(p) for p in parts]
-        except ValueError:
-            raise InputError(f"SRAM sizes {text!r} must be integers in kB: I or I,F,O (e.g. 64 or 512,512,256)") from None
-        if len(vals) == 1:
-            vals = vals * 3
+        parsed = split_one_or_three(str(text))
+        if parsed is None:
+            raise InputError(f"SRAM sizes {text!r} must be integers in kB: I or I,F,O (e.g. 64 or 512,512,256)")
+        vals = parsed
     if len(vals) != 3 or any((not isinstance(v, int)) or v <= 0 for v in vals):
         raise InputError(f"SRAM sizes {text!r} must be one or three positive integers in kB")
     return vals[0], vals[1], vals[2]

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..hardware import Hardware, parse_array, parse_sram, preset as get_preset, read_cfg
+from ..hardware import Hardware, parse_array, parse_sram, preset as get_preset, read_cfg, split_one_or_three
 from ..topology import Topology, read_csv
 
 ModelArg = Annotated[str, typer.Argument(
@@ -70,14 +70,8 @@ def parse_bandwidth(text: str) -> dict:
     t = text.strip()
     if t.lower() == "calc":
         return {"bandwidth_mode": "CALC"}
-    parts = [p.strip() for p in t.removeprefix("user:").removeprefix("USER:").split(",")]
-    try:
-        vals = [int(p) for p in parts]
-    except ValueError:
-        raise InputError(f"--bandwidth {text!r}: use 'calc', N or I,F,O words/cycle (positive integers)") from None
-    if len(vals) == 1:
-        vals = vals * 3
-    if len(vals) != 3 or any(v <= 0 for v in vals):
+    vals = split_one_or_three(t.removeprefix("user:").removeprefix("USER:"))
+    if vals is None or len(vals) != 3 or any(v <= 0 for v in vals):
         raise InputError(f"--bandwidth {text!r}: use 'calc', N or I,F,O words/cycle (positive integers)")
     return {"bandwidth_mode": "USER", "ifmap_dram_bw": vals[0], "filter_dram_bw": vals[1], "bandwidth": vals[2]}
 
