@@ -152,15 +152,16 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             pass
         atomic_write_text(tmp / "hardware.cfg", result.hardware.to_cfg())
         files["cfg"] = "hardware.cfg"
+        package_versions = versions()
         summary = {
             "run_id": rid,
             "model": result.model,
             "engine": result.engine,
-            "trafficsim_version": versions().get("trafficsim", ""),
+            "trafficsim_version": package_versions.get("trafficsim", ""),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "input_shape": list(topology.input_shape) if topology.input_shape else None,
             "hardware": result.hardware.to_dict(),
-            "versions": versions(),
+            "versions": package_versions,
             "num_layers": len(topology.layers),
             "num_scalesim_layers": len(result.layers),
             "metrics": network_metrics(topology),

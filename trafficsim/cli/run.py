@@ -129,11 +129,8 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
     table.add_column("words", justify="right")
     table.add_column("bytes", justify="right")
 
-    def row(label: str, words: int | None, note: str = "") -> None:
-        if words is None:
-            table.add_row(label, note, "")
-        else:
-            table.add_row(label, f"{words:,}", f"{words * wb:,}")
+    def row(label: str, words: int) -> None:
+        table.add_row(label, f"{words:,}", f"{words * wb:,}")
 
     table.add_row("total cycles", f"{t['total_cycles']:,}", "")
     if t.get("stall_cycles"):
