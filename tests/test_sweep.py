@@ -65,6 +65,32 @@ def test_serial_and_process_agree(tiny_csv: Path) -> None:
     assert serial.equals(process)
 
 
+def test_shared_layers_are_simulated_once_and_match_single_runs() -> None:
+    """ResNet-18 and -34 share their layer shapes: the sweep simulates each once per hardware point,
+    and every point still equals a run of its model alone, layer by layer (names and ids included)."""
+    from trafficsim.engines import simulate
+    from trafficsim.zoo.cache import model_topology
+
+    models = [model_topology(name, (3, 48, 48)) for name in ("resnet18", "resnet34")]
+    df = sweep(models=models, arrays=["8x8"], dataflows=["os", "is"], sram_kb=[2], per_layer=True,
+               executor="serial", cache_dir=None, progress=False)
+    for (name, flow), got in df.groupby(["model", "dataflow"], sort=False):
+        topo = next(t for t in models if t.name == name)
+        hw = Hardware(array_rows=8, array_cols=8, dataflow=flow, ifmap_sram_kb=2, filter_sram_kb=2, ofmap_sram_kb=2)
+        alone = [layer.to_dict() for layer in simulate(topo, hw).layers]
+        assert len(got) == len(alone)
+        for row, want in zip(got.to_dict("records"), alone):
+            assert row["layer"] == want["name"]
+            assert all(row[k] == v for k, v in want.items() if k != "name"), (name, flow, want["name"])
+
+
+def test_capacity_engine_sweeps_whole_points(tiny_csv: Path) -> None:
+    kw = {**grid(tiny_csv), "engine": "capacity"}
+    serial = sweep(**kw, executor="serial", cache_dir=None)
+    assert (serial["engine"] == "capacity").all() and (serial["dram_words"] > 0).all()
+    assert serial.equals(sweep(**kw, executor="process", workers=2, cache_dir=None))
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_equals_serial(tiny_csv: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
@@ -78,6 +104,10 @@ def test_dask_local_cluster_equals_serial(tiny_csv: Path, tmp_path: Path) -> Non
         # by scheduler address (sweep opens and closes its own Client)
         by_address = sweep(**grid(tiny_csv), dask_address=cluster.scheduler_address, cache_dir=None)
         assert by_address.attrs["computed"] == len(serial) and serial.equals(by_address)
+        # whole points of an engine without a layer-level interface (topologies scattered once)
+        kw = {**grid(tiny_csv), "engine": "capacity"}
+        assert sweep(**kw, executor="serial", cache_dir=None).equals(
+            sweep(**kw, executor="dask", dask_address=cluster, cache_dir=None))
         # a Client passed in is used and left open
         with distributed.Client(cluster) as client:
             fresh = sweep(**grid(tiny_csv), executor="dask", dask_address=client, cache_dir=None)

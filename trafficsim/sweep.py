@@ -28,14 +28,17 @@ import types
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from .engines import get_engine
 from .errors import ConfigError, InputError
 from .hardware import DATAFLOWS, Hardware, parse_array, parse_sram
 from .topology import Topology, atomic_write_text, read_csv
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .results import LayerResult, RunResult
 
 EXECUTORS = ("serial", "process", "dask")
 CACHE_FORMAT = 1  # bump when the cache file layout changes
@@ -145,7 +148,7 @@ def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str |
 
 
 # ---------------------------------------------------------------------------------------------
-# Simulation of points (runs in workers)
+# Work done in workers
 # ---------------------------------------------------------------------------------------------
 def _json_default(o: Any) -> Any:
     # numpy scalars from engines' extras
@@ -154,46 +157,43 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot store {type(o).__name__} in a sweep cache file")
 
 
+def _record(result: "RunResult", per_layer: bool) -> dict[str, Any]:
+    """A point's record ``{"totals": {...}, "layers": [...]|None}``, passed through JSON so that
+    fresh and cached results are identical values."""
+    record: dict[str, Any] = {"totals": result.totals(), "layers": None}
+    if per_layer:
+        record["layers"] = [layer.to_dict() for layer in result.layers]
+    return json.loads(json.dumps(record, default=_json_default))
+
+
 def simulate_points(topology: Topology, hardwares: Sequence[Hardware], engine: str,
                     per_layer: bool) -> list[dict[str, Any]]:
-    """Simulate one topology on several hardware points; per point ``{"totals": {...}, "layers": [...]|None}``.
-
-    The records are passed through JSON so that fresh and cached results are identical values.
-    """
+    """Simulate one topology on several hardware points; one record per point (see :func:`_record`)."""
     from .engines import simulate
 
-    out = []
-    for hw in hardwares:
-        result = simulate(topology, hw, engine=engine)
-        record: dict[str, Any] = {"totals": result.totals(), "layers": None}
-        if per_layer:
-            record["layers"] = [layer.to_dict() for layer in result.layers]
-        out.append(json.loads(json.dumps(record, default=_json_default)))
-    return out
+    return [_record(simulate(topology, hw, engine=engine), per_layer) for hw in hardwares]
 
 
-_POOL_TOPOLOGIES: list[Topology] = []
+def simulate_layer_rows(engine: str, hardware: Hardware, rows: Sequence[Any]) -> list["LayerResult"]:
+    """Simulate independent layers (SCALE-Sim rows) on one hardware point with a row-level engine."""
+    simulate_row = get_engine(engine).simulate_row
+    return [simulate_row(row, hardware) for row in rows]
 
 
-def _pool_init(topologies: list[Topology], parent_pid: int) -> None:
-    global _POOL_TOPOLOGIES
-    _POOL_TOPOLOGIES = topologies
-    os.environ["TRAFFICSIM_THREADS"] = "1"  # one process per core already: no threads inside the engine
+def _single_threaded(fn: Callable[..., Any], *args: Any) -> Any:
+    # a worker already runs one task per core: no threads inside the engine
+    os.environ["TRAFFICSIM_THREADS"] = "1"
+    return fn(*args)
+
+
+def _pool_init(parent_pid: int) -> None:
+    os.environ["TRAFFICSIM_THREADS"] = "1"
     # Exit when the sweep process dies (e.g. SIGKILL) instead of lingering as an orphan.
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="trafficsim-parent-watch").start()
-
-
-def _dask_chunk(topology: Topology, hardwares: list[Hardware], engine: str, per_layer: bool) -> list[dict]:
-    os.environ["TRAFFICSIM_THREADS"] = "1"  # Dask runs one task per worker thread
-    return simulate_points(topology, hardwares, engine, per_layer)
-
-
-def _pool_chunk(model_index: int, hardwares: list[Hardware], engine: str, per_layer: bool) -> list[dict]:
-    return simulate_points(_POOL_TOPOLOGIES[model_index], hardwares, engine, per_layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,68 +229,156 @@ def write_cached_point(cache_dir: Path, key: str, record: Mapping[str, Any], mod
 
 
 # ---------------------------------------------------------------------------------------------
-# Executors: each yields (points, records) as chunks finish
+# Plans: the work of the points still to do, as jobs, and how finished jobs become finished points
 # ---------------------------------------------------------------------------------------------
-Chunk = tuple[int, list[SweepPoint]]
+Job = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-def _point_cost(p: SweepPoint, macs: Sequence[int]) -> float:
-    # The engines' work grows with the array's folds: MACs per PE is a fair estimate.
-    return macs[p.model_index] / (p.hardware.array_rows * p.hardware.array_cols)
+def _hardware_group(hw: Hardware) -> Hardware:
+    return replace(hw, run_name="") if hw.run_name else hw
 
 
-def _chunks(todo: Sequence[SweepPoint], workers: int, topologies: Sequence[Topology]) -> list[Chunk]:
-    """Batch points of one model into chunks of similar estimated cost, most expensive first.
+class _PointPlan:
+    """Whole points as jobs: chunks of points of one model, of similar estimated cost, biggest first.
 
     About four chunks per worker keep the load balanced; at most eight points per chunk keep the
     progress bar moving; starting with the biggest points keeps one long point from finishing last.
     """
-    macs = [t.macs for t in topologies]
-    costs = {p.key: _point_cost(p, macs) for p in todo}
-    target = sum(costs.values()) / max(1, workers * 4)
-    by_model: dict[int, list[SweepPoint]] = {}
-    for p in sorted(todo, key=lambda p: -costs[p.key]):
-        by_model.setdefault(p.model_index, []).append(p)
-    chunks: list[tuple[float, Chunk]] = []
-    for m, pts in by_model.items():
-        current: list[SweepPoint] = []
-        cost = 0.0
-        for p in pts:
-            if current and (len(current) >= 8 or cost + costs[p.key] > target):
-                chunks.append((cost, (m, current)))
-                current, cost = [], 0.0
-            current.append(p)
-            cost += costs[p.key]
-        chunks.append((cost, (m, current)))
-    chunks.sort(key=lambda c: -c[0])
-    return [c for _, c in chunks]
+
+    def __init__(self, todo: Sequence[SweepPoint], topologies: Sequence[Topology], engine: str,
+                 per_layer: bool, workers: int) -> None:
+        macs = [t.macs for t in topologies]
+        # the engines' work grows with the array's folds: MACs per PE is a fair estimate
+        costs = {p.key: macs[p.model_index] / (p.hardware.array_rows * p.hardware.array_cols) for p in todo}
+        target = sum(costs.values()) / max(1, workers * 4)
+        by_model: dict[int, list[SweepPoint]] = {}
+        for p in sorted(todo, key=lambda p: -costs[p.key]):
+            by_model.setdefault(p.model_index, []).append(p)
+        chunks: list[tuple[float, list[SweepPoint]]] = []
+        for pts in by_model.values():
+            current: list[SweepPoint] = []
+            cost = 0.0
+            for p in pts:
+                if current and (len(current) >= 8 or cost + costs[p.key] > target):
+                    chunks.append((cost, current))
+                    current, cost = [], 0.0
+                current.append(p)
+                cost += costs[p.key]
+            chunks.append((cost, current))
+        chunks.sort(key=lambda c: -c[0])
+        self.chunks = [pts for _, pts in chunks]
+        self.jobs: list[Job] = [(simulate_points, (topologies[pts[0].model_index], [p.hardware for p in pts],
+                                                   engine, per_layer)) for pts in self.chunks]
+
+    def finished(self, job: int, output: list[dict]) -> list[tuple[SweepPoint, dict]]:
+        return list(zip(self.chunks[job], output))
 
 
-def _run_serial(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str,
-                per_layer: bool) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
-    for p in todo:
-        yield [p], simulate_points(topologies[p.model_index], [p.hardware], engine, per_layer)
+class _LayerPlan:
+    """Distinct layers as jobs, for engines that simulate layers independently (``compat``).
+
+    SCALE-Sim simulates every layer from empty buffers, so a layer's result depends only on its
+    shape and the hardware: a layer shared by several models (ResNet-50/101/152, the DenseNets'
+    common blocks) is simulated once per hardware point. Jobs are chunks of one hardware point's
+    distinct layers, the hardware points' groups biggest first and within a group the longest
+    layers first, so points finish group by group and the last jobs are the shortest.
+    """
+
+    def __init__(self, todo: Sequence[SweepPoint], topologies: Sequence[Topology], engine: str,
+                 per_layer: bool, workers: int) -> None:
+        self.mod = get_engine(engine)
+        self.per_layer = per_layer
+        self.topologies = topologies
+        self.rows: dict[int, list[Any]] = {}
+        row_key = self.mod.row_key
+        groups: dict[Hardware, int] = {}
+        self.group_rows: list[dict[tuple, Any]] = []      # per group: distinct row key -> row
+        self.waiting: list[dict[tuple, list[SweepPoint]]] = []  # per group: row key -> points needing it
+        self.remaining: dict[str, int] = {}                # point key -> distinct rows not yet computed
+        self.results: list[dict[tuple, Any]] = []
+        self.group_of: dict[str, int] = {}
+        for p in todo:
+            rows = self.rows.get(p.model_index)
+            if rows is None:
+                rows = self.rows[p.model_index] = self.mod.layer_rows(topologies[p.model_index])
+            g = groups.setdefault(_hardware_group(p.hardware), len(groups))
+            if g == len(self.group_rows):
+                self.group_rows.append({})
+                self.waiting.append({})
+                self.results.append({})
+            keys = {row_key(r): r for r in rows}
+            for k, r in keys.items():
+                self.group_rows[g].setdefault(k, r)
+                self.waiting[g].setdefault(k, []).append(p)
+            self.remaining[p.key] = len(keys)
+            self.group_of[p.key] = g
+        hardware = list(groups)
+        cost = [{k: self.mod.cost_estimate(r, hardware[g]) for k, r in rows.items()}
+                for g, rows in enumerate(self.group_rows)]
+        total = sum(sum(c.values()) for c in cost)
+        # enough jobs to balance the workers, few enough that dispatch stays cheap
+        target = min(1.0, max(0.02, total / max(1, workers * 64)))
+        self.jobs = []
+        self.job_keys: list[tuple[int, list[tuple]]] = []
+        for g in sorted(range(len(hardware)), key=lambda g: -sum(cost[g].values())):
+            keys = sorted(self.group_rows[g], key=lambda k: -cost[g][k])
+            chunk: list[tuple] = []
+            chunk_cost = 0.0
+            for k in keys + [None]:
+                if chunk and (k is None or chunk_cost + cost[g][k] > target):
+                    self.jobs.append((simulate_layer_rows, (engine, hardware[g],
+                                                            [self.group_rows[g][c] for c in chunk])))
+                    self.job_keys.append((g, chunk))
+                    chunk, chunk_cost = [], 0.0
+                if k is not None:
+                    chunk.append(k)
+                    chunk_cost += cost[g][k]
+
+    def finished(self, job: int, output: list[Any]) -> list[tuple[SweepPoint, dict]]:
+        g, keys = self.job_keys[job]
+        done = []
+        for k, result in zip(keys, output):
+            self.results[g][k] = result
+            for p in self.waiting[g].pop(k):
+                self.remaining[p.key] -= 1
+                if self.remaining[p.key] == 0:
+                    run = self.mod.assemble(self.topologies[p.model_index], p.hardware, self.rows[p.model_index],
+                                            self.results[g])
+                    done.append((p, _record(run, self.per_layer)))
+        if not self.waiting[g]:
+            self.results[g] = {}  # every point of the group is done
+        return done
 
 
-def _run_process(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str, per_layer: bool,
-                 workers: int | None) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
+def _plan(todo: Sequence[SweepPoint], topologies: Sequence[Topology], engine: str, per_layer: bool,
+          workers: int) -> "_PointPlan | _LayerPlan":
+    mod = get_engine(engine)
+    layered = all(hasattr(mod, f) for f in ("layer_rows", "row_key", "simulate_row", "assemble", "cost_estimate"))
+    return (_LayerPlan if layered else _PointPlan)(todo, topologies, engine, per_layer, workers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors: each runs a list of jobs and yields (job index, output) as jobs finish
+# ---------------------------------------------------------------------------------------------
+def _run_serial(jobs: Sequence[Job]) -> Iterator[tuple[int, Any]]:
+    for i, (fn, args) in enumerate(jobs):
+        yield i, fn(*args)
+
+
+def _run_process(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, Any]]:
     import multiprocessing as mp
 
-    workers = workers or os.cpu_count() or 1
-    chunks = _chunks(todo, workers, topologies)
     # fork starts workers fast and shares already-loaded kernels; elsewhere the platform default (spawn)
     ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
-    used = [topologies[i] if i in {m for m, _ in chunks} else None for i in range(len(topologies))]
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx, initializer=_pool_init,
-                               initargs=(used, os.getpid()))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_pool_init,
+                               initargs=(os.getpid(),))
     try:
-        pending = {pool.submit(_pool_chunk, m, [p.hardware for p in pts], engine, per_layer): pts
-                   for m, pts in chunks}
+        # the pool starts jobs in submission order
+        pending = {pool.submit(fn, *args): i for i, (fn, args) in enumerate(jobs)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                pts = pending.pop(fut)
-                yield pts, fut.result()
+            for fut in sorted(done, key=pending.__getitem__):
+                yield pending.pop(fut), fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -315,27 +403,24 @@ def _dask_client(dask_address: Any):
     raise InputError(f"dask_address must be a scheduler address, a Client or a cluster, got {dask_address!r}")
 
 
-def _run_dask(todo: Sequence[SweepPoint], topologies: list[Topology], engine: str, per_layer: bool,
-              dask_address: Any) -> Iterator[tuple[list[SweepPoint], list[dict]]]:
+def _run_dask(jobs: Sequence[Job], client: Any) -> Iterator[tuple[int, Any]]:
     from distributed import as_completed
 
-    client, owned = _dask_client(dask_address)
+    # each topology goes to every worker once; jobs refer to it by future
+    topologies = {id(a): a for _, args in jobs for a in args if isinstance(a, Topology)}
+    scattered = {}
+    if topologies:
+        scattered = dict(zip(topologies, client.scatter(list(topologies.values()), broadcast=True)))
+    futures = {}
+    for i, (fn, args) in enumerate(jobs):
+        args = tuple(scattered.get(id(a), a) if isinstance(a, Topology) else a for a in args)
+        # earlier jobs first, as the other executors do
+        futures[client.submit(_single_threaded, fn, *args, pure=False, priority=-i)] = i
     try:
-        workers = max(1, sum(client.nthreads().values()))
-        chunks = _chunks(todo, workers, topologies)
-        used = sorted({m for m, _ in chunks})
-        # each topology goes to every worker once; tasks refer to it by future
-        scattered = dict(zip(used, client.scatter([topologies[m] for m in used], broadcast=True)))
-        futures = {client.submit(_dask_chunk, scattered[m], [p.hardware for p in pts], engine, per_layer,
-                                 pure=False): pts for m, pts in chunks}
-        try:
-            for fut in as_completed(list(futures)):
-                yield futures[fut], fut.result()
-        finally:
-            client.cancel(list(futures))
+        for fut in as_completed(list(futures)):
+            yield futures[fut], fut.result()
     finally:
-        if owned:
-            client.close()
+        client.cancel(list(futures))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,25 +555,36 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
 
     # -- run --------------------------------------------------------------------------------------
     if todo:
-        if executor == "serial":
-            runs = _run_serial(todo, topologies, engine, per_layer)
-        elif executor == "process":
-            runs = _run_process(todo, topologies, engine, per_layer, workers)
-        else:
-            runs = _run_dask(todo, topologies, engine, per_layer, dask_address)
-        bar = _progress_bar(len(unique), n_cached, f"sweep ({executor})", progress)
+        client, owned = _dask_client(dask_address) if executor == "dask" else (None, False)
+        bar: Any = _NoBar()
+        runs: Iterator[tuple[int, Any]] | None = None
         try:
-            for pts, recs in runs:
-                for p, rec in zip(pts, recs):
+            if client is not None:
+                n_workers = max(1, sum(client.nthreads().values()))
+            else:
+                n_workers = 1 if executor == "serial" else workers or os.cpu_count() or 1
+            plan = _plan(todo, topologies, engine, per_layer, n_workers)
+            if executor == "serial":
+                runs = _run_serial(plan.jobs)
+            elif executor == "process":
+                runs = _run_process(plan.jobs, n_workers)
+            else:
+                runs = _run_dask(plan.jobs, client)
+            bar = _progress_bar(len(unique), n_cached, f"sweep ({executor})", progress)
+            for job, output in runs:
+                done = plan.finished(job, output)
+                for p, rec in done:
                     records[p.key] = rec
                     if cache is not None:
                         write_cached_point(cache, p.key, rec, labels[p.model_index], engine, p.hardware)
-                bar.update(len(pts))
+                bar.update(len(done))
         finally:
             bar.close()
             close = getattr(runs, "close", None)
             if close is not None:
                 close()
+            if owned:
+                client.close()
 
     # -- table ------------------------------------------------------------------------------------
     # other Hardware fields become columns where some point differs from the default

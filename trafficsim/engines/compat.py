@@ -259,8 +259,40 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResu
     )
 
 
-def _row_key(row: ScaleSimRow) -> tuple[int, ...]:
+def layer_rows(topology: Topology) -> list[ScaleSimRow]:
+    """The SCALE-Sim rows this engine simulates for ``topology`` (``DP`` layers expanded)."""
+    return expand_dp(scalesim_rows(topology))
+
+
+def row_key(row: ScaleSimRow) -> tuple[int, ...]:
+    """What a row's result depends on besides the hardware: rows with equal keys give equal results
+    (up to their names and ids), within a network and across networks, since SCALE-Sim simulates
+    every layer from empty buffers."""
     return (row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels, row.num_filters, row.stride)
+
+
+def cost_estimate(row: ScaleSimRow, hw: Hardware) -> float:
+    """Rough seconds :func:`simulate_row` takes (a fit over the zoo on 8x8..128x128 arrays): for
+    ordering and balancing work, not for reporting."""
+    g = fold_geometry(row, hw)
+    if_sram, fl_sram, _ = sram_counts(g)
+    folds = g.row_folds * g.col_folds
+    memory = row.ifmap_h * row.ifmap_w * row.channels + row.filter_h * row.filter_w * row.channels * row.num_filters
+    return 1e-4 + 1.1e-6 * folds + 3e-9 * g.demand_rows + 4e-10 * (if_sram + fl_sram) + 2e-9 * memory
+
+
+def assemble(topology: Topology, hw: Hardware, rows: list[ScaleSimRow],
+             computed: dict[tuple[int, ...], LayerResult]) -> RunResult:
+    """The run of ``topology`` from one computed result per distinct :func:`row_key` of ``rows``
+    (its :func:`layer_rows`): each row gets its key's result under its own name, id and source layer."""
+    results: list[LayerResult] = []
+    for i, row in enumerate(rows):
+        res = computed[row_key(row)]
+        if (res.layer_id, res.name, res.source_layer, res.macs) != (i, row.name, row.source_layer, row.macs):
+            res = replace(res, layer_id=i, name=row.name, source_layer=row.source_layer, macs=row.macs)
+        results.append(res)
+    return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
+                     meta={"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode})
 
 
 def default_threads() -> int:
@@ -284,42 +316,34 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
     most expensive first; the results do not depend on the thread count.
     """
     hw = hardware or Hardware()
-    rows = expand_dp(scalesim_rows(topology))
+    rows = layer_rows(topology)
     first_of: dict[tuple[int, ...], int] = {}
+    copies: dict[tuple[int, ...], int] = {}  # progress counts rows: a unique row stands for its copies
     for i, row in enumerate(rows):
-        first_of.setdefault(_row_key(row), i)
+        key = row_key(row)
+        first_of.setdefault(key, i)
+        copies[key] = copies.get(key, 0) + 1
     unique = sorted(first_of.values(), key=lambda i: -rows[i].macs)  # longest first balances the threads
     n_threads = max(1, min(threads or default_threads(), len(unique)))
-    computed: dict[int, LayerResult] = {}
-    # progress counts SCALE-Sim rows: a unique row stands for all its identical copies
-    copies: dict[int, int] = {}
-    for row in rows:
-        j = first_of[_row_key(row)]
-        copies[j] = copies.get(j, 0) + 1
+    computed: dict[tuple[int, ...], LayerResult] = {}
     done_rows = 0
+
+    def finished(i: int, result: LayerResult) -> None:
+        nonlocal done_rows
+        key = row_key(rows[i])
+        computed[key] = result
+        done_rows += copies[key]
+        if progress is not None:
+            progress(done_rows, len(rows))
+
     if n_threads == 1:
         for i in unique:
-            computed[i] = simulate_row(rows[i], hw, i)
-            done_rows += copies[i]
-            if progress is not None:
-                progress(done_rows, len(rows))
+            finished(i, simulate_row(rows[i], hw, i))
     else:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             futures = {pool.submit(simulate_row, rows[i], hw, i): i for i in unique}
             for fut in as_completed(futures):
-                i = futures[fut]
-                computed[i] = fut.result()
-                done_rows += copies[i]
-                if progress is not None:
-                    progress(done_rows, len(rows))
-    results: list[LayerResult] = []
-    for i, row in enumerate(rows):
-        j = first_of[_row_key(row)]
-        res = computed[j]
-        if j != i:
-            res = replace(res, layer_id=i, name=row.name, source_layer=row.source_layer, macs=row.macs)
-        results.append(res)
-    return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
-                     meta={"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode})
+                finished(futures[fut], fut.result())
+    return assemble(topology, hw, rows, computed)
