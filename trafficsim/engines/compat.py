@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -163,6 +164,47 @@ def _calc_read_dram(first_req: int, misses: int, triggers: int, last_trigger: in
     return start, stop, misses
 
 
+class _Scratch:
+    """One thread's stamp arrays, reused by every walk: each walk labels its epochs and marks from
+    ``base`` up, above every label already stored, so the arrays never need clearing (clearing
+    them, or first-touching fresh pages, cost more than many walks themselves)."""
+
+    LABEL_LIMIT = 1 << 30  # int32 stamps; no walk uses 2**30 labels (they count triggers and folds)
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, size: int) -> np.ndarray:
+        arr = self.arrays.get(name)
+        if arr is None or arr.shape[0] < size:
+            arr = np.full(max(size, 1), -1, dtype=np.int32)   # -1 is below every label
+            self.arrays[name] = arr
+        return arr[:size]
+
+    def advance(self, label_end: int) -> None:
+        if label_end >= np.iinfo(np.int32).max:
+            raise AssertionError("compat engine: stamp labels overflowed int32")  # cannot happen, see LABEL_LIMIT
+        self.base = label_end
+        if self.base > self.LABEL_LIMIT:
+            self.clear()
+
+    def clear(self) -> None:
+        for arr in self.arrays.values():
+            arr.fill(-1)
+        self.base = 0
+
+
+_THREAD = threading.local()
+
+
+def _scratch() -> _Scratch:
+    scratch = getattr(_THREAD, "scratch", None)
+    if scratch is None:
+        scratch = _THREAD.scratch = _Scratch()
+    return scratch
+
+
 def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
     """Run the compiled demand-row walk of one layer (CALC or USER read buffers)."""
     from . import compat_kernel as kern
@@ -185,16 +227,27 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
         if_u = fl_u = np.zeros(kern.U_SIZE, dtype=np.int64)
         if_ptr = if_lines = fl_ptr = fl_lines = np.zeros(1, dtype=np.int64)
     ring = of_total + 4 * (hw.array_rows + hw.array_cols) + 1024
+    code = DATAFLOW_CODE[g.dataflow]
+    ra, ca, sr, sc = g.array_rows, g.array_cols, g.spatial_rows, g.spatial_cols
+    if_size = row.ifmap_h * row.ifmap_w * row.channels
+    fl_size = kern.filter_stamp_size(code, ra, ca, sr, sc, rsc, row.num_filters, user)
+    seen_if, seen_fl = kern.needs_seen(code, ca, sc, user)
+    scratch = _scratch()
     while True:
-        if_stamp = np.full(row.ifmap_h * row.ifmap_w * row.channels, -1, dtype=np.int32)
-        fl_stamp = np.full(rsc * row.num_filters, -1, dtype=np.int32)
-        r = kern.walk_layer_calc(DATAFLOW_CODE[g.dataflow], g.array_rows, g.array_cols,
-                                 g.spatial_rows, g.spatial_cols, g.temporal,
-                                 row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
-                                 if_stamp, fl_stamp, if_items, fl_items,
-                                 of_total, of_active, of_total - of_active, of_bw, ring,
-                                 user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
-                                 row.stride >= row.filter_h and row.stride >= row.filter_w)
+        base = scratch.base
+        try:
+            r = kern.walk_layer_calc(code, ra, ca, sr, sc, g.temporal,
+                                     row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
+                                     scratch.array("if_stamp", if_size), scratch.array("fl_stamp", fl_size),
+                                     if_items, fl_items, of_total, of_active, of_total - of_active, of_bw, ring,
+                                     user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
+                                     row.stride >= row.filter_h and row.stride >= row.filter_w, base,
+                                     scratch.array("seen_if", if_size if seen_if else 1),
+                                     scratch.array("seen_fl", rsc * row.num_filters if seen_fl else 1))
+        except BaseException:
+            scratch.clear()  # a walk cut short leaves labels above base behind
+            raise
+        scratch.advance(int(r[kern.R_LABEL_END]))
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4

@@ -47,7 +47,8 @@ R_IF_USER_STOP = 22
 R_FL_USER_READS = 23
 R_FL_USER_START = 24
 R_FL_USER_STOP = 25
-N_RESULTS = 26
+R_LABEL_END = 26        # every stamp or mark label this walk wrote is below this
+N_RESULTS = 27
 
 # USER-mode read-buffer state vector (one per operand)
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
@@ -500,18 +501,55 @@ def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
 
 
 @njit(cache=True, nogil=True)
+def filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
+    """Is every FILTER element read in one fold only (CALC)? WS loads each filter block once; IS
+    re-reads its FILTER stream per column fold, OS per row fold."""
+    if user:
+        return False
+    if dataflow == 1:
+        return True
+    if dataflow == 2:
+        return (Sc + Ca - 1) // Ca == 1
+    return (Sr + Ra - 1) // Ra == 1
+
+
+@njit(cache=True, nogil=True)
+def filter_stamp_size(dataflow, Ra, Ca, Sr, Sc, RSC, K, user):
+    """Length of the FILTER stamp array :func:`walk_layer_calc` needs: RSC*K (USER mode, IS),
+    Ca*RSC (OS: one column fold at a time), 1 when every element is read in one fold only."""
+    if filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
+        return 1
+    if dataflow == 0 and not user:
+        return min(Ca, K) * RSC
+    return RSC * K
+
+
+@njit(cache=True, nogil=True)
+def needs_seen(dataflow, Ca, Sc, user):
+    """(seen_if, seen_fl) needed: repeated passes (OS/WS IFMAP, IS FILTER) over several column folds."""
+    many = (Sc + Ca - 1) // Ca > 1 and not user
+    return many and dataflow != 2, many and dataflow == 2
+
+
+@njit(cache=True, nogil=True)
 def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     prow, pcol, pbase, jr, jq, joff,
                     if_stamp, fl_stamp, if_items, fl_items,
                     of_total, of_active, of_drain, of_bw, ring_size,
-                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint):
+                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint,
+                    label_base, seen_if, seen_fl):
     """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
 
     ``dataflow``: 0 = os, 1 = ws, 2 = is. ``prow/pcol/pbase`` (per output pixel p) and
     ``jr/jq/joff`` (per window element j) give IFMAP addresses: valid iff
     ``prow[p]+jr[j] < H and pcol[p]+jq[j] < W``, index ``pbase[p] + joff[j]``. FILTER index is
-    ``k*RSC + j`` (``j*K + k`` in IS). Stamp arrays must be filled with -1. Returns an int64
-    vector (see ``R_*``).
+    ``k*RSC + j`` (``j*K + k`` in IS). Returns an int64 vector (see ``R_*``).
+
+    Stamp and scratch arrays (``if_stamp``, ``fl_stamp``, ``seen_if``, ``seen_fl``) are reused from
+    walk to walk without clearing: epochs and marks are labels starting at ``label_base``, which
+    must exceed every value already in them (the previous walk's ``R_LABEL_END``, or 0 after
+    filling them with -1). Sizes: ``if_stamp`` H*W*C; ``fl_stamp`` see :func:`filter_stamp_size`;
+    ``seen_if`` H*W*C and ``seen_fl`` RSC*K where :func:`needs_seen` says so, else 1.
 
     Every operand element of a fold is ``A[c] + B[t]`` with validity ``Arow[c]+Brow[t] < Hlim and
     Acol[c]+Bcol[t] < Wlim``: A runs along the fold's spatial axis, B along the temporal axis (or
@@ -537,15 +575,23 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # a fold spans all j (OS) or a block (WS); j-major (j*K + k) in IS, whose folds span all k, so
     # that scans and stamps run along contiguous memory instead of strides of RSC words. USER mode
     # looks addresses up in its prefetch lines, so it keeps SCALE-Sim's k*RSC + j.
+    # In OS, column fold fc reads filters cbase..cbase+cu-1 only and no other fold reads them, so
+    # its stamps are numbered locally ((k mod Ca)*RSC + j) and a new column fold starts a new FILTER
+    # epoch label: no earlier stamp can then match (a label is only compared for equality; the
+    # trigger count is kept apart). FILTER folds read once (filter_stamp_size() == 1) never stamp.
+    fl_once = filter_read_once(dataflow, Ra, Ca, Sr, Sc, user)
     if dataflow == 2 and not user:
         fj_base = np.arange(RSC).astype(np.int64) * K
         fk_base = np.arange(K).astype(np.int64)
+    elif dataflow == 0 and not user:
+        fj_base = np.arange(RSC).astype(np.int64)
+        fk_base = (np.arange(K).astype(np.int64) % Ca) * RSC
     else:
         fj_base = np.arange(RSC).astype(np.int64)
         fk_base = np.arange(K).astype(np.int64) * RSC
 
     # state per read operand (index 0 = IFMAP, 1 = FILTER)
-    epoch = np.zeros(2, dtype=np.int64)
+    epoch = np.full(2, label_base, dtype=np.int64)
     mie = np.zeros(2, dtype=np.int64)
     misses = np.zeros(2, dtype=np.int64)
     trig = np.zeros(2, dtype=np.int64)
@@ -607,8 +653,6 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     count_distinct = np.zeros(2, dtype=np.bool_)
     for op in range(2):
         count_distinct[op] = rep_kind[op] == REP_PASS and fc_folds > 1 and not user
-    seen_if = np.full(if_stamp.shape[0] if count_distinct[0] else 1, -1, dtype=np.int32)
-    seen_fl = np.full(fl_stamp.shape[0] if count_distinct[1] else 1, -1, dtype=np.int32)
     row_hi_cache = np.zeros((2, fr_folds), dtype=np.int64)
 
     # write buffer state
@@ -698,10 +742,23 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 if rep_kind[op] == REP_FOLD:
                     if fr == 0:
                         frozen[op] = False   # a new column fold: new filters
+                        if op == 1 and dataflow == 0 and not user:
+                            epoch[op] += 1   # ... with their own stamps (see fk_base)
                     seg_trig0[op] = trig[op]
                 elif rep_kind[op] == REP_PASS and fr == 0:
                     seg_trig0[op] = trig[op]
                 slot = fr if rep_kind[op] == REP_PASS else 0
+                if op == 1 and fl_once:
+                    # every FILTER element is read in one fold only: all misses, nothing to stamp
+                    skip[op] = False
+                    bulk[op] = True
+                    distinct[op] = True
+                    lazy_now[op] = False
+                    skip_lo[op] = Ra - ftn if fstat else prefix_in
+                    skip_hi[op] = Ra - 1 if fstat else prefix_in + ftn - 1 + fw - 1
+                    n_distinct[op] = fw * ftn
+                    trig_at_fold_start[op] = trig[op]
+                    continue
                 if frozen[op]:
                     skip[op] = True
                     bulk[op] = False
@@ -783,10 +840,12 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 if count_distinct[op] and fold_distinct[op, fr] < 0 and mode == 0:
                     if op == 0:
                         fold_distinct[op, fr] = _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl,
-                                                                if_check, seen_if, np.int32(fr), inner_c[op])
+                                                                if_check, seen_if, np.int32(label_base + fr),
+                                                                inner_c[op])
                     else:
                         fold_distinct[op, fr] = _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl,
-                                                                False, seen_fl, np.int32(fr), inner_c[op])
+                                                                False, seen_fl, np.int32(label_base + fr),
+                                                                inner_c[op])
                 n_distinct[op] = fold_distinct[op, fr] if fold_distinct[op, fr] >= 0 else wn * tn
                 row_hi_cache[op, slot] = hi_row
                 trig_at_fold_start[op] = trig[op]
@@ -935,7 +994,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if bulk[0] and not lazy_now[0]:
                 _bulk_stamps(epoch[0], mie[0], trig[0] > trig_at_fold_start[0], rows_per_fold, Ra, prefix_in,
                              ia_b, ib_b, iw, itn, istat, if_stamp, inner_c[0])
-            if bulk[1] and not lazy_now[1]:
+            if bulk[1] and not lazy_now[1] and not fl_once:
                 _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
                              fa_b, fb_b, fw, ftn, fstat, fl_stamp, inner_c[1])
             # a segment that fired no trigger left all its addresses in the current epoch (see rep_kind)
@@ -986,6 +1045,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     res[R_OF_DRAM_WRITES] = of_writes
     res[R_OF_DRAM_START] = of_dstart
     res[R_OF_DRAM_STOP] = of_dstop
+    res[R_LABEL_END] = max(epoch[0], epoch[1], label_base + fr_folds) + 1
     if user:
         res[R_IF_USER_READS] = if_user[U_ACCESS]
         res[R_IF_USER_START] = -if_user[U_N0]
