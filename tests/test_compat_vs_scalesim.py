@@ -44,6 +44,15 @@ CASES = {
     "os-8x8-evict-filter": ("big,12,12,3,3,16,24,1,\n",
                             Hardware(dataflow="os", array_rows=8, array_cols=8, ifmap_sram_kb=1,
                                      filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # OS column folds with at least a threshold of filter words (every re-read misses, no stamps)
+    # and a last, narrower one below it (stamped and walked)
+    "os-8x8-filter-mixed-colfolds": ("m,10,10,3,3,8,10,1,\n",
+                                     Hardware(dataflow="os", array_rows=8, array_cols=8, ifmap_sram_kb=1,
+                                              filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # IS with one column fold: every filter read once (no FILTER stamps)
+    "is-8x8-one-colfold": ("o,4,4,3,3,10,12,1,\n",
+                           Hardware(dataflow="is", array_rows=8, array_cols=8, ifmap_sram_kb=1,
+                                    filter_sram_kb=1, ofmap_sram_kb=1), False),
     # a depthwise layer: the DP name rule expands it per channel
     "ws-8x8-DP": ("convDP,8,8,3,3,3,1,1,\nplain,6,6,1,1,3,8,1,\n",
                   Hardware(dataflow="ws", array_rows=8, array_cols=8, ifmap_sram_kb=1,

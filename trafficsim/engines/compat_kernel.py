@@ -54,6 +54,15 @@ N_RESULTS = 27
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
 U_SIZE = 10
 
+# Read-operand state of walk_layer_calc: rows of one (N_STATE, 2) int64 array and one (N_FLAGS, 2)
+# bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
+# fourteen (each array argument costs a call several nanoseconds, and there are two calls per fold)
+(S_EPOCH, S_MIE, S_MISSES, S_TRIG, S_LAST_TRIG, S_THRESH, S_FIRST_REQ, S_SSTART, S_SSTOP, S_SKIP_LO,
+ S_SKIP_HI) = range(11)
+N_STATE = 11
+F_SKIP, F_BULK, F_DISTINCT = range(3)
+N_FLAGS = 3
+
 # how a read operand's fold stream repeats (see walk_layer_calc)
 REP_NONE, REP_PASS, REP_FOLD = 0, 1, 2
 
@@ -213,8 +222,7 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
 
 @njit(cache=True, nogil=True)
 def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
-               check, st, epoch, mie, misses, trig, last_trig, thresh, first_req, sstart, sstop,
-               skip, skip_lo, skip_hi, bulk, distinct, inner_c, n_distinct):
+               check, st, state, flags, inner_c, n_distinct):
     """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``.
 
     One loop per fold with the operand's state in locals: per-row calls with array arguments cost
@@ -222,23 +230,23 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     ``bulk`` (all misses: counted per row), else every access is epoch-stamped in demand order until
     no trigger can fire in the rest of the fold (``n_distinct`` bounds the fold's distinct addresses),
     which is then stamped in memory order."""
-    if skip[op]:
-        _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi)
+    if flags[F_SKIP, op]:
+        _frozen_fold(op, rows_per_fold, row_cyc, state)
         return
     if wn <= 0 or tn <= 0:
         return
-    ep = epoch[op]
+    ep = state[S_EPOCH, op]
     ep32 = np.int32(ep)
-    m_ie = mie[op]
-    m_tot = misses[op]
-    n_trig = trig[op]
-    l_trig = last_trig[op]
-    th = thresh[op]
-    f_req = first_req[op]
-    s_start = sstart[op]
-    s_stop = sstop[op]
-    is_bulk = bulk[op]
-    dist = distinct[op]
+    m_ie = state[S_MIE, op]
+    m_tot = state[S_MISSES, op]
+    n_trig = state[S_TRIG, op]
+    l_trig = state[S_LAST_TRIG, op]
+    th = state[S_THRESH, op]
+    f_req = state[S_FIRST_REQ, op]
+    s_start = state[S_SSTART, op]
+    s_stop = state[S_SSTOP, op]
+    is_bulk = flags[F_BULK, op]
+    dist = flags[F_DISTINCT, op]
     trig0 = n_trig
     if stat:
         # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
@@ -360,15 +368,15 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                 f_req = cyc
                 s_start = cyc + 1
             s_stop = cyc + 1
-    epoch[op] = ep
-    mie[op] = m_ie
-    misses[op] = m_tot
-    trig[op] = n_trig
-    last_trig[op] = l_trig
-    first_req[op] = f_req
-    sstart[op] = s_start
-    sstop[op] = s_stop
-    bulk[op] = is_bulk
+    state[S_EPOCH, op] = ep
+    state[S_MIE, op] = m_ie
+    state[S_MISSES, op] = m_tot
+    state[S_TRIG, op] = n_trig
+    state[S_LAST_TRIG, op] = l_trig
+    state[S_FIRST_REQ, op] = f_req
+    state[S_SSTART, op] = s_start
+    state[S_SSTOP, op] = s_stop
+    flags[F_BULK, op] = is_bulk
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -463,15 +471,15 @@ def _fold_rest(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, check, st, ep32, x0
 
 
 @njit(cache=True, nogil=True)
-def _frozen_fold(op, rows_per_fold, row_cyc, first_req, sstart, sstop, skip_lo, skip_hi):
+def _frozen_fold(op, rows_per_fold, row_cyc, state):
     """An all-hit fold known in advance: only its first/last valid rows' cycles (SRAM start/stop)."""
-    lo = skip_lo[op]
-    hi = skip_hi[op]
-    if 0 <= lo < rows_per_fold and first_req[op] < 0:
-        first_req[op] = row_cyc[lo]
-        sstart[op] = row_cyc[lo] + 1
+    lo = state[S_SKIP_LO, op]
+    hi = state[S_SKIP_HI, op]
+    if 0 <= lo < rows_per_fold and state[S_FIRST_REQ, op] < 0:
+        state[S_FIRST_REQ, op] = row_cyc[lo]
+        state[S_SSTART, op] = row_cyc[lo] + 1
     if 0 <= hi < rows_per_fold:
-        sstop[op] = row_cyc[hi] + 1
+        state[S_SSTOP, op] = row_cyc[hi] + 1
 
 
 @njit(cache=True, nogil=True)
@@ -591,25 +599,33 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         fk_base = np.arange(K).astype(np.int64) * RSC
 
     # state per read operand (index 0 = IFMAP, 1 = FILTER)
-    epoch = np.full(2, label_base, dtype=np.int64)
-    mie = np.zeros(2, dtype=np.int64)
-    misses = np.zeros(2, dtype=np.int64)
-    trig = np.zeros(2, dtype=np.int64)
-    last_trig = np.zeros(2, dtype=np.int64)
-    first_req = np.full(2, -1, dtype=np.int64)
-    sstart = np.full(2, -1, dtype=np.int64)
-    sstop = np.full(2, -1, dtype=np.int64)
-    thresh = np.array([50 * if_items, 50 * fl_items], dtype=np.int64)
-    skip = np.zeros(2, dtype=np.bool_)
-    skip_lo = np.zeros(2, dtype=np.int64)
-    skip_hi = np.zeros(2, dtype=np.int64)
-    bulk = np.zeros(2, dtype=np.bool_)
+    state = np.zeros((N_STATE, 2), dtype=np.int64)
+    flags = np.zeros((N_FLAGS, 2), dtype=np.bool_)
+    epoch = state[S_EPOCH]
+    epoch[:] = label_base
+    mie = state[S_MIE]
+    misses = state[S_MISSES]
+    trig = state[S_TRIG]
+    last_trig = state[S_LAST_TRIG]
+    first_req = state[S_FIRST_REQ]
+    first_req[:] = -1
+    sstart = state[S_SSTART]
+    sstart[:] = -1
+    sstop = state[S_SSTOP]
+    sstop[:] = -1
+    thresh = state[S_THRESH]
+    thresh[0] = 50 * if_items
+    thresh[1] = 50 * fl_items
+    skip = flags[F_SKIP]
+    skip_lo = state[S_SKIP_LO]
+    skip_hi = state[S_SKIP_HI]
+    bulk = flags[F_BULK]
     row_cyc = np.zeros(rows_per_fold, dtype=np.int64)
     # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP in
     # SCALE-Sim's NHWC numbering; compat.py passes CHW tables for CALC WS, contiguous along t)
     inner_c = np.zeros(2, dtype=np.bool_)
     inner_c[0] = dataflow == 1 and joff.shape[0] > 1 and joff[1] - joff[0] == 1
-    distinct = np.zeros(2, dtype=np.bool_)
+    distinct = flags[F_DISTINCT]
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
     # Repeated segments. A streamed operand's fold tables ignore one fold index: REP_PASS operands
     # (OS/WS IFMAP, IS FILTER) depend on fr only, so every column fold repeats the pass over the row
@@ -712,6 +728,12 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 fa_b, fa_r = fj_base[rbase:rbase + ru], zero_j[:ru]
                 fb_b, fb_r = fk_base, zero_k
                 fw, ftn, fstat = ru, T, False
+            # Every FILTER access of this fold misses when each filter is read in one fold only, or in
+            # OS when the column fold's cu*RSC distinct filters number at least the trigger threshold:
+            # every row fold re-reads them in the same order with no other FILTER access in between,
+            # and only the last `mie` of the previous read hold the current epoch, so each read fires
+            # a trigger before reaching them.
+            fl_all_miss = fl_once or (dataflow == 0 and not user and cu * RSC >= thresh[1])
             # IFMAP addresses of this fold all valid (no -1 past the edge)? then skip the checks
             if_check = True
             if iw > 0 and itn > 0:
@@ -748,8 +770,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 elif rep_kind[op] == REP_PASS and fr == 0:
                     seg_trig0[op] = trig[op]
                 slot = fr if rep_kind[op] == REP_PASS else 0
-                if op == 1 and fl_once:
-                    # every FILTER element is read in one fold only: all misses, nothing to stamp
+                if op == 1 and fl_all_miss:
+                    # every FILTER access of the fold misses (see fl_all_miss): nothing to scan or stamp
                     skip[op] = False
                     bulk[op] = True
                     distinct[op] = True
@@ -974,11 +996,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
                 _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
-                           istat, H, W, if_check, if_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[0], n_distinct[0])
+                           istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
                 _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
-                           fstat, 1, 1, False, fl_stamp, epoch, mie, misses, trig, last_trig, thresh,
-                           first_req, sstart, sstop, skip, skip_lo, skip_hi, bulk, distinct, inner_c[1], n_distinct[1])
+                           fstat, 1, 1, False, fl_stamp, state, flags, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
             if track_channels and not skip[0]:
@@ -994,7 +1014,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if bulk[0] and not lazy_now[0]:
                 _bulk_stamps(epoch[0], mie[0], trig[0] > trig_at_fold_start[0], rows_per_fold, Ra, prefix_in,
                              ia_b, ib_b, iw, itn, istat, if_stamp, inner_c[0])
-            if bulk[1] and not lazy_now[1] and not fl_once:
+            if bulk[1] and not lazy_now[1] and not fl_all_miss:
                 _bulk_stamps(epoch[1], mie[1], trig[1] > trig_at_fold_start[1], rows_per_fold, Ra, prefix_in,
                              fa_b, fb_b, fw, ftn, fstat, fl_stamp, inner_c[1])
             # a segment that fired no trigger left all its addresses in the current epoch (see rep_kind)
