@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -21,6 +22,12 @@ from trafficsim.zoo import list_models
 ARRAYS = ["8x8", "16x16", "32x32", "128x128"]
 DATAFLOWS = ["os", "ws", "is"]
 SRAM_KB = [16, 64, 512]
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (the process executor's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,12 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = ([] if args.skip_serial else [("serial", {})]) + [("process", {"workers": args.workers})]
     for executor, extra in runs:
         with tempfile.TemporaryDirectory(prefix="bench-sweep-") as cache:
+            cpu_self, cpu_children = time.process_time(), _children_cpu()
             t = time.perf_counter()
             df = sweep(**grid, executor=executor, cache_dir=cache, **extra)
             dt = time.perf_counter() - t
+            cpu_self, cpu_children = time.process_time() - cpu_self, _children_cpu() - cpu_children
         tables[executor] = df
         label = executor if executor == "serial" else f"process ({args.workers or os.cpu_count()} workers)"
-        print(f"{label:<22} {dt:7.2f} s  {n_points / dt:8.1f} points/s")
+        cpu = f"CPU {cpu_self:.1f} s" + (f" here + {cpu_children:.1f} s in workers" if cpu_children else "")
+        print(f"{label:<22} {dt:7.2f} s  {n_points / dt:8.1f} points/s  ({cpu})")
     if args.dask:
         from distributed import LocalCluster
 

@@ -166,3 +166,18 @@ def test_walk_invariants(h, r, c, k, s, ra, ca, dataflow, kb):
     assert res.dram_ofmap_stop_cycle >= res.total_cycles
     assert 0 < res.overall_util_pct <= 100
     assert 0 < res.mapping_efficiency_pct <= 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["os", "ws", "is"]), st.integers(1, 130), st.integers(1, 130), st.integers(1, 5000),
+       st.integers(1, 5000), st.integers(1, 60000))
+def test_fold_means_equal_python_sums_over_fold_lists(dataflow, ra, ca, sr, sc, t) -> None:
+    """Mapping efficiency and compute utilisation are SCALE-Sim's sum(list)/len over the folds; the
+    compiled left-to-right sum must give the same floats, bit for bit."""
+    g = compat.FoldGeometry(dataflow, ra, ca, sr, sc, t)
+    macs, cyc = ra * ca, g.util_cycles_per_fold
+    rus = [min(ra, sr - fr * ra) for fr in range(g.row_folds)]
+    cus = [min(ca, sc - fc * ca) for fc in range(g.col_folds)]
+    map_eff = [ru * cu / macs for cu in cus for ru in rus]
+    util = [ru * cu * t / (macs * cyc) for cu in cus for ru in rus]
+    assert compat._fold_means(g) == (sum(map_eff) / len(map_eff), sum(util) / len(util))

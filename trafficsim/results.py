@@ -7,6 +7,7 @@ All counts are in words (SCALE-Sim's unit); bytes are words x ``Hardware.word_by
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from operator import attrgetter
 from typing import Any, Mapping
 
 from .hardware import Hardware
@@ -62,6 +63,17 @@ class LayerResult:
     def dram_words(self) -> int:
         return self.dram_ifmap_reads + self.dram_filter_reads + self.dram_ofmap_writes
 
+    def renamed(self, layer_id: int, name: str, source_layer: int) -> "LayerResult":
+        """The same result under another row's id and names (identical rows share one result).
+
+        A plain copy of the fields: ``dataclasses.replace`` re-runs ``__init__`` and costs 20x
+        more, which adds up over the million rows of a sweep (depthwise layers expand per channel).
+        """
+        new = object.__new__(LayerResult)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(layer_id=layer_id, name=name, source_layer=source_layer)
+        return new
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         extra = d.pop("extra")
@@ -72,6 +84,7 @@ class LayerResult:
 TOTAL_KEYS = ("total_cycles", "total_cycles_incl_prefetch", "stall_cycles", "macs",
               "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes",
               "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")
+_total_values = attrgetter(*TOTAL_KEYS)
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,8 @@ class RunResult:
     def totals(self) -> dict[str, Any]:
         """Network totals: integer sums of cycles and accesses (words) and ``dram_bytes``;
         engine-specific extras (e.g. energy) are summed too when numeric."""
-        t: dict[str, Any] = {k: int(sum(getattr(r, k) for r in self.layers)) for k in TOTAL_KEYS}
+        columns = zip(*map(_total_values, self.layers)) if self.layers else [()] * len(TOTAL_KEYS)
+        t: dict[str, Any] = {k: int(sum(col)) for k, col in zip(TOTAL_KEYS, columns)}
         t["dram_words"] = t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]
         t["dram_bytes"] = t["dram_words"] * self.hardware.word_bytes
         for key in sorted({k for r in self.layers for k in r.extra}):

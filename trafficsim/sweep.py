@@ -343,7 +343,7 @@ class _LayerPlan:
                 self.remaining[p.key] -= 1
                 if self.remaining[p.key] == 0:
                     run = self.mod.assemble(self.topologies[p.model_index], p.hardware, self.rows[p.model_index],
-                                            self.results[g])
+                                            self.results[g], names=self.per_layer)
                     done.append((p, _record(run, self.per_layer)))
         if not self.waiting[g]:
             self.results[g] = {}  # every point of the group is done

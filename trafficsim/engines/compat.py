@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -89,6 +90,13 @@ def _fold_means(g: FoldGeometry) -> tuple[float, float]:
     ra, ca, t = g.array_rows, g.array_cols, g.temporal
     macs_on_array = ra * ca
     cyc = g.util_cycles_per_fold
+    n_folds = g.row_folds * g.col_folds
+    if sys.version_info < (3, 12):
+        # Python < 3.12 sums floats left to right, as the compiled loop does
+        from .compat_kernel import fold_mean_sums
+        s_map, s_util = fold_mean_sums(ra, ca, g.spatial_rows, g.spatial_cols, t, cyc)
+        return s_map / n_folds, s_util / n_folds
+    # 3.12's sum() compensates rounding (Neumaier): use it on the same lists
     rus = [min(ra, g.spatial_rows - fr * ra) for fr in range(g.row_folds)]
     cus = [min(ca, g.spatial_cols - fc * ca) for fc in range(g.col_folds)]
     map_eff = [ru * cu / macs_on_array for cu in cus for ru in rus]
@@ -335,17 +343,29 @@ def cost_estimate(row: ScaleSimRow, hw: Hardware) -> float:
 
 
 def assemble(topology: Topology, hw: Hardware, rows: list[ScaleSimRow],
-             computed: dict[tuple[int, ...], LayerResult]) -> RunResult:
+             computed: dict[tuple[int, ...], LayerResult], names: bool = True) -> RunResult:
     """The run of ``topology`` from one computed result per distinct :func:`row_key` of ``rows``
-    (its :func:`layer_rows`): each row gets its key's result under its own name, id and source layer."""
+    (its :func:`layer_rows`): each row gets its key's result under its own name, id and source layer.
+
+    ``names=False`` leaves the shared results as they are (ids and names of the first row of their
+    shape), enough for :meth:`RunResult.totals` and much cheaper over a sweep's million rows.
+    """
+    if not names:
+        return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw,
+                         layers=tuple(computed[row_key(row)] for row in rows), meta=_meta(hw))
     results: list[LayerResult] = []
     for i, row in enumerate(rows):
         res = computed[row_key(row)]
-        if (res.layer_id, res.name, res.source_layer, res.macs) != (i, row.name, row.source_layer, row.macs):
-            res = replace(res, layer_id=i, name=row.name, source_layer=row.source_layer, macs=row.macs)
+        # equal keys have equal shapes, hence equal MACs: only the ids and names differ
+        if res.layer_id != i or res.name != row.name or res.source_layer != row.source_layer:
+            res = res.renamed(i, row.name, row.source_layer)
         results.append(res)
     return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
-                     meta={"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode})
+                     meta=_meta(hw))
+
+
+def _meta(hw: Hardware) -> dict[str, str]:
+    return {"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode}
 
 
 def default_threads() -> int:
