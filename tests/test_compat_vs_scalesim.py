@@ -53,6 +53,11 @@ CASES = {
     "is-8x8-one-colfold": ("o,4,4,3,3,10,12,1,\n",
                            Hardware(dataflow="is", array_rows=8, array_cols=8, ifmap_sram_kb=1,
                                     filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # OS IFMAP passes that merge with the first pass (replayed from its record), with edge
+    # addresses past the IFMAP (stride 3, ceil extra row)
+    "os-3x16-merged-passes-edge": ("r,40,11,5,3,11,60,3,\n",
+                                   Hardware(dataflow="os", array_rows=3, array_cols=16, ifmap_sram_kb=1,
+                                            filter_sram_kb=4, ofmap_sram_kb=2), False),
     # a depthwise layer: the DP name rule expands it per channel
     "ws-8x8-DP": ("convDP,8,8,3,3,3,1,1,\nplain,6,6,1,1,3,8,1,\n",
                   Hardware(dataflow="ws", array_rows=8, array_cols=8, ifmap_sram_kb=1,

@@ -256,6 +256,8 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
             scratch.clear()  # a walk cut short leaves labels above base behind
             raise
         scratch.advance(int(r[kern.R_LABEL_END]))
+        if r[kern.R_BROKEN]:
+            raise AssertionError(f"compat engine: pass-merging invariant failed in layer {row.name!r}")
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4

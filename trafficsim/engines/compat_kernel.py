@@ -48,7 +48,8 @@ R_FL_USER_READS = 23
 R_FL_USER_START = 24
 R_FL_USER_STOP = 25
 R_LABEL_END = 26        # every stamp or mark label this walk wrote is below this
-N_RESULTS = 27
+R_BROKEN = 27           # 1 if an internal invariant failed (the caller raises)
+N_RESULTS = 28
 
 # USER-mode read-buffer state vector (one per operand)
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
@@ -58,8 +59,8 @@ U_SIZE = 10
 # bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
 # fourteen (each array argument costs a call several nanoseconds, and there are two calls per fold)
 (S_EPOCH, S_MIE, S_MISSES, S_TRIG, S_LAST_TRIG, S_THRESH, S_FIRST_REQ, S_SSTART, S_SSTOP, S_SKIP_LO,
- S_SKIP_HI) = range(11)
-N_STATE = 11
+ S_SKIP_HI, S_TRACK, S_REF_SEQ, S_FIRST_SEQ, S_LAST_SEQ, S_LAST_ROW, S_MERGED) = range(17)
+N_STATE = 17
 F_SKIP, F_BULK, F_DISTINCT = range(3)
 N_FLAGS = 3
 
@@ -248,6 +249,13 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     is_bulk = flags[F_BULK, op]
     dist = flags[F_DISTINCT, op]
     trig0 = n_trig
+    # pass merging (see walk_layer_calc): where the fold's triggers fall, counted in valid accesses
+    track = state[S_TRACK, op] != 0
+    ref_seq = state[S_REF_SEQ, op]
+    seq = 0
+    first_seq = -1
+    last_seq = -1
+    last_row = -1
     if stat:
         # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
         i_lo = max(0, Ra - tn)
@@ -347,6 +355,11 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         m_ie = 0
                         n_trig += 1
                         l_trig = cyc
+                        if first_seq < 0:
+                            first_seq = seq
+                        last_seq = seq
+                        last_row = i
+                    seq += 1
             else:
                 for c in range(lo, hi + 1):
                     idx = a_b[c] + b_b[x - c]
@@ -360,6 +373,11 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         m_ie = 0
                         n_trig += 1
                         l_trig = cyc
+                        if first_seq < 0:
+                            first_seq = seq + c - lo
+                        last_seq = seq + c - lo
+                        last_row = i
+                seq += hi - lo + 1
             # distinct addresses: after the fold's first trigger every access misses
             if dist and n_trig > trig0:
                 is_bulk = True
@@ -377,6 +395,11 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     state[S_SSTART, op] = s_start
     state[S_SSTOP, op] = s_stop
     flags[F_BULK, op] = is_bulk
+    if track:
+        state[S_FIRST_SEQ, op] = first_seq
+        state[S_LAST_SEQ, op] = last_seq
+        state[S_LAST_ROW, op] = last_row
+        state[S_MERGED, op] = first_seq >= 0 and first_seq == ref_seq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -506,6 +529,49 @@ def _scan_fold_valid(a_b, b_b, wn, tn, st, ep, scan_all, inner_c):
                 if nhit != seen and (nhit > 0 or not scan_all):
                     return seen, nhit, True
     return seen, nhit, False
+
+
+@njit(cache=True, nogil=True)
+def _valid_x_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl):
+    """First and last demand row x (= c + t) of a streamed fold holding a valid element (-1, -1 if none)."""
+    lo = -1
+    hi = -1
+    for x in range(wn + tn - 1):
+        for c in range(max(0, x - tn + 1), min(wn - 1, x) + 1):
+            if a_r[c] + b_r[x - c] < hl and a_c[c] + b_c[x - c] < wl:
+                if lo < 0:
+                    lo = x
+                hi = x
+                break
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _stamp_fold_after(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, st, label, after_seq):
+    """Stamp ``label`` on the valid accesses of a streamed fold that come after valid access number
+    ``after_seq`` in demand order (all of them for -1)."""
+    seq = 0
+    for x in range(wn + tn - 1):
+        for c in range(max(0, x - tn + 1), min(wn - 1, x) + 1):
+            t = x - c
+            if a_r[c] + b_r[t] >= hl or a_c[c] + b_c[t] >= wl:
+                continue
+            if seq > after_seq:
+                st[a_b[c] + b_b[t]] = label
+            seq += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _close_full_lines(ring, lines_total, n_full, of_bw):
+    """Record ``n_full`` full OFMAP lines after line ``lines_total`` in the circular ``ring`` (valid
+    words per closed line): slice fills instead of one modulo per line, a line per row on small arrays."""
+    size = ring.shape[0]
+    start = lines_total % size
+    first = min(n_full, size - start)
+    ring[start:start + first] = of_bw
+    rest = min(n_full - first, size)
+    if rest > 0:
+        ring[:rest] = of_bw
 
 
 @njit(cache=True, nogil=True)
@@ -670,6 +736,26 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     for op in range(2):
         lazy_pass[op] = rep_kind[op] == REP_PASS and (op == 1 or windows_disjoint) and not user
     lazy_now = np.zeros(2, dtype=np.bool_)
+    # Pass merging (OS IFMAP with overlapping windows, walked access by access on every pass).
+    # A trigger leaves every stamp stale, so from a trigger on, a pass evolves as a function of
+    # where that trigger fell alone. Pass 0 is recorded per fold (misses, triggers, where its first
+    # and last trigger fell, mie at the end); a later pass walks until its first trigger in some
+    # fold falls on the same access as pass 0's first trigger in that fold: from there on it is
+    # pass 0, so its remaining folds are replayed from the record (no walk), and the accesses
+    # after its last trigger are stamped at the end of the pass. Passes merge within a few epochs.
+    merge_passes = (dataflow == 0 and not user and fc_folds > 1 and not windows_disjoint and RSC > 0
+                    and not (jr[0] == jr[RSC - 1] and jq[0] == jq[RSC - 1]))
+    n_rec = fr_folds if merge_passes else 1
+    rec_first_seq = np.full(n_rec, -1, dtype=np.int64)
+    rec_last_seq = np.full(n_rec, -1, dtype=np.int64)
+    rec_last_row = np.full(n_rec, -1, dtype=np.int64)
+    rec_trigs = np.zeros(n_rec, dtype=np.int64)
+    rec_misses = np.zeros(n_rec, dtype=np.int64)
+    rec_mie_end = np.zeros(n_rec, dtype=np.int64)
+    rec_lo_row = np.zeros(n_rec, dtype=np.int64)   # first/last demand row with a valid element
+    rec_hi_row = np.zeros(n_rec, dtype=np.int64)
+    replay = False          # the rest of this pass is pass 0's
+    merge_fold = -1
     # WS IFMAP folds whose windows overlap: folds sharing channels share addresses, so keep per
     # channel the newest epoch any of its stamps can hold; older than the current epoch -> all miss
     C = max(1, if_stamp.shape[0] // max(1, H * W))   # IFMAP channels
@@ -788,6 +874,17 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 elif rep_kind[op] == REP_PASS and fr == 0:
                     seg_trig0[op] = trig[op]
                 slot = fr if rep_kind[op] == REP_PASS else 0
+                if op == 0 and merge_passes and fr == 0:
+                    replay = False
+                if op == 0 and replay:
+                    # replayed from pass 0's record after the OFMAP rows (see merge_passes)
+                    skip[op] = False
+                    bulk[op] = False
+                    lazy_now[op] = False
+                    skip_lo[op] = rec_lo_row[fr]
+                    skip_hi[op] = rec_hi_row[fr]
+                    trig_at_fold_start[op] = trig[op]
+                    continue
                 if op == 1 and fl_all_miss:
                     # every FILTER access of the fold misses (see fl_all_miss): nothing to scan or stamp
                     skip[op] = False
@@ -919,10 +1016,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         if words > 0:
                             line_idx += words
                             free_space -= words
-                            while line_idx >= of_bw:
-                                ring[lines_total % ring_size] = of_bw
-                                lines_total += 1
-                                line_idx -= of_bw
+                            if line_idx >= of_bw:
+                                n_full = line_idx // of_bw
+                                _close_full_lines(ring, lines_total, n_full, of_bw)
+                                lines_total += n_full
+                                line_idx -= n_full * of_bw
                                 if lines_total - drain_start_line >= ring_size:
                                     res[R_RING_OVERFLOW] = 1
                             # first/last rows with stores in i..lo_r
@@ -975,10 +1073,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         # store `take` words: close full lines
                         line_idx += take
                         free_space -= take
-                        while line_idx >= of_bw:
-                            ring[lines_total % ring_size] = of_bw
-                            lines_total += 1
-                            line_idx -= of_bw
+                        if line_idx >= of_bw:
+                            n_full = line_idx // of_bw
+                            _close_full_lines(ring, lines_total, n_full, of_bw)
+                            lines_total += n_full
+                            line_idx -= n_full * of_bw
                             if lines_total - drain_start_line >= ring_size:
                                 res[R_RING_OVERFLOW] = 1
                         n -= take
@@ -1013,8 +1112,62 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 i += 1
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
-                _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
-                           istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
+                if replay:
+                    n = rec_trigs[fr]
+                    misses[0] += rec_misses[fr]
+                    trig[0] += n
+                    epoch[0] += n
+                    mie[0] = rec_mie_end[fr]
+                    if n > 0:
+                        last_trig[0] = row_cyc[rec_last_row[fr]]
+                    _frozen_fold(0, rows_per_fold, row_cyc, state)
+                    if fr == fr_folds - 1:
+                        # stamp what the pass read after its last trigger: the next pass may hit it
+                        g0 = merge_fold + 1
+                        after = -1
+                        for g in range(fr_folds - 1, merge_fold, -1):
+                            if rec_trigs[g] > 0:
+                                g0 = g
+                                after = rec_last_seq[g]
+                                break
+                        label = np.int32(epoch[0])
+                        for g in range(g0, fr_folds):
+                            gb = g * Ra
+                            gu = min(Ra, Sr - gb)
+                            _stamp_fold_after(pbase[gb:gb + gu], prow[gb:gb + gu], pcol[gb:gb + gu], joff, jr, jq,
+                                              gu, T, H, W, if_stamp, label, after if g == g0 else -1)
+                else:
+                    m0 = misses[0]
+                    t0 = trig[0]
+                    state[S_TRACK, 0] = merge_passes
+                    state[S_REF_SEQ, 0] = rec_first_seq[fr] if merge_passes and fc > 0 else -2
+                    state[S_FIRST_SEQ, 0] = -1
+                    state[S_LAST_SEQ, 0] = -1
+                    state[S_LAST_ROW, 0] = -1
+                    state[S_MERGED, 0] = 0
+                    _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                               istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
+                    if merge_passes and fc == 0:
+                        if if_check:
+                            x_lo, x_hi = _valid_x_range(ia_r, ia_c, ib_r, ib_c, iw, itn, H, W)
+                            rec_lo_row[fr] = x_lo if x_lo < 0 else prefix_in + x_lo
+                            rec_hi_row[fr] = x_hi if x_hi < 0 else prefix_in + x_hi
+                        else:
+                            rec_lo_row[fr] = prefix_in
+                            rec_hi_row[fr] = prefix_in + itn - 1 + iw - 1
+                        rec_first_seq[fr] = state[S_FIRST_SEQ, 0]
+                        rec_last_seq[fr] = state[S_LAST_SEQ, 0]
+                        rec_last_row[fr] = state[S_LAST_ROW, 0]
+                        rec_trigs[fr] = trig[0] - t0
+                        rec_misses[fr] = misses[0] - m0
+                        rec_mie_end[fr] = mie[0]
+                    elif merge_passes and state[S_MERGED, 0] != 0 and fr < fr_folds - 1:
+                        # same trigger, same future: the fold ends as pass 0's did
+                        if (mie[0] != rec_mie_end[fr] or state[S_LAST_SEQ, 0] != rec_last_seq[fr]
+                                or state[S_LAST_ROW, 0] != rec_last_row[fr]):
+                            res[R_BROKEN] = 1
+                        replay = True
+                        merge_fold = fr
                 _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
                            fstat, 1, 1, False, fl_stamp, state, flags, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
