@@ -59,8 +59,8 @@ U_SIZE = 10
 # bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
 # fourteen (each array argument costs a call several nanoseconds, and there are two calls per fold)
 (S_EPOCH, S_MIE, S_MISSES, S_TRIG, S_LAST_TRIG, S_THRESH, S_FIRST_REQ, S_SSTART, S_SSTOP, S_SKIP_LO,
- S_SKIP_HI, S_TRACK, S_REF_SEQ, S_FIRST_SEQ, S_LAST_SEQ, S_LAST_ROW, S_MERGED) = range(17)
-N_STATE = 17
+ S_SKIP_HI, S_TRACK, S_FIRST_SEQ, S_LAST_SEQ, S_LAST_ROW) = range(15)
+N_STATE = 15
 F_SKIP, F_BULK, F_DISTINCT = range(3)
 N_FLAGS = 3
 
@@ -251,7 +251,6 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     trig0 = n_trig
     # pass merging (see walk_layer_calc): where the fold's triggers fall, counted in valid accesses
     track = state[S_TRACK, op] != 0
-    ref_seq = state[S_REF_SEQ, op]
     seq = 0
     first_seq = -1
     last_seq = -1
@@ -399,7 +398,6 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
         state[S_FIRST_SEQ, op] = first_seq
         state[S_LAST_SEQ, op] = last_seq
         state[S_LAST_ROW, op] = last_row
-        state[S_MERGED, op] = first_seq >= 0 and first_seq == ref_seq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -544,6 +542,17 @@ def _valid_x_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl):
                 hi = x
                 break
     return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _copy_record(first_seq, last_seq, last_row, trigs, misses, mie_end, src, dst, fr):
+    """Pass ``dst``'s record of fold ``fr`` is pass ``src``'s (the passes have merged)."""
+    first_seq[dst, fr] = first_seq[src, fr]
+    last_seq[dst, fr] = last_seq[src, fr]
+    last_row[dst, fr] = last_row[src, fr]
+    trigs[dst, fr] = trigs[src, fr]
+    misses[dst, fr] = misses[src, fr]
+    mie_end[dst, fr] = mie_end[src, fr]
 
 
 @njit(cache=True, nogil=True)
@@ -738,24 +747,29 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     lazy_now = np.zeros(2, dtype=np.bool_)
     # Pass merging (OS IFMAP with overlapping windows, walked access by access on every pass).
     # A trigger leaves every stamp stale, so from a trigger on, a pass evolves as a function of
-    # where that trigger fell alone. Pass 0 is recorded per fold (misses, triggers, where its first
-    # and last trigger fell, mie at the end); a later pass walks until its first trigger in some
-    # fold falls on the same access as pass 0's first trigger in that fold: from there on it is
-    # pass 0, so its remaining folds are replayed from the record (no walk), and the accesses
-    # after its last trigger are stamped at the end of the pass. Passes merge within a few epochs.
+    # where that trigger fell alone. Each pass is recorded per fold (misses, triggers, where its
+    # first and last trigger fell, mie at the end). A pass is walked until its first trigger in
+    # some fold falls on the access where a recorded pass's first trigger in that fold fell: from
+    # there on it is that pass, so its remaining folds are replayed from the record (no walk) and
+    # the accesses after its last trigger are stamped at the end of the pass. A pass that ended
+    # as pass q did starts as pass q+1 did, so the next pass is replayed whole. Passes merge
+    # within a few epochs and then cycle (e.g. with period 5 or 11 on VGG layers).
     merge_passes = (dataflow == 0 and not user and fc_folds > 1 and not windows_disjoint and RSC > 0
                     and not (jr[0] == jr[RSC - 1] and jq[0] == jq[RSC - 1]))
+    rec_passes = min(fc_folds, max(1, (1 << 22) // fr_folds)) if merge_passes else 1  # memory cap
     n_rec = fr_folds if merge_passes else 1
-    rec_first_seq = np.full(n_rec, -1, dtype=np.int64)
-    rec_last_seq = np.full(n_rec, -1, dtype=np.int64)
-    rec_last_row = np.full(n_rec, -1, dtype=np.int64)
-    rec_trigs = np.zeros(n_rec, dtype=np.int64)
-    rec_misses = np.zeros(n_rec, dtype=np.int64)
-    rec_mie_end = np.zeros(n_rec, dtype=np.int64)
+    rec_first_seq = np.full((rec_passes, n_rec), -1, dtype=np.int64)
+    rec_last_seq = np.full((rec_passes, n_rec), -1, dtype=np.int64)
+    rec_last_row = np.full((rec_passes, n_rec), -1, dtype=np.int64)
+    rec_trigs = np.zeros((rec_passes, n_rec), dtype=np.int64)
+    rec_misses = np.zeros((rec_passes, n_rec), dtype=np.int64)
+    rec_mie_end = np.zeros((rec_passes, n_rec), dtype=np.int64)
     rec_lo_row = np.zeros(n_rec, dtype=np.int64)   # first/last demand row with a valid element
     rec_hi_row = np.zeros(n_rec, dtype=np.int64)
-    replay = False          # the rest of this pass is pass 0's
-    merge_fold = -1
+    replay = False          # the rest of this pass is pass src's
+    src = -1
+    merge_fold = -1         # replay starts after this fold (-1: the whole pass)
+    prev_src = -1           # the pass the previous pass ended as (-1: none)
     # WS IFMAP folds whose windows overlap: folds sharing channels share addresses, so keep per
     # channel the newest epoch any of its stamps can hold; older than the current epoch -> all miss
     C = max(1, if_stamp.shape[0] // max(1, H * W))   # IFMAP channels
@@ -875,9 +889,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     seg_trig0[op] = trig[op]
                 slot = fr if rep_kind[op] == REP_PASS else 0
                 if op == 0 and merge_passes and fr == 0:
+                    prev_src = src if replay else -1
                     replay = False
+                    if fc > 0 and 0 <= prev_src and prev_src + 1 < min(fc, rec_passes):
+                        replay = True   # the previous pass ended as pass prev_src: this one is prev_src + 1
+                        src = prev_src + 1
+                        merge_fold = -1
                 if op == 0 and replay:
-                    # replayed from pass 0's record after the OFMAP rows (see merge_passes)
+                    # replayed from a recorded pass after the OFMAP rows (see merge_passes)
                     skip[op] = False
                     bulk[op] = False
                     lazy_now[op] = False
@@ -1113,22 +1132,25 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
                 if replay:
-                    n = rec_trigs[fr]
-                    misses[0] += rec_misses[fr]
+                    n = rec_trigs[src, fr]
+                    misses[0] += rec_misses[src, fr]
                     trig[0] += n
                     epoch[0] += n
-                    mie[0] = rec_mie_end[fr]
+                    mie[0] = rec_mie_end[src, fr]
                     if n > 0:
-                        last_trig[0] = row_cyc[rec_last_row[fr]]
+                        last_trig[0] = row_cyc[rec_last_row[src, fr]]
                     _frozen_fold(0, rows_per_fold, row_cyc, state)
+                    if fc < rec_passes:
+                        _copy_record(rec_first_seq, rec_last_seq, rec_last_row, rec_trigs, rec_misses, rec_mie_end,
+                                     src, fc, fr)
                     if fr == fr_folds - 1:
                         # stamp what the pass read after its last trigger: the next pass may hit it
                         g0 = merge_fold + 1
                         after = -1
                         for g in range(fr_folds - 1, merge_fold, -1):
-                            if rec_trigs[g] > 0:
+                            if rec_trigs[src, g] > 0:
                                 g0 = g
-                                after = rec_last_seq[g]
+                                after = rec_last_seq[src, g]
                                 break
                         label = np.int32(epoch[0])
                         for g in range(g0, fr_folds):
@@ -1140,34 +1162,39 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     m0 = misses[0]
                     t0 = trig[0]
                     state[S_TRACK, 0] = merge_passes
-                    state[S_REF_SEQ, 0] = rec_first_seq[fr] if merge_passes and fc > 0 else -2
                     state[S_FIRST_SEQ, 0] = -1
                     state[S_LAST_SEQ, 0] = -1
                     state[S_LAST_ROW, 0] = -1
-                    state[S_MERGED, 0] = 0
                     _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                                istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
-                    if merge_passes and fc == 0:
-                        if if_check:
-                            x_lo, x_hi = _valid_x_range(ia_r, ia_c, ib_r, ib_c, iw, itn, H, W)
-                            rec_lo_row[fr] = x_lo if x_lo < 0 else prefix_in + x_lo
-                            rec_hi_row[fr] = x_hi if x_hi < 0 else prefix_in + x_hi
-                        else:
-                            rec_lo_row[fr] = prefix_in
-                            rec_hi_row[fr] = prefix_in + itn - 1 + iw - 1
-                        rec_first_seq[fr] = state[S_FIRST_SEQ, 0]
-                        rec_last_seq[fr] = state[S_LAST_SEQ, 0]
-                        rec_last_row[fr] = state[S_LAST_ROW, 0]
-                        rec_trigs[fr] = trig[0] - t0
-                        rec_misses[fr] = misses[0] - m0
-                        rec_mie_end[fr] = mie[0]
-                    elif merge_passes and state[S_MERGED, 0] != 0 and fr < fr_folds - 1:
-                        # same trigger, same future: the fold ends as pass 0's did
-                        if (mie[0] != rec_mie_end[fr] or state[S_LAST_SEQ, 0] != rec_last_seq[fr]
-                                or state[S_LAST_ROW, 0] != rec_last_row[fr]):
-                            res[R_BROKEN] = 1
-                        replay = True
-                        merge_fold = fr
+                    if merge_passes:
+                        if fc == 0:
+                            if if_check:
+                                x_lo, x_hi = _valid_x_range(ia_r, ia_c, ib_r, ib_c, iw, itn, H, W)
+                                rec_lo_row[fr] = x_lo if x_lo < 0 else prefix_in + x_lo
+                                rec_hi_row[fr] = x_hi if x_hi < 0 else prefix_in + x_hi
+                            else:
+                                rec_lo_row[fr] = prefix_in
+                                rec_hi_row[fr] = prefix_in + itn - 1 + iw - 1
+                        first_seq = state[S_FIRST_SEQ, 0]
+                        if fc < rec_passes:
+                            rec_first_seq[fc, fr] = first_seq
+                            rec_last_seq[fc, fr] = state[S_LAST_SEQ, 0]
+                            rec_last_row[fc, fr] = state[S_LAST_ROW, 0]
+                            rec_trigs[fc, fr] = trig[0] - t0
+                            rec_misses[fc, fr] = misses[0] - m0
+                            rec_mie_end[fc, fr] = mie[0]
+                        if first_seq >= 0 and fr < fr_folds - 1:
+                            for q in range(min(fc, rec_passes)):
+                                if rec_first_seq[q, fr] == first_seq:
+                                    # same trigger, same future: the fold ends as pass q's did
+                                    if (mie[0] != rec_mie_end[q, fr] or state[S_LAST_SEQ, 0] != rec_last_seq[q, fr]
+                                            or state[S_LAST_ROW, 0] != rec_last_row[q, fr]):
+                                        res[R_BROKEN] = 1
+                                    replay = True
+                                    src = q
+                                    merge_fold = fr
+                                    break
                 _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
                            fstat, 1, 1, False, fl_stamp, state, flags, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
