@@ -336,7 +336,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
         else:
             # branch-free hit/miss (hits and misses interleave unpredictably in mixed folds); only
             # the rare trigger branches. Re-storing the current epoch on a hit changes nothing.
-            if check or stat:
+            if check:
                 any_valid = False
                 for c in range(lo, hi + 1):
                     t = tb if stat else x - c
@@ -359,6 +359,26 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         last_seq = seq
                         last_row = i
                     seq += 1
+            elif stat:
+                # a row of the stationary block: block row tb across the fold's columns
+                bb = b_b[tb]
+                for c in range(lo, hi + 1):
+                    idx = a_b[c] + bb
+                    mm = np.int64(st[idx] != ep32)
+                    st[idx] = ep32
+                    m_tot += mm
+                    m_ie += mm
+                    if m_ie == th:
+                        ep += 1
+                        ep32 = np.int32(ep)
+                        m_ie = 0
+                        n_trig += 1
+                        l_trig = cyc
+                        if first_seq < 0:
+                            first_seq = seq + c - lo
+                        last_seq = seq + c - lo
+                        last_row = i
+                seq += hi - lo + 1
             else:
                 for c in range(lo, hi + 1):
                     idx = a_b[c] + b_b[x - c]
