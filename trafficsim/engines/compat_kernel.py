@@ -59,8 +59,8 @@ U_SIZE = 10
 # bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
 # fourteen (each array argument costs a call several nanoseconds, and there are two calls per fold)
 (S_EPOCH, S_MIE, S_MISSES, S_TRIG, S_LAST_TRIG, S_THRESH, S_FIRST_REQ, S_SSTART, S_SSTOP, S_SKIP_LO,
- S_SKIP_HI, S_TRACK, S_FIRST_SEQ, S_LAST_SEQ, S_LAST_ROW) = range(15)
-N_STATE = 15
+ S_SKIP_HI, S_FIRST_SEQ, S_LAST_SEQ, S_LAST_ROW) = range(14)
+N_STATE = 14
 F_SKIP, F_BULK, F_DISTINCT = range(3)
 N_FLAGS = 3
 
@@ -222,6 +222,15 @@ def _scan_fold(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_
 
 
 @njit(cache=True, nogil=True)
+def _note_trigger(state, op, seq, row):
+    """A trigger at valid access ``seq`` of the fold, in its demand row ``row`` (for pass merging)."""
+    if state[S_FIRST_SEQ, op] < 0:
+        state[S_FIRST_SEQ, op] = seq
+    state[S_LAST_SEQ, op] = seq
+    state[S_LAST_ROW, op] = row
+
+
+@njit(cache=True, nogil=True)
 def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl,
                check, st, state, flags, inner_c, n_distinct):
     """All demand rows of one fold for read operand ``op`` in CALC mode, row ``i`` at ``row_cyc[i]``.
@@ -250,11 +259,8 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     dist = flags[F_DISTINCT, op]
     trig0 = n_trig
     # pass merging (see walk_layer_calc): where the fold's triggers fall, counted in valid accesses
-    track = state[S_TRACK, op] != 0
+    # and written straight to the state at each (rare) trigger: locals would be live in the hot loops
     seq = 0
-    first_seq = -1
-    last_seq = -1
-    last_row = -1
     if stat:
         # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
         i_lo = max(0, Ra - tn)
@@ -354,10 +360,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         m_ie = 0
                         n_trig += 1
                         l_trig = cyc
-                        if first_seq < 0:
-                            first_seq = seq
-                        last_seq = seq
-                        last_row = i
+                        _note_trigger(state, op, seq, i)
                     seq += 1
             elif stat:
                 # a row of the stationary block: block row tb across the fold's columns
@@ -374,10 +377,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         m_ie = 0
                         n_trig += 1
                         l_trig = cyc
-                        if first_seq < 0:
-                            first_seq = seq + c - lo
-                        last_seq = seq + c - lo
-                        last_row = i
+                        _note_trigger(state, op, seq + c - lo, i)
                 seq += hi - lo + 1
             else:
                 for c in range(lo, hi + 1):
@@ -392,10 +392,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
                         m_ie = 0
                         n_trig += 1
                         l_trig = cyc
-                        if first_seq < 0:
-                            first_seq = seq + c - lo
-                        last_seq = seq + c - lo
-                        last_row = i
+                        _note_trigger(state, op, seq + c - lo, i)
                 seq += hi - lo + 1
             # distinct addresses: after the fold's first trigger every access misses
             if dist and n_trig > trig0:
@@ -414,10 +411,6 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     state[S_SSTART, op] = s_start
     state[S_SSTOP, op] = s_stop
     flags[F_BULK, op] = is_bulk
-    if track:
-        state[S_FIRST_SEQ, op] = first_seq
-        state[S_LAST_SEQ, op] = last_seq
-        state[S_LAST_ROW, op] = last_row
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -1181,7 +1174,6 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 else:
                     m0 = misses[0]
                     t0 = trig[0]
-                    state[S_TRACK, 0] = merge_passes
                     state[S_FIRST_SEQ, 0] = -1
                     state[S_LAST_SEQ, 0] = -1
                     state[S_LAST_ROW, 0] = -1
