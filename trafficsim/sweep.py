@@ -290,6 +290,7 @@ class _LayerPlan:
         self.per_layer = per_layer
         self.topologies = topologies
         self.rows: dict[int, list[Any]] = {}
+        self.keys: dict[int, list[tuple]] = {}
         row_key = self.mod.row_key
         groups: dict[Hardware, int] = {}
         self.group_rows: list[dict[tuple, Any]] = []      # per group: distinct row key -> row
@@ -301,12 +302,13 @@ class _LayerPlan:
             rows = self.rows.get(p.model_index)
             if rows is None:
                 rows = self.rows[p.model_index] = self.mod.layer_rows(topologies[p.model_index])
+                self.keys[p.model_index] = [row_key(r) for r in rows]
             g = groups.setdefault(_hardware_group(p.hardware), len(groups))
             if g == len(self.group_rows):
                 self.group_rows.append({})
                 self.waiting.append({})
                 self.results.append({})
-            keys = {row_key(r): r for r in rows}
+            keys = dict(zip(self.keys[p.model_index], rows))
             for k, r in keys.items():
                 self.group_rows[g].setdefault(k, r)
                 self.waiting[g].setdefault(k, []).append(p)
@@ -343,7 +345,8 @@ class _LayerPlan:
                 self.remaining[p.key] -= 1
                 if self.remaining[p.key] == 0:
                     run = self.mod.assemble(self.topologies[p.model_index], p.hardware, self.rows[p.model_index],
-                                            self.results[g], names=self.per_layer)
+                                            self.results[g], names=self.per_layer,
+                                            keys=self.keys[p.model_index])
                     done.append((p, _record(run, self.per_layer)))
         if not self.waiting[g]:
             self.results[g] = {}  # every point of the group is done

@@ -345,19 +345,23 @@ def cost_estimate(row: ScaleSimRow, hw: Hardware) -> float:
 
 
 def assemble(topology: Topology, hw: Hardware, rows: list[ScaleSimRow],
-             computed: dict[tuple[int, ...], LayerResult], names: bool = True) -> RunResult:
+             computed: dict[tuple[int, ...], LayerResult], names: bool = True,
+             keys: list[tuple[int, ...]] | None = None) -> RunResult:
     """The run of ``topology`` from one computed result per distinct :func:`row_key` of ``rows``
     (its :func:`layer_rows`): each row gets its key's result under its own name, id and source layer.
 
     ``names=False`` leaves the shared results as they are (ids and names of the first row of their
     shape), enough for :meth:`RunResult.totals` and much cheaper over a sweep's million rows.
+    ``keys`` are the rows' :func:`row_key` values when the caller has them already.
     """
+    if keys is None:
+        keys = [row_key(row) for row in rows]
     if not names:
         return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw,
-                         layers=tuple(computed[row_key(row)] for row in rows), meta=_meta(hw))
+                         layers=tuple(computed[k] for k in keys), meta=_meta(hw))
     results: list[LayerResult] = []
-    for i, row in enumerate(rows):
-        res = computed[row_key(row)]
+    for i, (row, key) in enumerate(zip(rows, keys)):
+        res = computed[key]
         # equal keys have equal shapes, hence equal MACs: only the ids and names differ
         if res.layer_id != i or res.name != row.name or res.source_layer != row.source_layer:
             res = res.renamed(i, row.name, row.source_layer)
