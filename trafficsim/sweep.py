@@ -297,7 +297,6 @@ class _LayerPlan:
         self.waiting: list[dict[tuple, list[SweepPoint]]] = []  # per group: row key -> points needing it
         self.remaining: dict[str, int] = {}                # point key -> distinct rows not yet computed
         self.results: list[dict[tuple, Any]] = []
-        self.group_of: dict[str, int] = {}
         for p in todo:
             rows = self.rows.get(p.model_index)
             if rows is None:
@@ -313,7 +312,6 @@ class _LayerPlan:
                 self.group_rows[g].setdefault(k, r)
                 self.waiting[g].setdefault(k, []).append(p)
             self.remaining[p.key] = len(keys)
-            self.group_of[p.key] = g
         hardware = list(groups)
         cost = [{k: self.mod.cost_estimate(r, hardware[g]) for k, r in rows.items()}
                 for g, rows in enumerate(self.group_rows)]

@@ -396,10 +396,10 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
     """
     hw = hardware or Hardware()
     rows = layer_rows(topology)
+    keys = [row_key(row) for row in rows]
     first_of: dict[tuple[int, ...], int] = {}
     copies: dict[tuple[int, ...], int] = {}  # progress counts rows: a unique row stands for its copies
-    for i, row in enumerate(rows):
-        key = row_key(row)
+    for i, key in enumerate(keys):
         first_of.setdefault(key, i)
         copies[key] = copies.get(key, 0) + 1
     unique = sorted(first_of.values(), key=lambda i: -rows[i].macs)  # longest first balances the threads
@@ -409,7 +409,7 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
 
     def finished(i: int, result: LayerResult) -> None:
         nonlocal done_rows
-        key = row_key(rows[i])
+        key = keys[i]
         computed[key] = result
         done_rows += copies[key]
         if progress is not None:
@@ -425,4 +425,4 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
             futures = {pool.submit(simulate_row, rows[i], hw, i): i for i in unique}
             for fut in as_completed(futures):
                 finished(futures[fut], fut.result())
-    return assemble(topology, hw, rows, computed)
+    return assemble(topology, hw, rows, computed, keys=keys)

@@ -63,6 +63,9 @@ U_SIZE = 10
 N_STATE = 14
 F_SKIP, F_BULK, F_DISTINCT = range(3)
 N_FLAGS = 3
+# what pass merging records per (pass, fold) of the OS IFMAP stream (see walk_layer_calc)
+REC_FIRST_SEQ, REC_LAST_SEQ, REC_LAST_ROW, REC_TRIGS, REC_MISSES, REC_MIE_END = range(6)
+N_REC = 6
 
 # how a read operand's fold stream repeats (see walk_layer_calc)
 REP_NONE, REP_PASS, REP_FOLD = 0, 1, 2
@@ -560,17 +563,6 @@ def _valid_x_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl):
 
 
 @njit(cache=True, nogil=True)
-def _copy_record(first_seq, last_seq, last_row, trigs, misses, mie_end, src, dst, fr):
-    """Pass ``dst``'s record of fold ``fr`` is pass ``src``'s (the passes have merged)."""
-    first_seq[dst, fr] = first_seq[src, fr]
-    last_seq[dst, fr] = last_seq[src, fr]
-    last_row[dst, fr] = last_row[src, fr]
-    trigs[dst, fr] = trigs[src, fr]
-    misses[dst, fr] = misses[src, fr]
-    mie_end[dst, fr] = mie_end[src, fr]
-
-
-@njit(cache=True, nogil=True)
 def _stamp_fold_after(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, st, label, after_seq):
     """Stamp ``label`` on the valid accesses of a streamed fold that come after valid access number
     ``after_seq`` in demand order (all of them for -1)."""
@@ -773,12 +765,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     and not (jr[0] == jr[RSC - 1] and jq[0] == jq[RSC - 1]))
     rec_passes = min(fc_folds, max(1, (1 << 22) // fr_folds)) if merge_passes else 1  # memory cap
     n_rec = fr_folds if merge_passes else 1
-    rec_first_seq = np.full((rec_passes, n_rec), -1, dtype=np.int64)
-    rec_last_seq = np.full((rec_passes, n_rec), -1, dtype=np.int64)
-    rec_last_row = np.full((rec_passes, n_rec), -1, dtype=np.int64)
-    rec_trigs = np.zeros((rec_passes, n_rec), dtype=np.int64)
-    rec_misses = np.zeros((rec_passes, n_rec), dtype=np.int64)
-    rec_mie_end = np.zeros((rec_passes, n_rec), dtype=np.int64)
+    rec = np.full((rec_passes, n_rec, N_REC), -1, dtype=np.int64)
     rec_lo_row = np.zeros(n_rec, dtype=np.int64)   # first/last demand row with a valid element
     rec_hi_row = np.zeros(n_rec, dtype=np.int64)
     replay = False          # the rest of this pass is pass src's
@@ -1147,25 +1134,24 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
                 if replay:
-                    n = rec_trigs[src, fr]
-                    misses[0] += rec_misses[src, fr]
+                    n = rec[src, fr, REC_TRIGS]
+                    misses[0] += rec[src, fr, REC_MISSES]
                     trig[0] += n
                     epoch[0] += n
-                    mie[0] = rec_mie_end[src, fr]
+                    mie[0] = rec[src, fr, REC_MIE_END]
                     if n > 0:
-                        last_trig[0] = row_cyc[rec_last_row[src, fr]]
+                        last_trig[0] = row_cyc[rec[src, fr, REC_LAST_ROW]]
                     _frozen_fold(0, rows_per_fold, row_cyc, state)
                     if fc < rec_passes:
-                        _copy_record(rec_first_seq, rec_last_seq, rec_last_row, rec_trigs, rec_misses, rec_mie_end,
-                                     src, fc, fr)
+                        rec[fc, fr] = rec[src, fr]
                     if fr == fr_folds - 1:
                         # stamp what the pass read after its last trigger: the next pass may hit it
                         g0 = merge_fold + 1
                         after = -1
                         for g in range(fr_folds - 1, merge_fold, -1):
-                            if rec_trigs[src, g] > 0:
+                            if rec[src, g, REC_TRIGS] > 0:
                                 g0 = g
-                                after = rec_last_seq[src, g]
+                                after = rec[src, g, REC_LAST_SEQ]
                                 break
                         label = np.int32(epoch[0])
                         for g in range(g0, fr_folds):
@@ -1192,18 +1178,19 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                 rec_hi_row[fr] = prefix_in + itn - 1 + iw - 1
                         first_seq = state[S_FIRST_SEQ, 0]
                         if fc < rec_passes:
-                            rec_first_seq[fc, fr] = first_seq
-                            rec_last_seq[fc, fr] = state[S_LAST_SEQ, 0]
-                            rec_last_row[fc, fr] = state[S_LAST_ROW, 0]
-                            rec_trigs[fc, fr] = trig[0] - t0
-                            rec_misses[fc, fr] = misses[0] - m0
-                            rec_mie_end[fc, fr] = mie[0]
+                            rec[fc, fr, REC_FIRST_SEQ] = first_seq
+                            rec[fc, fr, REC_LAST_SEQ] = state[S_LAST_SEQ, 0]
+                            rec[fc, fr, REC_LAST_ROW] = state[S_LAST_ROW, 0]
+                            rec[fc, fr, REC_TRIGS] = trig[0] - t0
+                            rec[fc, fr, REC_MISSES] = misses[0] - m0
+                            rec[fc, fr, REC_MIE_END] = mie[0]
                         if first_seq >= 0 and fr < fr_folds - 1:
                             for q in range(min(fc, rec_passes)):
-                                if rec_first_seq[q, fr] == first_seq:
+                                if rec[q, fr, REC_FIRST_SEQ] == first_seq:
                                     # same trigger, same future: the fold ends as pass q's did
-                                    if (mie[0] != rec_mie_end[q, fr] or state[S_LAST_SEQ, 0] != rec_last_seq[q, fr]
-                                            or state[S_LAST_ROW, 0] != rec_last_row[q, fr]):
+                                    if (mie[0] != rec[q, fr, REC_MIE_END]
+                                            or state[S_LAST_SEQ, 0] != rec[q, fr, REC_LAST_SEQ]
+                                            or state[S_LAST_ROW, 0] != rec[q, fr, REC_LAST_ROW]):
                                         res[R_BROKEN] = 1
                                     replay = True
                                     src = q
