@@ -1,0 +1,178 @@
+"""Field-by-field fingerprint of the engines on the zoo: the check every numeric change must pass.
+
+    python benchmarks/zoo_fingerprint.py dump before.json            # the current checkout
+    python benchmarks/zoo_fingerprint.py dump after.json --quick     # a smaller grid (~1 min)
+    python benchmarks/zoo_fingerprint.py compare before.json after.json
+    python benchmarks/zoo_fingerprint.py check HEAD~1                # dump REV in a temporary git worktree,
+                                                                     # dump the working tree, compare
+
+A dump holds every per-layer result field of every point of a grid (zoo models x arrays x dataflows x
+SRAM sizes, CALC and USER for the compat engine, the capacity engine with its default and network
+options). ``compare`` prints every differing field (integers exactly, floats to 1e-12 relative) and
+exits 1 if there is any. ``check`` runs the dump of REV with REV's own code (PYTHONPATH pointing at the
+temporary worktree), so the first dump there compiles the kernels once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODELS = ["resnet18", "resnet50", "hardnet68", "hardnet39ds", "densenet121", "mobilenet_v2", "squeezenet1_0",
+          "vgg16"]
+QUICK_MODELS = ["resnet18", "hardnet39ds", "mobilenet_v2", "squeezenet1_0"]
+ARRAYS = [(8, 8), (32, 32), (128, 128), (16, 64)]
+QUICK_ARRAYS = [(8, 8), (32, 32)]
+DATAFLOWS = ["os", "ws", "is"]
+SRAMS = [16, 64, 512]
+QUICK_SRAMS = [16, 64]
+
+
+def _points(quick: bool):
+    """(label, model, engine, hardware kwargs, capacity options kwargs or None)."""
+    models = QUICK_MODELS if quick else MODELS
+    arrays = QUICK_ARRAYS if quick else ARRAYS
+    srams = QUICK_SRAMS if quick else SRAMS
+    for m in models:
+        for (r, c) in arrays:
+            for d in DATAFLOWS:
+                for s in srams:
+                    hw = dict(array_rows=r, array_cols=c, dataflow=d, ifmap_sram_kb=s, filter_sram_kb=s,
+                              ofmap_sram_kb=s)
+                    yield f"{m}/{r}x{c}/{d}/{s}kB/compat", m, "compat", hw, None
+                    yield f"{m}/{r}x{c}/{d}/{s}kB/capacity", m, "capacity", hw, None
+        # USER mode (compat) and the capacity engine's network options, on one array
+        for d in DATAFLOWS:
+            hw = dict(array_rows=16, array_cols=16, dataflow=d, ifmap_sram_kb=8, filter_sram_kb=8, ofmap_sram_kb=8,
+                      bandwidth_mode="USER", bandwidth=16, ifmap_dram_bw=10, filter_dram_bw=20)
+            yield f"{m}/16x16/{d}/8kB/user/compat", m, "compat", hw, None
+        hw = dict(array_rows=32, array_cols=32, dataflow="ws", ifmap_sram_kb=64, filter_sram_kb=64, ofmap_sram_kb=64)
+        yield (f"{m}/32x32/ws/64kB/capacity-net", m, "capacity", hw,
+               dict(concat="materialised", fuse_pool_add=True, inter_layer_residency=True))
+        yield f"{m}/32x32/ws/64kB/capacity-2B", m, "capacity", dict(hw, word_bytes=2), None
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    return v
+
+
+def dump(out: str, quick: bool) -> int:
+    sys.path.insert(0, os.getcwd())
+    import trafficsim as ts
+    from trafficsim.engines import simulate
+    from trafficsim.hardware import Hardware
+
+    points = {}
+    t0 = time.perf_counter()
+    topologies = {}
+    todo = list(_points(quick))
+    for n, (label, model, engine, hw_kw, opt_kw) in enumerate(todo):
+        if model not in topologies:
+            topologies[model] = ts.model_topology(model)
+        options = None
+        if opt_kw is not None:
+            from trafficsim.engines.capacity import CapacityOptions
+            options = CapacityOptions(**opt_kw)
+        result = simulate(topologies[model], Hardware(**hw_kw), engine=engine, options=options)
+        layers = []
+        for layer in result.layers:
+            d = layer.to_dict()
+            layers.append({k: _plain(v) for k, v in d.items()})
+        points[label] = {"totals": {k: _plain(v) for k, v in result.totals().items()}, "layers": layers}
+        if (n + 1) % 25 == 0:
+            print(f"  {n + 1}/{len(todo)} points, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    Path(out).write_text(json.dumps({"quick": quick, "points": points}, sort_keys=True))
+    print(f"{len(points)} points written to {out} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0) or (a != a and b != b)
+        return False
+    return a == b
+
+
+def compare(path_a: str, path_b: str, show: int = 40) -> int:
+    a = json.loads(Path(path_a).read_text())["points"]
+    b = json.loads(Path(path_b).read_text())["points"]
+    diffs = []
+    for label in sorted(set(a) | set(b)):
+        if label not in a or label not in b:
+            diffs.append((label, "point", label in a, label in b))
+            continue
+        la, lb = a[label]["layers"], b[label]["layers"]
+        if len(la) != len(lb):
+            diffs.append((label, "layer count", len(la), len(lb)))
+            continue
+        for i, (x, y) in enumerate(zip(la, lb)):
+            for k in sorted(set(x) | set(y)):
+                if k not in x or k not in y:
+                    diffs.append((label, f"layer {i} field {k}", k in x, k in y))
+                elif not _same(x[k], y[k]):
+                    diffs.append((label, f"layer {i} ({x.get('name')}) {k}", x[k], y[k]))
+    n_layers = sum(len(p["layers"]) for p in a.values())
+    if not diffs:
+        print(f"identical: {len(a)} points, {n_layers} layer records, every field equal")
+        return 0
+    for d in diffs[:show]:
+        print("DIFF", *d)
+    print(f"{len(diffs)} differences over {len(a)} points ({n_layers} layer records)")
+    return 1
+
+
+def check(rev: str, quick: bool) -> int:
+    with tempfile.TemporaryDirectory(prefix="fingerprint-") as tmp:
+        wt = Path(tmp) / "rev"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), rev], check=True,
+                       capture_output=True)
+        try:
+            before, after = Path(tmp) / "before.json", Path(tmp) / "after.json"
+            args = ["dump", str(before)] + (["--quick"] if quick else [])
+            env = dict(os.environ, PYTHONPATH=str(wt))
+            # the dump code of this checkout, the engine code of REV
+            subprocess.run([sys.executable, __file__, *args], check=True, cwd=wt, env=env)
+            args = ["dump", str(after)] + (["--quick"] if quick else [])
+            subprocess.run([sys.executable, __file__, *args], check=True, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            return compare(str(before), str(after))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("out")
+    d.add_argument("--quick", action="store_true")
+    c = sub.add_parser("compare")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.add_argument("--show", type=int, default=40)
+    k = sub.add_parser("check")
+    k.add_argument("rev")
+    k.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    if args.cmd == "dump":
+        return dump(args.out, args.quick)
+    if args.cmd == "compare":
+        return compare(args.a, args.b, args.show)
+    return check(args.rev, args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
