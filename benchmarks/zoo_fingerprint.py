@@ -1,8 +1,8 @@
 """Field-by-field fingerprint of the engines on the zoo: the check every numeric change must pass.
 
-    python benchmarks/zoo_fingerprint.py dump before.json            # the current checkout
-    python benchmarks/zoo_fingerprint.py dump after.json --quick     # a smaller grid (~1 min)
-    python benchmarks/zoo_fingerprint.py compare before.json after.json
+    python benchmarks/zoo_fingerprint.py dump before.json.gz         # the current checkout (~4 min)
+    python benchmarks/zoo_fingerprint.py dump after.json.gz --quick  # a smaller grid (~1 min)
+    python benchmarks/zoo_fingerprint.py compare before.json.gz after.json.gz
     python benchmarks/zoo_fingerprint.py check HEAD~1                # dump REV in a temporary git worktree,
                                                                      # dump the working tree, compare
 
@@ -68,6 +68,41 @@ def _plain(v):
     return v
 
 
+_ID_FIELDS = ("layer_id", "name")
+
+
+def _compact(layers) -> list:
+    """Per-layer records, consecutive records equal but for their id and name (the channels of an expanded
+    depthwise layer) stored once with a repeat count: a MobileNet has thousands of such rows."""
+    out: list = []
+    for layer in layers:
+        d = {k: _plain(v) for k, v in layer.to_dict().items()}
+        body = {k: v for k, v in d.items() if k not in _ID_FIELDS}
+        if out and out[-1]["body"] == body:
+            out[-1]["repeat"] += 1
+        else:
+            out.append({"first": {k: d[k] for k in _ID_FIELDS}, "body": body, "repeat": 1})
+    return out
+
+
+def _write(path: str, doc: dict) -> None:
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    if path.endswith(".gz"):
+        import gzip
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        Path(path).write_text(text)
+
+
+def _read(path: str) -> dict:
+    if path.endswith(".gz"):
+        import gzip
+        with gzip.open(path, "rt") as f:
+            return json.load(f)
+    return json.loads(Path(path).read_text())
+
+
 def dump(out: str, quick: bool) -> int:
     sys.path.insert(0, os.getcwd())
     import trafficsim as ts
@@ -86,14 +121,11 @@ def dump(out: str, quick: bool) -> int:
             from trafficsim.engines.capacity import CapacityOptions
             options = CapacityOptions(**opt_kw)
         result = simulate(topologies[model], Hardware(**hw_kw), engine=engine, options=options)
-        layers = []
-        for layer in result.layers:
-            d = layer.to_dict()
-            layers.append({k: _plain(v) for k, v in d.items()})
-        points[label] = {"totals": {k: _plain(v) for k, v in result.totals().items()}, "layers": layers}
+        points[label] = {"totals": {k: _plain(v) for k, v in result.totals().items()},
+                         "layers": _compact(result.layers)}
         if (n + 1) % 25 == 0:
             print(f"  {n + 1}/{len(todo)} points, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    Path(out).write_text(json.dumps({"quick": quick, "points": points}, sort_keys=True))
+    _write(out, {"quick": quick, "points": points})
     print(f"{len(points)} points written to {out} in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -107,8 +139,8 @@ def _same(a, b) -> bool:
 
 
 def compare(path_a: str, path_b: str, show: int = 40) -> int:
-    a = json.loads(Path(path_a).read_text())["points"]
-    b = json.loads(Path(path_b).read_text())["points"]
+    a = _read(path_a)["points"]
+    b = _read(path_b)["points"]
     diffs = []
     for label in sorted(set(a) | set(b)):
         if label not in a or label not in b:
@@ -119,12 +151,14 @@ def compare(path_a: str, path_b: str, show: int = 40) -> int:
             diffs.append((label, "layer count", len(la), len(lb)))
             continue
         for i, (x, y) in enumerate(zip(la, lb)):
+            x = {**x["first"], **x["body"], "repeat": x["repeat"]}
+            y = {**y["first"], **y["body"], "repeat": y["repeat"]}
             for k in sorted(set(x) | set(y)):
                 if k not in x or k not in y:
-                    diffs.append((label, f"layer {i} field {k}", k in x, k in y))
+                    diffs.append((label, f"record {i} field {k}", k in x, k in y))
                 elif not _same(x[k], y[k]):
-                    diffs.append((label, f"layer {i} ({x.get('name')}) {k}", x[k], y[k]))
-    n_layers = sum(len(p["layers"]) for p in a.values())
+                    diffs.append((label, f"record {i} ({x.get('name')}) {k}", x[k], y[k]))
+    n_layers = sum(r["repeat"] for p in a.values() for r in p["layers"])
     if not diffs:
         print(f"identical: {len(a)} points, {n_layers} layer records, every field equal")
         return 0
@@ -140,7 +174,7 @@ def check(rev: str, quick: bool) -> int:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), rev], check=True,
                        capture_output=True)
         try:
-            before, after = Path(tmp) / "before.json", Path(tmp) / "after.json"
+            before, after = Path(tmp) / "before.json.gz", Path(tmp) / "after.json.gz"
             args = ["dump", str(before)] + (["--quick"] if quick else [])
             env = dict(os.environ, PYTHONPATH=str(wt))
             # the dump code of this checkout, the engine code of REV
