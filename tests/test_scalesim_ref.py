@@ -296,20 +296,22 @@ def test_validate_equal_runs_exit_0(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_validate_mismatch_prints_table_and_exits_1(tmp_path, capsys, monkeypatch):
+def test_validate_mismatch_prints_table_and_exits_1(tmp_path, capsys, monkeypatch, request):
     # An engine that differs from SCALE-Sim in one count of one layer
     module = types.ModuleType("trafficsim_test_off_by_one")
 
-    def off_by_one(topology, hardware, progress=None):
+    def off_by_one(topology, hardware, progress=None, options=None):
         r = scalesim_ref.simulate(topology, hardware, progress)
         layers = list(r.layers)
         layers[2] = replace(layers[2], dram_filter_reads=layers[2].dram_filter_reads + 1)
         return replace(r, engine="off-by-one", layers=tuple(layers))
 
     module.simulate = off_by_one
+    module.run_id_tags = lambda result: []
     monkeypatch.setitem(sys.modules, module.__name__, module)
     from trafficsim import engines
-    monkeypatch.setitem(engines.ENGINES, "off-by-one", module.__name__)
+    engines.register_engine(engines.EngineInfo("off-by-one", module.__name__, family="scalesim"))
+    request.addfinalizer(lambda: engines.unregister_engine("off-by-one"))
     csv = tmp_path / "t.csv"
     csv.write_text(SMALL_CSV)
     assert main(["validate", str(csv), *CLI_HW, "--engine-a", "off-by-one"]) == 1

@@ -39,8 +39,9 @@ OPERANDS: tuple[tuple[str, str], ...] = (("dram_ifmap_reads", "IFMAP reads"), ("
 _OPERAND_STYLE: tuple[tuple[float, str], ...] = ((0.0, ""), (0.45, "///"), (0.75, ".."))
 _LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 _MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
-# engines whose numbers are SCALE-Sim 3.0.0's (identical by design) vs the capacity-aware model
-COMPATIBLE_ENGINES: tuple[str, ...] = ("compat", "scalesim")
+# model kinds by engine family (trafficsim.engines registry): SCALE-Sim 3.0.0's numbers (identical by
+# design across the family's engines) vs the capacity-aware model; other families are their own kind
+_FAMILY_KIND = {"scalesim": "compatible", "capacity": "capacity"}
 MODEL_KIND_LABEL = {"compatible": "SCALE-Sim-compatible model", "capacity": "capacity-aware model"}
 
 # metric -> (readable name, unit); counts in words unless named _bytes
@@ -111,7 +112,10 @@ def hardware_label(row: Any) -> str:
 
 
 def _model_kind(engine: str) -> str:
-    return "compatible" if engine in COMPATIBLE_ENGINES else "capacity" if engine == "capacity" else str(engine)
+    from .engines import family_of
+
+    family = family_of(engine)
+    return _FAMILY_KIND.get(family, family)
 
 
 def _matches(model: str, patterns: Sequence[str]) -> bool:
@@ -387,14 +391,21 @@ def _style():
 
 
 def _compatible_first(runs: "pd.DataFrame") -> "pd.DataFrame":
-    """Drop ``scalesim``-engine runs that have a ``compat`` twin (same numbers by design)."""
+    """Of the SCALE-Sim-compatible runs of one network and hardware (same numbers by design), keep
+    those of the engine registered first (``compat`` before ``scalesim``)."""
+    from .engines import engine_names
+
     import numpy as np
 
-    key = ["network", "hardware"]
-    compat = set(map(tuple, runs.loc[runs["engine"] == "compat", key].to_numpy()))
-    has_compat = [tuple(k) in compat for k in runs[key].to_numpy()]
-    twin = (runs["engine"] == "scalesim").to_numpy() & np.array(has_compat, dtype=bool)
-    return runs[~twin]
+    order = {name: i for i, name in enumerate(engine_names())}
+    rows = list(zip(runs["model_kind"] == "compatible", runs["network"], runs["hardware"],
+                    [order.get(e, len(order)) for e in runs["engine"]]))
+    best: dict[tuple, int] = {}
+    for compatible, net, hw, rank in rows:
+        if compatible:
+            best[net, hw] = min(best.get((net, hw), rank), rank)
+    keep = [not compatible or rank == best[net, hw] for compatible, net, hw, rank in rows]
+    return runs[np.array(keep, dtype=bool)]
 
 
 def _kinds(runs: "pd.DataFrame") -> list[str]:

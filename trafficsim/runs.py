@@ -14,8 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .engines import engine_info, is_registered
+from .engines import run_id_tags as engine_run_id_tags
 from .errors import ResultsError
-from .hardware import Hardware
 from .results import RunResult
 from .topology import Topology, atomic_write_text, topology_csv_text
 
@@ -26,23 +27,15 @@ LAYER_COUNT_COLUMNS = ("total_cycles", "stall_cycles", "sram_ifmap_reads", "sram
 def run_id(result: RunResult, input_shape: tuple[int, int, int] | None = None) -> str:
     """A readable, deterministic folder name: ``<model>-<RxC>-<df>-<I>.<F>.<O>kB-<engine>[-<options>][-<input>]``.
 
-    Options that change the numbers appear as suffixes (USER-mode bandwidths, word size, the
-    capacity model's network options and DRAM bandwidth/clock); a re-run of the same setting
-    replaces its folder."""
+    Options that change the numbers appear as suffixes (USER-mode bandwidths, word size, and the
+    engine's own tags from its ``run_id_tags``, e.g. the capacity model's network options and
+    DRAM bandwidth/clock); a re-run of the same setting replaces its folder."""
     hw = result.hardware
     parts = [result.model, hw.array, hw.dataflow,
              f"{hw.ifmap_sram_kb}.{hw.filter_sram_kb}.{hw.ofmap_sram_kb}kB", result.engine]
     if hw.bandwidth_mode == "USER":
         parts.append(f"user{hw.ifmap_dram_bw}.{hw.filter_dram_bw}.{hw.bandwidth}")
-    if result.engine == "capacity":
-        opts = result.meta.get("options", {})
-        parts += [tag for key, tag in (("fuse_pool_add", "fused"), ("inter_layer_residency", "resident"))
-                  if opts.get(key)]
-        if opts.get("concat") == "materialised":
-            parts.append("matcat")
-        default = Hardware()
-        if (hw.dram_bandwidth_gbs, hw.clock_mhz) != (default.dram_bandwidth_gbs, default.clock_mhz):
-            parts.append(f"{hw.dram_bandwidth_gbs:g}GBs.{hw.clock_mhz:g}MHz")
+    parts += engine_run_id_tags(result)   # the engine's options that change the numbers
     if hw.word_bytes != 1:
         parts.append(f"{hw.word_bytes}B")
     if input_shape is not None and tuple(input_shape) != (3, 224, 224):
@@ -139,7 +132,7 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
         rows = layer_rows(result, topology)
         atomic_write_text(tmp / "layers.csv", _csv_text(rows))
         files["layers"] = "layers.csv"
-        if result.engine in ("compat", "scalesim"):
+        if is_registered(result.engine) and engine_info(result.engine).writes_scalesim_reports:
             from .reports import write_scalesim_reports
 
             write_scalesim_reports(result, tmp)

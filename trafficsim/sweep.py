@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .engines import get_engine
+from .engines import engine_info, get_engine, shares_layers
 from .errors import ConfigError, InputError
 from .hardware import DATAFLOWS, Hardware, parse_array, parse_sram
 from .topology import Topology, atomic_write_text, read_csv
@@ -353,9 +353,7 @@ class _LayerPlan:
 
 def _plan(todo: Sequence[SweepPoint], topologies: Sequence[Topology], engine: str, per_layer: bool,
           workers: int) -> "_PointPlan | _LayerPlan":
-    mod = get_engine(engine)
-    layered = all(hasattr(mod, f) for f in ("layer_rows", "row_key", "simulate_row", "assemble", "cost_estimate"))
-    return (_LayerPlan if layered else _PointPlan)(todo, topologies, engine, per_layer, workers)
+    return (_LayerPlan if shares_layers(engine) else _PointPlan)(todo, topologies, engine, per_layer, workers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,7 +438,8 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
         arrays: array sizes as ``(rows, cols)`` or ``"RxC"``; default: the base hardware's.
         dataflows: any of ``"os"``, ``"ws"``, ``"is"``; default: the base hardware's.
         sram_kb: SRAM sizes in kB, an int (all three buffers) or ``(ifmap, filter, ofmap)``; default: the base's.
-        engine: ``"compat"`` (SCALE-Sim 3.0.0's numbers), ``"capacity"`` or ``"scalesim"`` (slow).
+        engine: a registered engine (:func:`trafficsim.engines.engine_names`): ``"compat"`` (SCALE-Sim 3.0.0's
+            numbers), ``"capacity"`` or ``"scalesim"`` (slow).
         executor: ``"serial"``, ``"process"`` (local processes, all cores; the default) or ``"dask"``
             (the default when ``dask_address`` is given).
         points: an explicit list of points instead of the grid, each a dict with ``model`` (optional when
@@ -461,11 +460,8 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
     """
     import pandas as pd
 
-    from .engines import ENGINES
-
     t0 = time.perf_counter()
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    engine_info(engine)  # InputError naming the choices if unknown
     if executor is None:
         executor = "dask" if dask_address is not None else "process"
     if executor not in EXECUTORS:

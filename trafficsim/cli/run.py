@@ -13,6 +13,15 @@ from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, 
 from ..errors import InputError
 
 
+def engine_help() -> str:
+    """The --engine help: every registered engine with its summary."""
+    from ..engines import engine_info, engine_names
+
+    names = engine_names()
+    items = [f"{n} ({engine_info(n).summary})" if engine_info(n).summary else n for n in names]
+    return (", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)) + "."
+
+
 @app.command(no_args_is_help=True)
 def run(
     model: ModelArg,
@@ -22,9 +31,7 @@ def run(
     preset: PresetOpt = None,
     config: ConfigOpt = None,
     bandwidth: BandwidthOpt = None,
-    engine: Annotated[str, typer.Option("--engine", "-e", help="compat (SCALE-Sim 3.0.0's numbers, exact and fast), "
-                                        "scalesim (the real SCALE-Sim package, slow) or capacity (SRAM-aware "
-                                        "traffic, time and energy).")] = "compat",
+    engine: Annotated[str, typer.Option("--engine", "-e", help=engine_help())] = "compat",
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the run folder.")] = Path("reports"),
     input_shape: InputOpt = None,
     fmt: FormatOpt = None,
@@ -57,16 +64,15 @@ def run(
 
     Example: `trafficsim run hardnet68 --array 32x32 --dataflow os --sram 64`
     """
-    from ..engines import ENGINES, simulate
+    from ..engines import engine_info, simulate
 
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    engine_info(engine)  # InputError naming the choices if unknown
     for name, v in (("--word-bytes", word_bytes), ("--bandwidth-gbs", bandwidth_gbs), ("--clock-mhz", clock_mhz)):
         if v is not None and v <= 0:
             raise InputError(f"{name} must be positive, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
-    options = capacity_options(engine, concat, fuse_pool_add, residency, energy)
+    options = engine_options(engine, concat, fuse_pool_add, residency, energy)
     topology = resolve_topology(model, input_shape, fmt)
 
     t0 = time.perf_counter()
@@ -97,20 +103,40 @@ def run(
     print_summary(result, elapsed, folder)
 
 
-def capacity_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None):
-    """The capacity engine's options from the command line (None: the engine's defaults)."""
-    given = concat is not None or fuse_pool_add or residency or energy is not None
-    if engine != "capacity":
-        if given:
-            raise InputError("--concat, --fuse-pool-add, --residency and --energy apply to --engine capacity only")
-        return None
+# command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
+OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
+                "--energy": "energy"}
+
+
+def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None):
+    """The options record of ``engine`` from the command line (None when no option flag is given:
+    the engine's defaults). A flag applies to the engines whose options type has its field."""
+    import dataclasses
+
+    from ..engines import engine_names, options_type
+
+    given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
+                                             ("--residency", residency or None), ("--energy", energy))
+             if value is not None}
     if not given:
         return None
-    from ..energy import EnergyTable, parse_energy_table
-    from ..engines.capacity import CapacityOptions
 
-    return CapacityOptions(concat=concat or "zero-copy", fuse_pool_add=fuse_pool_add, inter_layer_residency=residency,
-                           energy=parse_energy_table(energy) if energy else EnergyTable())
+    def takes(name: str) -> bool:
+        cls = options_type(name)
+        fields = {f.name for f in dataclasses.fields(cls)} if cls is not None and dataclasses.is_dataclass(cls) else set()
+        return all(OPTION_FLAGS[flag] in fields for flag in given)
+
+    if not takes(engine):
+        takers = [n for n in engine_names() if takes(n)]
+        where = f"--engine {' or '.join(takers)}" if takers else "no registered engine"
+        raise InputError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {where} only, "
+                         f"not to --engine {engine}")
+    fields = {OPTION_FLAGS[flag]: value for flag, value in given.items()}
+    if "energy" in fields:
+        from ..energy import parse_energy_table
+
+        fields["energy"] = parse_energy_table(energy)
+    return options_type(engine)(**fields)
 
 
 def print_summary(result, elapsed_s: float, folder: Path | None) -> None:

@@ -79,12 +79,11 @@ def validate(
     from rich.console import Console
     from rich.table import Table
 
-    from ..engines import ENGINES
+    from ..engines import engine_info
     from ..validation import compare_results, compared_fields
 
     for engine in (engine_a, engine_b):
-        if engine not in ENGINES:
-            raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        engine_info(engine)  # InputError naming the choices if unknown
     if not rel_tol >= 0:
         raise InputError(f"--rel-tol must be non-negative, got {rel_tol}")
     if max_rows < 0:

@@ -1,8 +1,18 @@
-"""Engines: topology + hardware in, :class:`~trafficsim.results.RunResult` out.
+"""Engines: topology + hardware in, :class:`~trafficsim.results.RunResult` out, and their registry.
 
-Every engine module exposes ``simulate(topology, hardware, progress=None) -> RunResult``.
+An engine is a module implementing the :class:`Engine` protocol (``simulate`` and
+``run_id_tags``), registered once with an :class:`EngineInfo` that says what the rest of
+trafficsim needs to know about it: its family (plots group runs by it), whether run folders get
+SCALE-Sim's report files, its options type and a one-line summary for ``--help``. Run folders,
+plots, sweeps and the CLI ask this registry; none of them matches engine names.
+
+Adding an engine is one module plus one :func:`register_engine` call (below, for the built-in
+ones). An engine that can simulate a topology's layers independently also implements
+:class:`LayerSharingEngine`; sweeps then compute each distinct layer once per hardware point
+(:func:`shares_layers`).
+
 Engines do not print, write files or parse options. ``progress`` (optional) is called as
-``progress(done_layers, total_layers)``.
+``progress(done, total)``.
 
 * ``compat``   - SCALE-Sim 3.0.0's numbers, exactly, in closed form and compiled loops (default)
 * ``scalesim`` - the real ``scalesim`` package, run in a temp dir (reference/validation)
@@ -11,29 +21,158 @@ Engines do not print, write files or parse options. ``progress`` (optional) is c
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 from ..errors import InputError
 from ..hardware import Hardware
-from ..results import RunResult
+from ..results import LayerResult, RunResult
 from ..topology import Topology
 
 ProgressFn = Optional[Callable[[int, int], None]]
 
-ENGINES: dict[str, str] = {
-    "compat": "trafficsim.engines.compat",
-    "scalesim": "trafficsim.engines.scalesim_ref",
-    "capacity": "trafficsim.engines.capacity",
-}
+#: families of engines: runs of one family are comparable number for number
+FAMILY_SCALESIM = "scalesim"    # SCALE-Sim 3.0.0's numbers (identical by design across engines)
+FAMILY_CAPACITY = "capacity"    # the capacity-aware model
 
 
-def get_engine(name: str):
-    """The engine module registered under ``name``."""
+@dataclass(frozen=True)
+class EngineInfo:
+    """What trafficsim knows about an engine without importing it.
+
+    * ``name``: what users type (``--engine``, ``engine=``).
+    * ``module``: import path of the module implementing :class:`Engine`.
+    * ``family``: ``"scalesim"`` for SCALE-Sim-compatible numbers, ``"capacity"`` for the
+      capacity-aware model, or a family of its own; plots group and compare runs by it.
+    * ``writes_scalesim_reports``: run folders get COMPUTE/BANDWIDTH/DETAILED_ACCESS_REPORT.csv.
+    * ``options_type``: ``"module:Class"`` of the options record ``simulate`` accepts, or None.
+    * ``summary``: one line for ``--help``.
+    """
+
+    name: str
+    module: str
+    family: str
+    writes_scalesim_reports: bool = False
+    options_type: str | None = None
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"engine name must be letters, digits, '-' or '_', got {self.name!r}")
+        if not self.module:
+            raise ValueError(f"engine {self.name!r}: module import path missing")
+        if self.options_type is not None and ":" not in self.options_type:
+            raise ValueError(f"engine {self.name!r}: options_type must be 'module:Class', got {self.options_type!r}")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What an engine module provides."""
+
+    def simulate(self, topology: Topology, hardware: Hardware, progress: ProgressFn = None,
+                 options: Any = None) -> RunResult:
+        """Simulate every layer of ``topology`` on ``hardware``; ``options`` of the engine's
+        ``options_type`` (None: defaults)."""
+        ...
+
+    def run_id_tags(self, result: RunResult) -> list[str]:
+        """Run-id suffixes for the options of ``result`` that change its numbers ([] if none)."""
+        ...
+
+
+@runtime_checkable
+class LayerSharingEngine(Engine, Protocol):
+    """An engine whose layers are independent given the hardware: a sweep simulates each distinct
+    :meth:`row_key` once per hardware point and :meth:`assemble` builds every run from them."""
+
+    def layer_rows(self, topology: Topology) -> list[Any]:
+        """The independent units (rows) the engine simulates for ``topology``."""
+        ...
+
+    def row_key(self, row: Any) -> tuple:
+        """Rows with equal keys give equal results (up to name and id) on equal hardware."""
+        ...
+
+    def simulate_row(self, row: Any, hardware: Hardware, layer_id: int = 0) -> LayerResult:
+        """One row's result."""
+        ...
+
+    def assemble(self, topology: Topology, hardware: Hardware, rows: list[Any],
+                 computed: dict[tuple, LayerResult], names: bool = True,
+                 keys: list[tuple] | None = None) -> RunResult:
+        """The run of ``topology`` from one result per distinct key of its ``rows``."""
+        ...
+
+    def cost_estimate(self, row: Any, hardware: Hardware) -> float:
+        """Rough seconds :meth:`simulate_row` takes (for ordering and balancing work)."""
+        ...
+
+
+_REGISTRY: dict[str, EngineInfo] = {}
+
+
+def register_engine(info: EngineInfo, *, replace: bool = False) -> EngineInfo:
+    """Add ``info`` to the registry (``replace=True`` to redefine a name) and return it."""
+    if not isinstance(info, EngineInfo):
+        raise TypeError(f"register_engine takes an EngineInfo, got {type(info).__name__}")
+    if info.name in _REGISTRY and not replace:
+        raise ValueError(f"engine {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def unregister_engine(name: str) -> None:
+    """Remove ``name`` from the registry (tests register engines of their own)."""
+    _REGISTRY.pop(name, None)
+
+
+def engine_names() -> tuple[str, ...]:
+    """Registered engine names, in registration order (the default, ``compat``, first)."""
+    return tuple(_REGISTRY)
+
+
+def engine_info(name: str) -> EngineInfo:
+    """The :class:`EngineInfo` of ``name``; :class:`InputError` naming the choices if unknown."""
     try:
-        modname = ENGINES[name]
-    except KeyError:
-        raise InputError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}") from None
-    return importlib.import_module(modname)
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown engine {name!r}: choose one of {', '.join(_REGISTRY)}") from None
+
+
+def is_registered(name: str) -> bool:
+    return isinstance(name, str) and name in _REGISTRY
+
+
+def get_engine(name: str) -> ModuleType:
+    """The engine module registered under ``name`` (imported on first use)."""
+    return importlib.import_module(engine_info(name).module)
+
+
+def shares_layers(name: str) -> bool:
+    """Does engine ``name`` implement :class:`LayerSharingEngine`?"""
+    return isinstance(get_engine(name), LayerSharingEngine)
+
+
+def options_type(name: str) -> type | None:
+    """The options class engine ``name`` accepts (None: it takes no options)."""
+    path = engine_info(name).options_type
+    if path is None:
+        return None
+    modname, _, attr = path.partition(":")
+    return getattr(importlib.import_module(modname), attr)
+
+
+def run_id_tags(result: RunResult) -> list[str]:
+    """The engine's run-id suffixes for ``result`` ([] for an engine that is not registered)."""
+    if not is_registered(result.engine):
+        return []
+    return list(get_engine(result.engine).run_id_tags(result))
+
+
+def family_of(name: str) -> str:
+    """The family of engine ``name``; an unregistered engine is a family of its own."""
+    return _REGISTRY[name].family if is_registered(name) else str(name)
 
 
 def simulate(topology: Topology, hardware: Hardware | None = None, engine: str = "compat",
@@ -43,9 +182,24 @@ def simulate(topology: Topology, hardware: Hardware | None = None, engine: str =
     ``options`` are engine-specific (the capacity engine takes a
     :class:`~trafficsim.engines.capacity.CapacityOptions`); the SCALE-Sim engines take none.
     """
-    mod = get_engine(engine)
-    if options is None:
-        return mod.simulate(topology, hardware or Hardware(), progress=progress)
-    if engine != "capacity":
-        raise InputError(f"engine {engine!r} takes no options")
+    info = engine_info(engine)
+    if options is not None:
+        cls = options_type(engine)
+        if cls is None:
+            raise InputError(f"engine {engine!r} takes no options")
+        if not isinstance(options, cls):
+            raise InputError(f"engine {engine!r} takes {cls.__name__} options, got {type(options).__name__}")
+    mod = importlib.import_module(info.module)
     return mod.simulate(topology, hardware or Hardware(), progress=progress, options=options)
+
+
+register_engine(EngineInfo(
+    name="compat", module="trafficsim.engines.compat", family=FAMILY_SCALESIM, writes_scalesim_reports=True,
+    summary="SCALE-Sim 3.0.0's numbers, exact and fast"))
+register_engine(EngineInfo(
+    name="scalesim", module="trafficsim.engines.scalesim_ref", family=FAMILY_SCALESIM, writes_scalesim_reports=True,
+    summary="the real SCALE-Sim package, slow"))
+register_engine(EngineInfo(
+    name="capacity", module="trafficsim.engines.capacity", family=FAMILY_CAPACITY,
+    options_type="trafficsim.engines.capacity:CapacityOptions",
+    summary="SRAM-aware traffic, time and energy"))

@@ -468,6 +468,20 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
 # ---------------------------------------------------------------------------------------------
 # The engine
 # ---------------------------------------------------------------------------------------------
+def run_id_tags(result: RunResult) -> list[str]:
+    """Run-id suffixes for the options that change the numbers: the network options and a DRAM
+    bandwidth/clock other than the default."""
+    opts = result.meta.get("options", {})
+    tags = [tag for key, tag in (("fuse_pool_add", "fused"), ("inter_layer_residency", "resident"))
+            if opts.get(key)]
+    if opts.get("concat") == "materialised":
+        tags.append("matcat")
+    hw, default = result.hardware, Hardware()
+    if (hw.dram_bandwidth_gbs, hw.clock_mhz) != (default.dram_bandwidth_gbs, default.clock_mhz):
+        tags.append(f"{hw.dram_bandwidth_gbs:g}GBs.{hw.clock_mhz:g}MHz")
+    return tags
+
+
 def simulate(topology: Topology, hardware: Hardware, progress=None,
              options: CapacityOptions | None = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` with the capacity-aware model.

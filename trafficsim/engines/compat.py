@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TopologyError
+from ..errors import InputError, TopologyError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows
@@ -386,14 +386,21 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def run_id_tags(result: RunResult) -> list[str]:
+    """No options: nothing to add to the run id."""
+    return []
+
+
 def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None,
-             threads: int | None = None) -> RunResult:
+             options: None = None, threads: int | None = None) -> RunResult:
     """Simulate every SCALE-Sim row of ``topology`` (after ``DP`` expansion) as SCALE-Sim 3.0.0 would.
 
     Identical rows (e.g. the channels of an expanded depthwise layer) are simulated once. Distinct
     rows are independent and run on ``threads`` threads (default :func:`default_threads`), the
     most expensive first; the results do not depend on the thread count.
     """
+    if options is not None:
+        raise InputError(f"engine {ENGINE_NAME!r} takes no options")
     hw = hardware or Hardware()
     rows = layer_rows(topology)
     keys = [row_key(row) for row in rows]

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import EngineError, TrafficsimError
+from ..errors import EngineError, InputError, TrafficsimError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import ScaleSimRow, Topology, atomic_write_text, expand_dp, scalesim_rows, topology_csv_text
@@ -153,7 +153,12 @@ def run_scalesim(topology: Topology, hardware: Hardware, workdir: str | os.PathL
     return report_dir
 
 
-def simulate(topology: Topology, hardware: Hardware, progress: ProgressFn = None) -> RunResult:
+def run_id_tags(result: RunResult) -> list[str]:
+    """No options: nothing to add to the run id."""
+    return []
+
+
+def simulate(topology: Topology, hardware: Hardware, progress: ProgressFn = None, options: None = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` with the real SCALE-Sim 3.0.0 (slow; for validation).
 
     Returns one :class:`LayerResult` per SCALE-Sim layer (after ``DP`` expansion), every field
@@ -161,6 +166,8 @@ def simulate(topology: Topology, hardware: Hardware, progress: ProgressFn = None
     """
     from ..reports import read_scalesim_reports
 
+    if options is not None:
+        raise InputError(f"engine {ENGINE_NAME!r} takes no options")
     rows = expand_dp(scalesim_rows(topology))
     with tempfile.TemporaryDirectory(prefix="trafficsim-scalesim-") as tmp:
         report_dir = run_scalesim(topology, hardware, tmp, progress)
