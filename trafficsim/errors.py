@@ -34,3 +34,9 @@ class EngineError(TrafficsimError, RuntimeError):
 
 class ResultsError(TrafficsimError, ValueError):
     """A run folder or results file that cannot be read."""
+
+
+class OutputError(TrafficsimError, OSError):
+    """A file or folder that cannot be written (an existing file where a folder goes, a read-only
+    folder, a full disk...). The message is one line, ``"<path>: <reason>"``; it is also an
+    :class:`OSError`, so ``except OSError`` keeps working."""

@@ -843,7 +843,7 @@ def write_report(directory: str | os.PathLike, out: str | os.PathLike | None = N
     """Load the runs under ``directory`` and write the figures (PNG and SVG), the tidy tables
     (``runs_table.csv``, ``layers_table.csv``) and ``index.html`` into ``out`` (default ``<directory>/plots``)."""
     from .report_page import write_page
-    from .topology import atomic_write_text
+    from .files import atomic_write_text
 
     data = load(directory, models)
     out_dir = Path(out) if out is not None else Path(directory) / "plots"

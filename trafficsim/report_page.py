@@ -106,7 +106,7 @@ def write_page(data: "ReportData", out_dir: Path, files: dict[str, tuple[Path, P
                tables: dict[str, Path], metric: str = "dram_bytes") -> Path:
     """Write ``out_dir/index.html`` and return its path."""
     from .plots import FIGURE_CAPTIONS, metric_info
-    from .topology import atomic_write_text
+    from .files import atomic_write_text
 
     out_dir = Path(out_dir)
     metric_name = metric_info(metric)[0].lower()

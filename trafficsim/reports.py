@@ -17,7 +17,7 @@ from typing import Sequence
 from .errors import ResultsError
 from .hardware import Hardware
 from .results import LayerResult, RunResult
-from .topology import atomic_write_text
+from .files import atomic_write_text
 
 COMPUTE_REPORT = "COMPUTE_REPORT.csv"
 BANDWIDTH_REPORT = "BANDWIDTH_REPORT.csv"

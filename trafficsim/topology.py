@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 from .errors import TopologyError
+from .files import atomic_write_text  # re-exported: the helper moved to trafficsim.files
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
 OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other"]
@@ -341,22 +342,6 @@ def expand_dp(rows: Iterable[ScaleSimRow]) -> list[ScaleSimRow]:
 # ---------------------------------------------------------------------------------------------
 # CSV I/O
 # ---------------------------------------------------------------------------------------------
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def topology_csv_text(topology: Topology, fmt: CsvFormat = "conv") -> str:
     """The SCALE-Sim CSV text of a topology: header, one row per line, trailing commas."""
     rows = scalesim_rows(topology)
