@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import InputError, TopologyError, TrafficsimError
-from .topology import Layer, Op, TensorInfo, Topology
+from .topology import Layer, Op, TensorInfo, Topology, Unmodelled
 
 if TYPE_CHECKING:
     from torch import nn
@@ -78,6 +78,8 @@ _SHAPE_PRESERVING = {f + sfx for f in ("relu", "relu6", "hardtanh", "leaky_relu"
                                        "dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout")
                      for sfx in ("", "_")} | {"batch_norm", "instance_norm", "group_norm", "layer_norm"}
 _ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
+# Calls that move data but have no FLOPs and are not modelled yet: named on the output, never dropped.
+_DATA_MOVEMENT_UNMODELLED = {"embedding", "embedding_bag"}
 # Calls that never touch feature maps (attribute reads, dtype/device queries): skip bookkeeping.
 _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "__format__", "__repr__", "__bool__", "__index__",
             "_set_grad_enabled", "is_floating_point", "is_complex", "__hash__", "__eq__"}
@@ -122,6 +124,8 @@ class _Recorder:
         self.stack: list[tuple[str, bool]] = []  # (module path, is leaf)
         self.used_names: dict[str, int] = {}
         self.order = 0
+        self.unmodelled: list[Unmodelled] = []
+        self.call_macs = 0                 # MACs torch's FLOP formulas saw in the current call
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def new_tensor(self, t: Any, producer: str) -> int:
@@ -220,11 +224,30 @@ class _Recorder:
                            output_shape=_shape3(out), order=order, kernel=kernel, stride=stride))
 
     # -- dispatch ------------------------------------------------------------------------------
-    def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
-        torch = self.torch
+    def record(self, func: Any, args: tuple, kwargs: dict, out: Any, macs: int = 0) -> None:
+        """Record one torch call; ``macs`` are the MACs torch's FLOP formulas counted inside it.
+
+        A call with MACs (or a gather) that becomes no :class:`Layer` is listed in :attr:`unmodelled`."""
         fname = getattr(func, "__name__", "")
         if fname in _IGNORED:
             return
+        n_layers = len(self.layers)
+        self._record(fname, args, kwargs, out)
+        if len(self.layers) == n_layers and (macs > 0 or fname in _DATA_MOVEMENT_UNMODELLED):
+            if any(self.tid(t) is not None for t in _iter_tensors((args, kwargs), self.torch)) or macs > 0:
+                self.unmodelled.append(Unmodelled(self._unmodelled_name(fname), fname or repr(func), int(macs)))
+
+    def _unmodelled_name(self, fname: str) -> str:
+        if self.stack:
+            path, leaf = self.stack[-1]
+            base = path if leaf and path else f"{path}.{fname}" if path else fname
+        else:
+            base = fname
+        taken = sum(1 for u in self.unmodelled if u.name == base or u.name.startswith(base + "#"))
+        return base if not taken else f"{base}#{taken + 1}"
+
+    def _record(self, fname: str, args: tuple, kwargs: dict, out: Any) -> None:
+        torch = self.torch
         if fname in ("conv2d", "conv_transpose2d"):
             self.conv(fname, args, kwargs, out, transposed=fname == "conv_transpose2d")
             return
@@ -302,12 +325,17 @@ def count_params(module: "nn.Module") -> int:
 
 
 def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_INPUT_SHAPE,
-                name: str | None = None) -> Topology:
+                name: str | None = None, strict: bool = False) -> Topology:
     """Trace ``module`` with one batch-1 input of ``input_shape`` (C, H, W) on the meta device.
 
     A module whose parameters and buffers are not on the meta device is run through
     :func:`torch.func.functional_call` with meta stand-ins, so no weights are copied or allocated.
     The module's own state (train/eval mode, hooks) is restored afterwards.
+
+    Every call is also watched at torch's dispatch level with torch's own FLOP formulas
+    (``torch.utils.flop_counter``): a call that does MACs (or gathers rows of a table) but becomes
+    no layer is recorded in :attr:`Topology.unmodelled` and named by every run; with
+    ``strict=True`` it is an :class:`~trafficsim.errors.UnmodelledOpError` instead.
 
     Raises :class:`InputError` for a bad ``input_shape`` and :class:`TopologyError` when the model
     has no convolution/linear layer or its forward pass fails on the meta device.
@@ -315,17 +343,31 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
     shape = parse_input_shape(input_shape)
     import torch
     from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
 
     if not isinstance(module, torch.nn.Module):
         raise TopologyError(f"expected a torch.nn.Module, got {type(module).__name__}")
     model_name = name or type(module).__name__
     rec = _Recorder(torch)
 
+    class _Flops(TorchDispatchMode):
+        # Counts the MACs of the aten ops each torch call runs, with torch's own formulas, so that
+        # work hidden inside a call we do not model (matmul, attention, conv1d...) is never lost.
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            count = flop_registry.get(func._overloadpacket)
+            if count is not None:
+                rec.call_macs += int(count(*args, **kwargs, out_val=out)) // 2
+            return out
+
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             x = args[0] if args else None
             fname = getattr(func, "__name__", "")
+            rec.call_macs = 0
             if fname in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta:
                 # Norms, activations and dropout keep the shape; their meta decompositions are slow
                 # (the first call imports torch._dynamo, ~5 s), so skip them.
@@ -333,7 +375,7 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
                 out = x if inplace else torch.empty_like(x)
             else:
                 out = func(*args, **kwargs)
-            rec.record(func, args, kwargs, out)
+            rec.record(func, args, kwargs, out, rec.call_macs)
             return out
 
     leaves = {m for m in module.modules() if next(m.children(), None) is None}
@@ -355,7 +397,7 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
         with torch.device("meta"), torch.no_grad():
             x = torch.empty((1, *shape), device="meta")
             rec.new_tensor(x, "input")
-            with _Mode():
+            with _Mode(), _Flops():
                 if on_meta:
                     module(x)
                 else:
@@ -375,8 +417,11 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
             m.training = t
     if not rec.layers:
         raise TopologyError(f"{model_name}: no convolution or linear layer was called in the forward pass")
-    return Topology(name=model_name, layers=tuple(rec.layers), input_shape=shape, ops=tuple(rec.ops),
-                    tensors=tuple(rec.tensors), params=count_params(module))
+    topology = Topology(name=model_name, layers=tuple(rec.layers), input_shape=shape, ops=tuple(rec.ops),
+                        tensors=tuple(rec.tensors), params=count_params(module), unmodelled=tuple(rec.unmodelled))
+    if strict:
+        topology.check_modelled()
+    return topology
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ class TopologyError(TrafficsimError, ValueError):
     """A topology that cannot be read or simulated (bad CSV row, filter larger than its input...)."""
 
 
+class UnmodelledOpError(TopologyError):
+    """A model calls ops the converter cannot simulate, and strict mode asked for an error."""
+
+
 class ConfigError(TrafficsimError, ValueError):
     """A hardware configuration that cannot be read or is invalid (bad .cfg, unknown dataflow...)."""
 

@@ -158,6 +158,8 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "num_layers": len(topology.layers),
             "num_scalesim_layers": len(result.layers),
             "metrics": network_metrics(topology),
+            # calls the converter could not model: their MACs and traffic are not in the totals
+            "unmodelled": [{"name": u.name, "function": u.function, "macs": u.macs} for u in topology.unmodelled],
             "totals": result.totals(),
             "meta": dict(result.meta),
             "files": files,

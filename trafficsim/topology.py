@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
-from .errors import TopologyError
+from .errors import TopologyError, UnmodelledOpError
 from .files import atomic_write_text  # re-exported: the helper moved to trafficsim.files
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
@@ -172,6 +172,29 @@ class TensorInfo:
 
 
 @dataclass(frozen=True)
+class Unmodelled:
+    """A call the converter saw but no engine simulates: its MACs and DRAM traffic are missing from
+    every result. ``macs`` comes from torch's own FLOP formulas (FLOPs / 2) and is 0 for calls
+    that only move data (e.g. an embedding gather)."""
+
+    name: str      # node name (module path, as for layers)
+    function: str  # the torch function, e.g. "matmul", "conv1d", "embedding"
+    macs: int = 0
+
+
+def unmodelled_summary(unmodelled: Sequence[Unmodelled]) -> str:
+    """One line naming what was not modelled: ``2 x matmul (0.92 M MACs), 1 x embedding (data movement)``."""
+    by_fn: dict[str, list[int]] = {}
+    for u in unmodelled:
+        by_fn.setdefault(u.function, []).append(u.macs)
+    parts = []
+    for fn, macs in by_fn.items():
+        what = f"{sum(macs) / 1e6:,.2f} M MACs" if sum(macs) else "data movement"
+        parts.append(f"{len(macs)} x {fn} ({what})")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class Topology:
     """An ordered list of MAC layers, plus (when converted from torch) the non-MAC ops and tensors."""
 
@@ -181,6 +204,8 @@ class Topology:
     ops: tuple[Op, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()
     params: int | None = None  # the model's full parameter count (incl. BN, biases), when converted from torch
+    # calls the converter saw but does not model (their MACs and traffic are missing from results)
+    unmodelled: tuple[Unmodelled, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -192,6 +217,17 @@ class Topology:
     @property
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
+
+    @property
+    def unmodelled_macs(self) -> int:
+        """MACs of the calls the converter could not model (0 when everything is modelled)."""
+        return sum(u.macs for u in self.unmodelled)
+
+    def check_modelled(self) -> None:
+        """Raise :class:`UnmodelledOpError` (one line) if the converter left any call unmodelled."""
+        if self.unmodelled:
+            raise UnmodelledOpError(f"{self.name}: {len(self.unmodelled)} op(s) not modelled: "
+                                    f"{unmodelled_summary(self.unmodelled)}")
 
     def nodes(self) -> list[Layer | Op]:
         """Layers and ops merged in execution order."""
@@ -212,8 +248,9 @@ class Topology:
                         if isinstance(t, dict) else TensorInfo(id=t[0], shape=tuple(t[1]), producer=t[2])  # compact form
                         for t in d.get("tensors", ()))
         ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
+        unmodelled = tuple(Unmodelled(**u) for u in d.get("unmodelled", ()))
         return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,
-                   params=d.get("params"))
+                   params=d.get("params"), unmodelled=unmodelled)
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))

@@ -60,8 +60,16 @@ def _register() -> None:
                 raise
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # warnings (e.g. ops a model calls that are not modelled) are one line each, like errors
+    print(f"trafficsim: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``trafficsim`` console script."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     _register()
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="trafficsim")

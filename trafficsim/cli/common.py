@@ -33,6 +33,9 @@ BandwidthOpt = Annotated[Optional[str], typer.Option(
     rich_help_panel="Hardware")]
 InputOpt = Annotated[Optional[str], typer.Option(
     "--input", "-i", help="Input shape CxHxW for zoo/user models (default 3x224x224).", metavar="CxHxW")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Fail if the model calls an op the converter cannot model (matmul between activations, "
+                     "attention, conv1d, embeddings...) instead of warning and leaving its work out.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import InputOpt, is_csv_spec
+from .common import InputOpt, StrictOpt, is_csv_spec
 from ..errors import InputError
 from ..topology import Topology, atomic_write_text, read_csv, topology_csv_text
 
@@ -97,17 +97,22 @@ def info(
                                           "with raw integer counts.")] = False,
     all_convs: Annotated[bool, typer.Option("--all-convs", help="Count every conv in CIO (the paper leaves out "
                                             "stand-alone stride-2 depthwise downsampling convs).")] = False,
+    strict: StrictOpt = False,
 ) -> None:
-    """Per-layer shapes, MACs, weights, CIO and MACs/CIO of MODEL, and the totals."""
+    """Per-layer shapes, MACs, weights, CIO and MACs/CIO of MODEL, and the totals, and any op not modelled."""
     from ..metrics import layer_metrics, model_metrics
+    from ..topology import unmodelled_summary
 
     topology = load_topology(model, input_shape)
+    if strict:
+        topology.check_modelled()
     paper = not all_convs
     rows = layer_metrics(topology, paper=paper)
     totals = model_metrics(topology, paper=paper)
     if as_json:
         doc = {"model": totals["model"], "input": list(topology.input_shape) if topology.input_shape else None,
-               "params": totals["params"], "macs": totals["macs"], "cio": totals["cio"], "layers": rows}
+               "params": totals["params"], "macs": totals["macs"], "cio": totals["cio"], "layers": rows,
+               "unmodelled": [{"name": u.name, "function": u.function, "macs": u.macs} for u in topology.unmodelled]}
         print(json.dumps(doc, indent=1))
         return
     from rich.table import Table
@@ -130,6 +135,11 @@ def info(
     console.print(f"[bold]{topology.name}[/]: {totals['layers']} layers, params {_millions(totals['params'])}, "
                   f"MACs {_giga(totals['macs'])}, CIO {_millions(totals['cio'])}"
                   + (f", MACs/CIO {totals['moc']:.1f}" if totals["moc"] else ""))
+    if topology.unmodelled:
+        console.print(f"[bold red]not modelled[/] ({len(topology.unmodelled)} op(s), left out of every run): "
+                      f"{unmodelled_summary(topology.unmodelled)}", highlight=False)
+        for u in topology.unmodelled:
+            console.print(f"  {u.name}: {u.function}" + (f", {u.macs:,} MACs" if u.macs else ""), highlight=False)
 
 
 @app.command(no_args_is_help=True)
@@ -140,12 +150,19 @@ def convert(
     input_shape: InputOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="CSV format: conv (SCALE-Sim's default) or gemm "
                                      "(M, N, K rows, depthwise layers expanded per channel).")] = "conv",
+    strict: StrictOpt = False,
 ) -> None:
     """Write MODEL as a SCALE-Sim topology CSV (padding folded into the IFMAP size so SCALE-Sim's output sizes
     equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
     if fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
     topology = load_topology(model, input_shape)
+    if strict:
+        topology.check_modelled()
+    elif topology.unmodelled:
+        from ..engines import warn_unmodelled
+
+        warn_unmodelled(topology)
     if out is not None and out.suffix.lower() == ".json":
         from ..zoo.export import topology_json_text
 

@@ -9,7 +9,7 @@ import typer
 
 from . import app
 from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
-                     SramOpt, resolve_hardware, resolve_topology)
+                     SramOpt, StrictOpt, resolve_hardware, resolve_topology)
 from ..errors import InputError
 
 
@@ -55,6 +55,7 @@ def run(
                          "(defaults: Horowitz, ISSCC 2014; see docs/capacity.md).", rich_help_panel="Capacity model")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Simulate MODEL (a zoo name, a SCALE-Sim CSV or file.py:attr) on a systolic array.
 
@@ -74,6 +75,8 @@ def run(
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
     options = engine_options(engine, concat, fuse_pool_add, residency, energy)
     topology = resolve_topology(model, input_shape, fmt)
+    if strict:
+        topology.check_modelled()
 
     t0 = time.perf_counter()
     if quiet:

@@ -175,6 +175,21 @@ def family_of(name: str) -> str:
     return _REGISTRY[name].family if is_registered(name) else str(name)
 
 
+class UnmodelledOpWarning(UserWarning):
+    """The topology holds calls the converter could not model; results leave out their MACs and traffic."""
+
+
+def warn_unmodelled(topology: Topology) -> None:
+    """Warn (:class:`UnmodelledOpWarning`) naming the ops of ``topology`` that no engine simulates."""
+    import warnings
+
+    from ..topology import unmodelled_summary
+
+    warnings.warn(UnmodelledOpWarning(
+        f"{topology.name}: {len(topology.unmodelled)} op(s) not modelled, their MACs and traffic are missing "
+        f"from the results: {unmodelled_summary(topology.unmodelled)}"), stacklevel=3)
+
+
 def simulate(topology: Topology, hardware: Hardware | None = None, engine: str = "compat",
              progress: ProgressFn = None, options: Any = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` (default: SCALE-Sim 3.0.0's scale.cfg) with ``engine``.
@@ -190,6 +205,8 @@ def simulate(topology: Topology, hardware: Hardware | None = None, engine: str =
         if not isinstance(options, cls):
             raise InputError(f"engine {engine!r} takes {cls.__name__} options, got {type(options).__name__}")
     mod = importlib.import_module(info.module)
+    if topology.unmodelled:  # never silently wrong: name what the results leave out
+        warn_unmodelled(topology)
     return mod.simulate(topology, hardware or Hardware(), progress=progress, options=options)
 
 

@@ -34,6 +34,8 @@ def topology_json_text(topology: Topology) -> str:
     d["layers"] = [_without_defaults(x, Layer) for x in d["layers"]]
     d["ops"] = [_without_defaults(x, Op) for x in d["ops"]]
     d["tensors"] = [[t["id"], t["shape"], t["producer"]] for t in d["tensors"]]
+    if not d.get("unmodelled"):
+        d.pop("unmodelled", None)  # everything modelled: files of older exports stay byte-identical
     return json.dumps(d, separators=(",", ":")) + "\n"
 
 
