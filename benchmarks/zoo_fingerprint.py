@@ -49,8 +49,10 @@ def _points(quick: bool):
                               ofmap_sram_kb=s)
                     yield f"{m}/{r}x{c}/{d}/{s}kB/compat", m, "compat", hw, None
                     yield f"{m}/{r}x{c}/{d}/{s}kB/capacity", m, "capacity", hw, None
-        # USER mode (compat) and the capacity engine's network options, on one array
-        for d in DATAFLOWS:
+        # USER mode (compat) and the capacity engine's network options, on one array. USER mode on small
+        # SRAMs re-fetches around its circular window (docs/compat.md): VGG-16 at 8 kB took >20 CPU-min, so
+        # USER points run on the small models only
+        for d in DATAFLOWS if m in QUICK_MODELS else ():
             hw = dict(array_rows=16, array_cols=16, dataflow=d, ifmap_sram_kb=8, filter_sram_kb=8, ofmap_sram_kb=8,
                       bandwidth_mode="USER", bandwidth=16, ifmap_dram_bw=10, filter_dram_bw=20)
             yield f"{m}/16x16/{d}/8kB/user/compat", m, "compat", hw, None
