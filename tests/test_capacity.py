@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from trafficsim.bounds import (capacity_bound_words, compulsory_words, gemm_dims, touched_1d,
                                touched_input_elems)
+from trafficsim.dram import DramConfig
 from trafficsim.energy import EnergyTable
 from trafficsim.engines import simulate as engine_simulate
 from trafficsim.engines.capacity import CapacityOptions, layer_traffic, simulate
@@ -227,7 +228,7 @@ def test_search_never_beats_the_brute_force_optimum(c, k, h, w, r, s, kb):
 def test_engine_records_totals_time_and_energy():
     topo = Topology("two", (conv("a", c=16, h=16, w=16, k=32), conv("b", c=32, h=16, w=16, k=16)))
     hw = Hardware(array_rows=8, array_cols=8, ifmap_sram_kb=4, filter_sram_kb=4, ofmap_sram_kb=4,
-                  dram_bandwidth_gbs=1.0, clock_mhz=500.0)
+                  dram=DramConfig(bandwidth_gbs=1.0), clock_mhz=500.0)
     res = engine_simulate(topo, hw, engine="capacity")
     assert res.engine == "capacity" and len(res.layers) == 2
     totals = res.totals()

@@ -32,7 +32,7 @@ class EnergyTable:
     larger words, int8 figure for 3-byte words).
     """
 
-    dram_pj_per_byte: float = 162.5
+    dram_pj_per_byte: float = 162.5  # the ideal DRAM pipe's; a DRAM standard computes its own
     sram_pj_per_byte: float = 2.5
     mac_pj: float | None = None
 
@@ -51,12 +51,15 @@ class EnergyTable:
         return MAC_PJ_BY_WORD_BYTES[4] if word_bytes > 4 else MAC_PJ_BY_WORD_BYTES[1]
 
 
-def energy_uj(dram_bytes: float, sram_bytes: float, macs: float, table: EnergyTable,
-              word_bytes: int) -> tuple[float, float, float]:
-    """(DRAM, SRAM, MAC) energy in microjoules."""
-    return (dram_bytes * table.dram_pj_per_byte * 1e-6,
-            sram_bytes * table.sram_pj_per_byte * 1e-6,
-            macs * table.mac_energy_pj(word_bytes) * 1e-6)
+def sram_energy_uj(sram_bytes: float, table: EnergyTable) -> float:
+    """SRAM energy in microjoules. (DRAM energy comes from the memory system,
+    :func:`trafficsim.dram.transfers.transfer_cost`: ``dram_pj_per_byte`` for the ideal pipe.)"""
+    return sram_bytes * table.sram_pj_per_byte * 1e-6
+
+
+def mac_energy_uj(macs: float, table: EnergyTable, word_bytes: int) -> float:
+    """MAC energy in microjoules for ``word_bytes``-byte operands."""
+    return macs * table.mac_energy_pj(word_bytes) * 1e-6
 
 
 def parse_energy_table(text: str) -> EnergyTable:

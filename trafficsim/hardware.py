@@ -1,7 +1,9 @@
-"""Hardware configuration: the systolic array, its three SRAMs, dataflow, DRAM interface.
+"""Hardware configuration: the systolic array, its three SRAMs, dataflow, DRAM interface, the DRAM.
 
 :class:`Hardware` is plain data. It reads and writes SCALE-Sim ``.cfg`` files (3.0.0 and v2,
-which lacks ``[layout]``, ``[sparsity]`` and ``UseRamulatorTrace``) and has named presets.
+which lacks ``[layout]``, ``[sparsity]`` and ``UseRamulatorTrace``) and has named presets. The DRAM
+(:class:`~trafficsim.dram.DramConfig`, ``Hardware.dram``) is written to a ``[dram]`` section, which
+SCALE-Sim's own parser ignores.
 The default equals SCALE-Sim 3.0.0's shipped ``configs/scale.cfg`` (32x32, 64/64/64 kB, ws, CALC).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .dram.config import DramConfig
 from .errors import ConfigError, InputError
 
 Dataflow = Literal["os", "ws", "is"]
@@ -24,12 +27,17 @@ BANDWIDTH_MODES: tuple[str, ...] = ("CALC", "USER")
 
 @dataclass(frozen=True)
 class Hardware:
-    """A systolic-array accelerator as SCALE-Sim describes it, plus DRAM timing for the capacity model.
+    """A systolic-array accelerator as SCALE-Sim describes it, plus the DRAM behind it and the clock.
 
     Sizes are in kB of ``word_bytes``-byte words as in SCALE-Sim (1 kB = 1024 words; SCALE-Sim
     hard-codes 1-byte words). In USER mode SCALE-Sim 3.0.0 reads IFMAP/FILTER from DRAM at
     ``ifmap_dram_bw``/``filter_dram_bw`` words/cycle (its ``[layout] *SRAMBankBandwidth`` keys) and
     drains OFMAP at ``bandwidth`` words/cycle (``[architecture_presets] Bandwidth``).
+
+    ``dram`` is the memory system the capacity engine times its transfers against (default: the ideal
+    12.8 GB/s pipe); ``clock_mhz`` the array clock that converts its time to seconds. In dictionaries
+    (:meth:`to_dict`, summary.json, sweep tables) the DRAM fields appear flat as ``dram_<field>``
+    (``dram_standard``, ``dram_bandwidth_gbs``...).
     """
 
     array_rows: int = 32
@@ -53,8 +61,8 @@ class Hardware:
     filter_bank_port: int = 2
     read_request_buffer: int = 32
     write_request_buffer: int = 32
-    # Capacity-aware model only: DRAM interface and clock
-    dram_bandwidth_gbs: float = 12.8
+    # Capacity-aware model only: the DRAM and the clock
+    dram: DramConfig = DramConfig()
     clock_mhz: float = 1000.0
     run_name: str = "trafficsim"
 
@@ -73,8 +81,10 @@ class Hardware:
             raise ConfigError(f"unknown dataflow {self.dataflow!r}: choose one of os, ws, is")
         if self.bandwidth_mode not in BANDWIDTH_MODES:
             raise ConfigError(f"unknown bandwidth mode {self.bandwidth_mode!r}: choose CALC or USER")
-        if not (self.dram_bandwidth_gbs > 0 and self.clock_mhz > 0):
-            raise ConfigError("dram_bandwidth_gbs and clock_mhz must be positive")
+        if not isinstance(self.dram, DramConfig):
+            raise ConfigError(f"dram must be a DramConfig, got {type(self.dram).__name__}")
+        if not self.clock_mhz > 0:
+            raise ConfigError("clock_mhz must be positive")
 
     # -- convenience ---------------------------------------------------------------------------
     @property
@@ -87,16 +97,16 @@ class Hardware:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        # every field is a plain scalar: no need for asdict's recursive deep copy (a sweep writes one per point)
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Plain scalars, the DRAM's fields flat as ``dram_<field>`` (no asdict deep copy: a sweep writes one
+        per point)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dram"}
+        d.update({f"dram_{k}": v for k, v in self.dram.to_dict().items()})
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Hardware":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown hardware field(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        """The inverse of :meth:`to_dict` (``dram_<field>`` keys, or ``dram`` as a DramConfig or dict)."""
+        return cls(**hardware_changes(d))
 
     def label(self) -> str:
         """A short readable label, e.g. ``32x32-ws-64.64.64kB``."""
@@ -106,11 +116,37 @@ class Hardware:
     # -- .cfg ----------------------------------------------------------------------------------
     def to_cfg(self) -> str:
         """SCALE-Sim 3.0.0 ``.cfg`` text (accepted by 2.0.2 too, which ignores extra keys)."""
-        return _CFG_TEMPLATE.format(h=self)
+        dram = "".join(f"{k} = {'none' if v is None else v}\n" for k, v in self.dram.to_dict().items())
+        return _CFG_TEMPLATE.format(h=self) + f"\n[{_DRAM_SECTION}]\n" + dram
 
     def write_cfg(self, path: str | os.PathLike) -> None:
         from .topology import atomic_write_text
         atomic_write_text(path, self.to_cfg())
+
+
+def hardware_changes(d: dict[str, Any], base_dram: DramConfig | None = None) -> dict[str, Any]:
+    """Hardware field changes from a flat mapping: ``dram_<field>`` keys (as :meth:`Hardware.to_dict` writes
+    them) and ``dram`` (a DramConfig or a dict) become one ``dram`` value, starting from ``base_dram``; any
+    other key must be a Hardware field. Unknown keys are a one-line :class:`ConfigError`."""
+    known = {f.name for f in fields(Hardware)}
+    changes: dict[str, Any] = {}
+    dram_keys: dict[str, Any] = {}
+    unknown = []
+    for k, v in d.items():
+        if k == "dram" and isinstance(v, dict):
+            dram_keys.update(v)
+        elif k.startswith("dram_"):
+            dram_keys[k[5:]] = v
+        elif k in known:
+            changes[k] = v
+        else:
+            unknown.append(k)
+    if unknown:
+        raise ConfigError(f"unknown hardware field(s): {', '.join(sorted(unknown))}")
+    if dram_keys:
+        base = changes.get("dram", base_dram or DramConfig())
+        changes["dram"] = DramConfig.from_dict({**base.to_dict(), **dram_keys}, "hardware")
+    return changes
 
 
 _CFG_TEMPLATE = """\
@@ -153,6 +189,9 @@ RandomNumberGeneratorSeed : 40
 InterfaceBandwidth: {h.bandwidth_mode}
 UseRamulatorTrace: False
 """
+
+# trafficsim's own section: SCALE-Sim 3.0.0 and 2.0.2 read only the keys they know and ignore it
+_DRAM_SECTION = "dram"
 
 
 def _cfg_int(cp: configparser.ConfigParser, where: str, section: str, key: str, default: int | None = None) -> int:
@@ -234,6 +273,8 @@ def read_cfg(path: str | os.PathLike) -> Hardware:
             raise ConfigError(f"{where}: [sparsity] SparsitySupport = true is not supported by trafficsim")
     if cp.has_section("run_presets") and cp.get("run_presets", "UseRamulatorTrace", fallback="False").strip() == "True":
         raise ConfigError(f"{where}: [run_presets] UseRamulatorTrace = True is not supported by trafficsim")
+    if cp.has_section(_DRAM_SECTION):
+        kw["dram"] = DramConfig.from_strings(dict(cp.items(_DRAM_SECTION, raw=True)), f"{where}: [{_DRAM_SECTION}]")
     try:
         return Hardware(**kw)
     except ConfigError as e:  # e.g. a zero size: say which file

@@ -26,13 +26,13 @@ import threading
 import time
 import types
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .engines import engine_info, get_engine, shares_layers
 from .errors import ConfigError, InputError
-from .hardware import DATAFLOWS, Hardware, parse_array, parse_sram
+from .hardware import DATAFLOWS, Hardware, hardware_changes, parse_array, parse_sram
 from .topology import Topology, atomic_write_text, read_csv
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ CACHE_FORMAT = 1  # bump when the cache file layout changes
 # Columns that describe a point, first in every row.
 POINT_COLUMNS = ("model", "engine", "array", "array_rows", "array_cols", "dataflow",
                  "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
-_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
+# flat names as Hardware.to_dict() gives them (the DRAM's fields as dram_<field>)
+_HARDWARE_FIELDS = tuple(Hardware().to_dict())
 # Fields that do not change any count: left out of the cache key so that renaming a run reuses results.
 _NOT_IN_KEY = ("run_name",)
 
@@ -123,7 +124,7 @@ def _point_changes(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _make_hardware(base: Hardware, changes: Mapping[str, Any], where: str) -> Hardware:
     try:
-        return replace(base, **changes)
+        return replace(base, **hardware_changes(dict(changes), base.dram))
     except ConfigError as e:
         raise InputError(f"{where}: {e}") from None
     except TypeError as e:  # e.g. a list where a number belongs
@@ -140,8 +141,7 @@ def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str |
     """Cache key of a point: a hash of (topology, hardware, engine, trafficsim version)."""
     if version is None:
         from . import __version__ as version
-    # plain getattr: dataclasses.asdict deep-copies and costs more than the rest of the key
-    hw = {k: getattr(hardware, k) for k in _HARDWARE_FIELDS if k not in _NOT_IN_KEY}
+    hw = {k: v for k, v in hardware.to_dict().items() if k not in _NOT_IN_KEY}
     text = json.dumps({"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine,
                        "trafficsim": version}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:40]
@@ -585,17 +585,18 @@ def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb
 
     # -- table ------------------------------------------------------------------------------------
     # other Hardware fields become columns where some point differs from the default
-    default = Hardware()
+    default = Hardware().to_dict()
+    flat = [p.hardware.to_dict() for p in sweep_points]
     extra_cols = [f for f in _HARDWARE_FIELDS if f not in POINT_COLUMNS and f not in _NOT_IN_KEY
-                  and any(getattr(p.hardware, f) != getattr(default, f) for p in sweep_points)]
+                  and any(d[f] != default[f] for d in flat)]
     rows: list[dict[str, Any]] = []
-    for p in sweep_points:
+    for p, hw_flat in zip(sweep_points, flat):
         hw = p.hardware
         point = {"model": labels[p.model_index], "engine": engine, "array": hw.array,
                  "array_rows": hw.array_rows, "array_cols": hw.array_cols, "dataflow": hw.dataflow,
                  "ifmap_sram_kb": hw.ifmap_sram_kb, "filter_sram_kb": hw.filter_sram_kb,
                  "ofmap_sram_kb": hw.ofmap_sram_kb}
-        point.update({k: getattr(hw, k) for k in extra_cols})
+        point.update({k: hw_flat[k] for k in extra_cols})
         rec = records[p.key]
         if per_layer:
             for layer in rec["layers"]:

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..hardware import Hardware, parse_array, parse_sram, preset as get_preset, read_cfg, split_one_or_three
+from ..hardware import (Hardware, hardware_changes, parse_array, parse_sram, preset as get_preset, read_cfg,
+                        split_one_or_three)
 from ..topology import Topology, read_csv
 
 ModelArg = Annotated[str, typer.Argument(
@@ -45,7 +46,8 @@ def resolve_hardware(preset: str | None = None, config: Path | None = None, arra
                      **extra) -> Hardware:
     """Hardware from a preset or .cfg (default: SCALE-Sim's scale.cfg), then the explicit options.
 
-    ``extra`` are further Hardware fields (e.g. ``word_bytes``, ``clock_mhz``) applied when not None.
+    ``extra`` are further Hardware fields (e.g. ``word_bytes``, ``clock_mhz``, ``dram_bandwidth_gbs``) applied
+    when not None.
     """
     if preset and config:
         raise InputError("give either --preset or --config, not both")
@@ -62,9 +64,8 @@ def resolve_hardware(preset: str | None = None, config: Path | None = None, arra
         changes["ifmap_sram_kb"], changes["filter_sram_kb"], changes["ofmap_sram_kb"] = parse_sram(sram)
     if bandwidth is not None:
         changes.update(parse_bandwidth(bandwidth))
-    for k, v in extra.items():
-        if v is not None:
-            changes[k] = v
+    # dram_<field> extras (e.g. dram_bandwidth_gbs) change Hardware.dram
+    changes.update(hardware_changes({k: v for k, v in extra.items() if v is not None}, hw.dram))
     return replace(hw, **changes) if changes else hw
 
 

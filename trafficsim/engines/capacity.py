@@ -4,8 +4,9 @@ Per layer, a search over tilings and loop orders picks the one with the least DR
 fits the three SRAMs (double-buffered: half of each holds the working tile); partial sums stay on
 chip when the loop order keeps the output tile resident over the whole reduction. Compute cycles
 and SRAM accesses come from SCALE-Sim's systolic model (folds of the chosen dataflow); time is
-compute overlapped with DRAM transfers at ``Hardware.dram_bandwidth_gbs``; energy from a per-access
-table. At network level (topologies converted from torch, which record ops and tensors) concat,
+compute overlapped with DRAM transfers, timed by the memory system (``Hardware.dram`` through
+:func:`trafficsim.dram.transfers.transfer_cost`; the default ideal pipe is bytes / bandwidth);
+energy from a per-access table and the memory system. At network level (topologies converted from torch, which record ops and tensors) concat,
 pooling, residual adds and inter-layer residency are handled as :class:`CapacityOptions` says.
 
 Exactly what is assumed is written down in ``docs/capacity.md``.
@@ -21,7 +22,8 @@ import numpy as np
 from numba import njit
 
 from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
-from ..energy import EnergyTable, energy_uj
+from ..dram.transfers import MemorySystem, Transfers, transfer_cost
+from ..energy import EnergyTable, mac_energy_uj, sram_energy_uj
 from ..errors import InputError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
@@ -477,8 +479,9 @@ def run_id_tags(result: RunResult) -> list[str]:
     if opts.get("concat") == "materialised":
         tags.append("matcat")
     hw, default = result.hardware, Hardware()
-    if (hw.dram_bandwidth_gbs, hw.clock_mhz) != (default.dram_bandwidth_gbs, default.clock_mhz):
-        tags.append(f"{hw.dram_bandwidth_gbs:g}GBs.{hw.clock_mhz:g}MHz")
+    if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
+        dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
+        tags.append(f"{dram}.{hw.clock_mhz:g}MHz")
     return tags
 
 
@@ -511,7 +514,8 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     if topology.ops:
         stats = _apply_network(topology, acc, options, min(caps[0], caps[2]) // 2)
 
-    bytes_per_cycle = hardware.dram_bandwidth_gbs * 1e3 / hardware.clock_mhz
+    memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
+    bytes_per_cycle = memory.ideal_bytes_per_cycle
     peak_macs_per_cycle = hardware.array_rows * hardware.array_cols
     balance = peak_macs_per_cycle / bytes_per_cycle
     results: list[LayerResult] = []
@@ -523,9 +527,12 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         dram_words = ifmap_reads + a.weight_reads + ofmap_writes
         dram_bytes = dram_words * word_bytes
         layer_bytes = (a.input_reads + a.weight_reads + a.output_writes + a.psum_reads) * word_bytes
-        dram_cycles = math.ceil(dram_bytes / bytes_per_cycle)
+        # the layer's reads and writes as two transfers: the ideal pipe's time depends on their sum only
+        cost = transfer_cost(memory, Transfers.of([(ifmap_reads + a.weight_reads + a.psum_reads) * word_bytes,
+                                                   (a.output_writes + a.op_writes) * word_bytes], [False, True]))
+        dram_cycles = cost.dram_cycles
         total = max(cc.compute_cycles, dram_cycles)
-        prefetch = math.ceil(lt.first_tile_words * word_bytes / bytes_per_cycle)
+        prefetch = transfer_cost(memory, Transfers.of(lt.first_tile_words * word_bytes)).dram_cycles
         comp_i, comp_w, comp_o = lt.compulsory_words
         compulsory_b = (comp_i + comp_w + comp_o) * word_bytes
         cap_bound_b = capacity_bound_words(layer, onchip_words) * word_bytes
@@ -533,7 +540,9 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         # every DRAM word passes through SRAM once; array-side accesses from the fold model
         sram_words = (cc.sram_ifmap_reads + cc.sram_filter_reads + cc.sram_ofmap_writes + cc.sram_psum_reads
                       + dram_words)
-        e_dram, e_sram, e_mac = energy_uj(dram_bytes, sram_words * word_bytes, macs, options.energy, word_bytes)
+        e_dram = cost.energy_pj_total * 1e-6
+        e_sram = sram_energy_uj(sram_words * word_bytes, options.energy)
+        e_mac = mac_energy_uj(macs, options.energy, word_bytes)
         intensity = macs / dram_bytes if dram_bytes else math.inf
         cio = layer.cio
         extra = {
