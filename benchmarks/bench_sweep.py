@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from trafficsim.sweep import resolve_model, sweep
+from trafficsim.sweeps import resolve_model, sweep
 from trafficsim.zoo import list_models
 
 ARRAYS = ["8x8", "16x16", "32x32", "128x128"]

@@ -177,7 +177,7 @@ def test_toy_engine_through_cli_run_folder_plot_and_sweep(toy, csv: Path, tmp_pa
     # a sweep: the toy engine shares layers, so c2 and c3 (same shape) are simulated once per point
     mod = __import__("toy_engine_mod")
     mod.CALLS.clear()
-    df = __import__("trafficsim.sweep", fromlist=["sweep"]).sweep(
+    df = __import__("trafficsim.sweeps", fromlist=["sweep"]).sweep(
         models=[str(csv)], arrays=["4x4", "8x8"], dataflows=["os", "ws"], engine="toy", executor="serial",
         cache_dir=None, progress=False)
     assert len(df) == 4 and set(df["engine"]) == {"toy"}

@@ -17,7 +17,7 @@ from trafficsim import Layer, Topology
 from trafficsim.cli import main as cli_main
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
-from trafficsim.sweep import point_key, read_spec, sweep, topology_digest
+from trafficsim.sweeps import point_key, read_spec, run_spec, sweep, topology_digest
 
 ENGINE = "compat"
 
@@ -222,9 +222,9 @@ def test_cli_sweep_writes_the_same_table(tiny_csv: Path, tmp_path: Path, capsys)
     printed = capsys.readouterr().out
     assert "8 points (8 computed, 0 from cache)" in printed
     from_cli = pd.read_csv(tmp_path / "out.csv")
-    kwargs, output = read_spec(spec)
-    assert output == str(tmp_path / "out.csv")
-    direct = sweep(**kwargs, progress=False, cache_dir=None)
+    parsed, output = read_spec(spec)
+    assert output == tmp_path / "out.csv"
+    direct = run_spec(parsed.with_(progress=False, cache_dir=None))
     assert from_cli.drop(columns="overall_util_pct").equals(direct.drop(columns="overall_util_pct"))
     assert from_cli["overall_util_pct"].tolist() == pytest.approx(direct["overall_util_pct"].tolist(), rel=1e-12)
     # second run: all from the cache, --quiet prints the CSV path only
@@ -260,7 +260,7 @@ KILL_AFTER_FILES = 10
 
 CHILD = """\
 import sys
-from trafficsim.sweep import sweep
+from trafficsim.sweeps import sweep
 sweep(models=[sys.argv[1]], arrays={arrays!r}, dataflows=["os", "ws", "is"], sram_kb=[1], engine={engine!r},
       executor="process", workers=2, cache_dir=sys.argv[2], progress=False)
 """
@@ -348,21 +348,49 @@ def test_spec_with_preset_and_points(tiny_csv: Path, tmp_path: Path) -> None:
         dataflow = "os"
         sram_kb = [1, 1, 2]
         """))
-    kwargs, output = read_spec(spec)
-    assert output is None and kwargs["array_rows"] == 12 and kwargs["array_cols"] == 14
-    assert kwargs["points"][0]["model"] == str(tmp_path / "tiny.csv")
-    df = sweep(**kwargs, executor="serial", cache_dir=None, progress=False)
+    parsed, output = read_spec(spec)
+    assert output is None and parsed.hardware.array_rows == 12 and parsed.hardware.array_cols == 14
+    assert parsed.points[0].model == str(tmp_path / "tiny.csv")
+    df = run_spec(parsed.with_(executor="serial", cache_dir=None, progress=False))
     assert df["array"].tolist() == ["12x14", "4x4"] and df["dataflow"].tolist() == ["ws", "os"]
     assert df["ofmap_sram_kb"].tolist() == [36, 2] and df["bandwidth"].tolist() == [4, 4]
     eyeriss = sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False,
-                    **{k: v for k, v in kwargs.items() if k not in ("points", "engine")})
+                    **parsed.hardware.to_dict())
     assert eyeriss.iloc[0].to_dict() == df.iloc[0].to_dict()  # a point without keys is the base hardware
 
 
-def test_package_level_sweep_is_callable(tiny_csv: Path) -> None:
-    import trafficsim
+def test_package_level_sweep_is_the_function(tiny_csv: Path) -> None:
+    """``trafficsim.sweep`` is the function whatever was imported first; no module shares its name."""
+    import importlib.util
+    import types
 
-    # this module imported trafficsim.sweep first, so the package attribute may be the module: still callable
+    import trafficsim
+    import trafficsim.sweeps
+
+    assert importlib.util.find_spec("trafficsim.sweep") is None
+    assert isinstance(trafficsim.sweep, types.FunctionType) and trafficsim.sweep is trafficsim.sweeps.sweep
     df = trafficsim.sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
-    again = trafficsim.sweep(models=[str(tiny_csv)], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
-    assert df.equals(again) and len(df) == 1
+    assert len(df) == 1
+    # and in a fresh interpreter where the package is imported before anything else
+    code = "import trafficsim, types; print(isinstance(trafficsim.sweep, types.FunctionType))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "True"
+
+
+def test_spec_is_typed_frozen_and_validated(tiny_csv: Path) -> None:
+    """Keyword values are stored normalised (tuples, parsed axes, a base Hardware); changes validate again."""
+    import dataclasses
+
+    from trafficsim.sweeps import SweepSpec
+
+    spec = SweepSpec(models=str(tiny_csv), arrays=["8x4", (2, 2)], dataflows="OS", sram_kb=[16, "1,2,3"],
+                     hardware={"word_bytes": 2, "array": "4x4"}, cache_dir=str(tiny_csv.parent))
+    assert spec.models == (str(tiny_csv),)
+    assert spec.arrays == ((8, 4), (2, 2)) and spec.dataflows == ("os",) and spec.sram_kb == ((16, 16, 16), (1, 2, 3))
+    assert spec.hardware == Hardware(word_bytes=2, array_rows=4, array_cols=4)
+    assert spec.executor == "process" and spec.cache_dir == tiny_csv.parent
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.engine = "capacity"  # type: ignore[misc]
+    assert spec.with_(engine="capacity").engine == "capacity"
+    assert spec.with_(engine="capacity").arrays == spec.arrays  # normalised values validate again unchanged
+    with pytest.raises(InputError, match="unknown engine"):
+        spec.with_(engine="fast")

@@ -25,7 +25,7 @@ _LAZY = {
     "simulate": "trafficsim.engines:simulate",
     "layer_metrics": "trafficsim.metrics:layer_metrics",
     "cio": "trafficsim.metrics:cio",
-    "sweep": "trafficsim.sweep:sweep",
+    "sweep": "trafficsim.sweeps:sweep",
     "plot": "trafficsim.plots:plot",
 }
 
@@ -38,8 +38,6 @@ def __getattr__(name: str) -> Any:
         import importlib
         mod, attr = _LAZY[name].split(":")
         value = getattr(importlib.import_module(mod), attr)
-        # Bind the function: importing the same-named submodule trafficsim.sweep
-        # has just set the package attribute to the module.
-        globals()[name] = value
+        globals()[name] = value  # later lookups skip __getattr__
         return value
     raise AttributeError(f"module 'trafficsim' has no attribute {name!r}")

@@ -22,7 +22,7 @@ word_bytes = 1
 
 @app.command(no_args_is_help=True, epilog="Example spec:\n\n" + _EXAMPLE.replace("\n", "\n\n"))
 def sweep(
-    spec: Annotated[Path, typer.Argument(help="Sweep spec (TOML): models, arrays, dataflows, sram_kb, engine, "
+    spec_path: Annotated[Path, typer.Argument(help="Sweep spec (TOML): models, arrays, dataflows, sram_kb, engine, "
                                          "[hardware] base fields or [[points]] tables.", metavar="SPEC.toml")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Result CSV (default: the spec's 'output', "
                                                 "else reports/SPEC.csv).")] = None,
@@ -48,32 +48,31 @@ def sweep(
     """
     import time
 
-    from ..sweep import read_spec, sweep as run_sweep
+    from ..sweeps import read_spec, run_spec
     from ..topology import atomic_write_text
 
-    kwargs, output = read_spec(spec)
-    for key, value in (("executor", executor), ("workers", workers), ("dask_address", dask_address),
-                       ("engine", engine)):
-        if value is not None:
-            kwargs[key] = value
+    spec, output = read_spec(spec_path)
+    overrides: dict = {k: v for k, v in (("executor", executor), ("workers", workers),
+                                         ("dask_address", dask_address), ("engine", engine)) if v is not None}
     if dask_address is not None and executor is None:
-        kwargs["executor"] = "dask"
+        overrides["executor"] = "dask"
     if per_layer:
-        kwargs["per_layer"] = True
+        overrides["per_layer"] = True
     if no_cache:
-        kwargs["cache_dir"] = None
+        overrides["cache_dir"] = None
     elif cache_dir is not None:
-        kwargs["cache_dir"] = str(cache_dir)
-    target = out or (Path(output) if output else Path("reports") / f"{spec.stem}.csv")
+        overrides["cache_dir"] = cache_dir
+    spec = spec.with_(progress=not quiet, **overrides)
+    target = out or output or Path("reports") / f"{spec_path.stem}.csv"
 
     t0 = time.perf_counter()
-    df = run_sweep(progress=not quiet, **kwargs)
+    df = run_spec(spec)
     elapsed = time.perf_counter() - t0
     atomic_write_text(target, df.to_csv(index=False))
     if quiet:
         print(target)
         return
-    _print_table(df, kwargs.get("per_layer", False))
+    _print_table(df, spec.per_layer)
     a = df.attrs
     print(f"{a['points']} points ({a['computed']} computed, {a['cached']} from cache) in {elapsed:.2f} s -> {target}")
 

@@ -1,0 +1,485 @@
+"""The typed sweep spec: what to sweep and how, validated once and frozen.
+
+``ts.sweep(...)`` keyword arguments and ``trafficsim sweep`` TOML files both become a
+:class:`SweepSpec`; every later phase (points, cache, plan, executors, table) reads only this record.
+Values are checked strictly where they enter (a string is not a boolean, ``true`` is not a worker
+count, a list in ``[hardware]`` is not a grid), each problem as one :class:`InputError` line that
+names the key.
+
+**Adding an axis** (e.g. ``dram=[...]``) is one field of :class:`SweepSpec` made with :func:`axis`:
+the keyword argument, the TOML key, its singular form in ``[hardware]`` and ``[[points]]``, the
+grid product and the table's columns all follow from it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Union
+
+from ..errors import ConfigError, InputError, TrafficsimError
+from ..hardware import DATAFLOWS, Hardware, parse_array, parse_sram
+from ..topology import Topology
+
+ModelRef = Union[str, Topology]  # a zoo name, a SCALE-Sim CSV path, ``file.py:attr`` or a Topology
+
+EXECUTORS = ("serial", "process", "dask")
+DEFAULT_CACHE_DIR = Path("reports/sweeps")
+_DEFAULT_HARDWARE = Hardware()
+_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
+# a Dask scheduler address: [protocol://]host:port (host may be a name, IPv4 or [IPv6])
+_DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+
+
+class SpecError(InputError):
+    """A spec value that is not acceptable; ``key`` names the spec key (for ``file:line`` locations)."""
+
+    def __init__(self, key: str, message: str, *, named: bool = False) -> None:
+        # named: the message names what is wrong already (e.g. a Hardware field), no "key:" prefix
+        super().__init__(message if named else f"{key}: {message}")
+        self.key = key
+
+
+# ---------------------------------------------------------------------------------------------
+# Axes
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Axis:
+    """How one grid axis reads its values and what each value sets.
+
+    ``key`` is the singular name of the same setting in ``[hardware]``, a point or a ``**hardware``
+    keyword; ``parse`` turns one user value into a normalised, hashable value (raising
+    :class:`InputError`), ``changes`` turns that value into :class:`Hardware` field changes;
+    ``scalars`` are the types of a single value given without a list.
+    """
+
+    key: str
+    parse: Callable[[Any], Any]
+    changes: Callable[[Any], dict[str, Any]]
+    scalars: tuple[type, ...]
+
+
+def axis(key: str, parse: Callable[[Any], Any], changes: Callable[[Any], dict[str, Any]],
+         scalars: tuple[type, ...]) -> Any:
+    """A :class:`SweepSpec` field that is a grid axis: a tuple of parsed values, ``None`` = the base's value."""
+    return field(default=None, metadata={"axis": Axis(key, parse, changes, scalars)})
+
+
+def _no_bool(value: Any, what: str) -> None:
+    # bool is an int in Python: reject it before int parsers accept True as 1
+    if isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value)):
+        raise InputError(f"{what} {value!r} must be made of integers, not true/false")
+
+
+def _parse_array(value: Any) -> tuple[int, int]:
+    _no_bool(value, "array size")
+    if isinstance(value, (str, tuple, list)):
+        return parse_array(value)
+    raise InputError(f"array size {value!r} must be 'RxC' or (rows, cols)")
+
+
+def _parse_dataflow(value: Any) -> str:
+    d = value.strip().lower() if isinstance(value, str) else value
+    if d not in DATAFLOWS:
+        raise InputError(f"unknown dataflow {value!r}: choose os, ws or is")
+    return d
+
+
+def _parse_sram(value: Any) -> tuple[int, int, int]:
+    _no_bool(value, "SRAM sizes")
+    if isinstance(value, (int, str, tuple, list)):
+        return parse_sram(value)
+    raise InputError(f"SRAM sizes {value!r} must be an integer (kB) or [ifmap, filter, ofmap]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardware changes: axis keys and Hardware fields, strictly typed
+# ---------------------------------------------------------------------------------------------
+def _field_value(name: str, value: Any) -> Any:
+    """A Hardware field value checked against the type of its default (ints are not bools, floats finite)."""
+    default = getattr(_DEFAULT_HARDWARE, name)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok:
+            value = float(value)  # 25 and 25.0 are one point (and one cache file)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:  # a record field (e.g. a memory-system config): Hardware validates it
+        ok = True
+    if not ok:
+        kind = ("true or false" if isinstance(default, bool) else "an integer" if isinstance(default, int)
+                else "a finite number" if isinstance(default, float) else "a string")
+        raise InputError(f"{name} must be {kind}, got {value!r}")
+    return value
+
+
+def hardware_changes(values: Mapping[str, Any], unknown: str = "key") -> dict[str, Any]:
+    """Hardware field changes from axis keys (``array``, ``dataflow``, ``sram_kb``...) and Hardware fields;
+    ``unknown`` is what an unknown key is called in the error."""
+    changes: dict[str, Any] = {}
+    axes = AXES_BY_KEY
+    for k, v in values.items():
+        if not isinstance(k, str):
+            raise InputError(f"key {k!r} must be a string")
+        ax = axes.get(k)
+        if ax is not None:
+            try:
+                changes.update(ax.changes(ax.parse(v)))
+            except InputError as e:
+                raise InputError(f"{k}: {e}") from None
+        elif k in _HARDWARE_FIELDS:
+            changes[k] = _field_value(k, v)
+        else:
+            keys = ", ".join(a.key for a in axes.values())
+            raise InputError(f"unknown {unknown} {k!r}; use {keys} or a Hardware field (see trafficsim.Hardware)")
+    return changes
+
+
+def apply_changes(base: Hardware, changes: Mapping[str, Any]) -> Hardware:
+    """``base`` with ``changes`` (validated by Hardware); a rejected value is an :class:`InputError`."""
+    if not changes:
+        return base
+    try:
+        return replace(base, **changes)
+    except (ConfigError, TypeError, ValueError) as e:  # TypeError: e.g. a list compared with a number
+        raise InputError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Points
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PointSpec:
+    """One explicit point: a model (``None`` = the spec's only model) and its Hardware changes."""
+
+    model: ModelRef | None
+    changes: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def parse(cls, value: Any) -> "PointSpec":
+        """A point from a dict such as ``{"model": "resnet18", "array": "16x16", "sram_kb": 32}``."""
+        if isinstance(value, PointSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise InputError(f"must be a dict such as {{'model': 'resnet18', 'array': '32x32'}}, got {value!r}")
+        rest = {k: v for k, v in value.items() if k != "model"}
+        model = _parse_model(value["model"]) if "model" in value else None
+        return cls(model, tuple(hardware_changes(rest).items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+# ---------------------------------------------------------------------------------------------
+def _parse_model(value: Any) -> ModelRef:
+    if isinstance(value, Topology):
+        return value
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"model {value!r} must be a zoo name, a topology CSV path, file.py:attr or a Topology")
+    return value
+
+
+def _as_tuple(values: Any, key: str, scalars: tuple[type, ...]) -> tuple | None:
+    """None stays None; a single value becomes a one-element tuple; an empty list is an error."""
+    if values is None:
+        return None
+    if isinstance(values, scalars):
+        return (values,)
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise SpecError(key, f"must be a list, got {values!r}")
+    out = tuple(values)
+    if not out:
+        raise SpecError(key, f"{key} is empty: give at least one value or leave it out")
+    return out
+
+
+def _check_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep: models x axes (or explicit points) on a base hardware, and how to run it.
+
+    Construct it with the same loose values :func:`~trafficsim.sweeps.sweep` takes (lists or single
+    values, ``"RxC"`` strings, paths); it stores them normalised (tuples, parsed values) and raises
+    :class:`InputError` naming the key for anything it cannot accept. ``dataclasses.replace`` works
+    and validates again.
+    """
+
+    models: tuple[ModelRef, ...] = ()
+    # -- grid axes (product in this order, after the models) -----------------------------------
+    arrays: tuple[tuple[int, int], ...] | None = axis(
+        "array", _parse_array, lambda v: {"array_rows": v[0], "array_cols": v[1]}, (str,))
+    dataflows: tuple[str, ...] | None = axis("dataflow", _parse_dataflow, lambda v: {"dataflow": v}, (str,))
+    sram_kb: tuple[tuple[int, int, int], ...] | None = axis(
+        "sram_kb", _parse_sram,
+        lambda v: {"ifmap_sram_kb": v[0], "filter_sram_kb": v[1], "ofmap_sram_kb": v[2]}, (int, str))
+    # -- or an explicit list of points --------------------------------------------------------
+    points: tuple[PointSpec, ...] | None = None
+    # -- every point starts from this hardware ------------------------------------------------
+    hardware: Hardware = _DEFAULT_HARDWARE
+    # -- how to run ---------------------------------------------------------------------------
+    engine: str = "compat"
+    executor: str | None = None  # None: "dask" when dask_address is given, else "process"
+    per_layer: bool = False
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
+    dask_address: Any = None  # a scheduler address, a distributed.Client or a cluster object
+    workers: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        # models
+        # () is "not given" (the default, and what a point-list spec stores); an empty list is an error
+        models = () if self.models == () else _as_tuple(self.models, "models", (str, os.PathLike, Topology)) or ()
+        try:
+            put("models", tuple(_parse_model(m) for m in models))
+        except InputError as e:
+            raise SpecError("models", str(e)) from None
+        # base hardware: a Hardware, or a mapping of changes to the default
+        hw = self.hardware
+        if isinstance(hw, Mapping):
+            try:
+                hw = apply_changes(_DEFAULT_HARDWARE, hardware_changes(hw, unknown="hardware field"))
+            except InputError as e:
+                raise SpecError("hardware", str(e), named=True) from None
+        elif not isinstance(hw, Hardware):
+            raise SpecError("hardware", f"must be a Hardware or a dict of its fields, got {hw!r}")
+        put("hardware", hw)
+        # axes
+        for ax_field, ax in AXIS_FIELDS:
+            values = _as_tuple(getattr(self, ax_field), ax_field, ax.scalars)
+            if values is not None:
+                try:
+                    values = tuple(ax.parse(v) for v in values)
+                except InputError as e:
+                    raise SpecError(ax_field, str(e)) from None
+            put(ax_field, values)
+        # points
+        if self.points is not None:
+            given = [name for name, _ in AXIS_FIELDS if getattr(self, name) is not None]
+            if given:
+                raise SpecError("points", f"give either points or the {'/'.join(given)} grid, not both")
+            if isinstance(self.points, (str, bytes, Mapping)) or not isinstance(self.points, Iterable):
+                raise SpecError("points", f"must be a list of dicts, got {self.points!r}")
+            parsed = []
+            for i, p in enumerate(self.points):
+                try:
+                    point = PointSpec.parse(p)
+                    apply_changes(hw, dict(point.changes))  # checked now, before any model is built
+                except InputError as e:
+                    raise SpecError("points", f"point {i}: {e}") from None
+                if point.model is None and len(self.models) != 1:
+                    raise SpecError("points", f"point {i}: no 'model' (needed unless models has exactly one entry)")
+                parsed.append(point)
+            if not parsed:
+                raise SpecError("points", "points is empty")
+            put("points", tuple(parsed))
+        elif not self.models:
+            raise SpecError("models", "no models: give models=[...] (zoo names, CSV paths or Topology objects)")
+        # how to run
+        if not isinstance(self.engine, str):
+            raise SpecError("engine", f"must be an engine name, got {self.engine!r}")
+        from ..engines import engine_info
+
+        try:
+            engine_info(self.engine)  # registered?
+        except InputError as e:
+            raise SpecError("engine", str(e)) from None
+        executor = self.executor
+        if executor is None:
+            executor = "dask" if self.dask_address is not None else "process"
+        if not isinstance(executor, str) or executor not in EXECUTORS:
+            raise SpecError("executor", f"unknown executor {executor!r}: choose serial, process or dask")
+        put("executor", executor)
+        if self.dask_address is not None:
+            if executor != "dask":
+                raise SpecError("dask_address", f"dask_address is given but executor is {executor!r}; "
+                                                f"use executor='dask'")
+            _check_dask_address(self.dask_address)
+        _check_bool("per_layer", self.per_layer)
+        _check_bool("progress", self.progress)
+        w = self.workers
+        if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w <= 0):
+            raise SpecError("workers", f"workers must be a positive integer, got {w!r}")
+        cache = self.cache_dir
+        if cache is not None:
+            if isinstance(cache, str) and not cache.strip():
+                raise SpecError("cache_dir", "cache_dir is empty: give a folder, or None for no cache")
+            if not isinstance(cache, (str, os.PathLike)):
+                raise SpecError("cache_dir", f"must be a folder path (or None for no cache), got {cache!r}")
+            put("cache_dir", Path(cache))
+
+    def with_(self, **changes: Any) -> "SweepSpec":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+def _check_dask_address(address: Any) -> None:
+    if isinstance(address, str):
+        if not _DASK_ADDRESS.match(address.strip()):
+            raise SpecError("dask_address", f"{address!r} is not a scheduler address such as tcp://10.0.0.5:8786")
+        return
+    distributed = sys.modules.get("distributed")  # a Client or cluster object means it is imported already
+    if distributed is not None and isinstance(address, distributed.Client):
+        return
+    if hasattr(address, "scheduler_address"):  # a LocalCluster or another deployed cluster
+        return
+    raise SpecError("dask_address", f"must be a scheduler address, a Client or a cluster, got {address!r}")
+
+
+AXIS_FIELDS: tuple[tuple[str, Axis], ...] = tuple(
+    (f.name, f.metadata["axis"]) for f in fields(SweepSpec) if "axis" in f.metadata)
+AXES_BY_KEY: dict[str, Axis] = {ax.key: ax for _, ax in AXIS_FIELDS}
+SPEC_FIELDS = tuple(f.name for f in fields(SweepSpec))
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec files (TOML)
+# ---------------------------------------------------------------------------------------------
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+    import tomli as tomllib
+
+# top-level keys of a spec file: the SweepSpec fields but progress (the CLI's --quiet), plus
+# output (the CSV) and preset (a named base hardware); [hardware] holds base Hardware fields
+SPEC_FILE_KEYS = tuple(k for k in SPEC_FIELDS if k != "progress") + ("output", "preset")
+MAX_SPEC_BYTES = 16 * 1024 * 1024  # a spec is a few lines; 16 MB holds 100k explicit points
+
+
+class SpecFile(NamedTuple):
+    """A spec file read: the validated :class:`SweepSpec` and its ``output`` CSV path (or None)."""
+
+    spec: SweepSpec
+    output: Path | None
+
+
+def _line_of(text: str, key: str, table: str | None = None) -> int | None:
+    """The line of ``key = ...`` (in ``[table]`` if given): a location for errors; None if not found."""
+    in_table = table is None
+    for n, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if s.startswith("["):
+            if table is None:
+                break  # top-level keys come before the first table
+            in_table = s.strip("[] \t") == table
+            continue
+        if in_table and re.match(rf"^{re.escape(key)}\s*=", s):
+            return n
+    return None
+
+
+def read_spec(path: str | os.PathLike) -> SpecFile:
+    """Read a sweep spec (TOML) into a validated :class:`SweepSpec` and the ``output`` path.
+
+    Top-level keys: ``models``, the axes (``arrays``, ``dataflows``, ``sram_kb``), ``engine``, ``executor``,
+    ``per_layer``, ``cache_dir``, ``dask_address``, ``workers``, ``output`` (CSV path), ``preset`` (base
+    hardware preset), a ``[hardware]`` table of base Hardware fields (single values: ``array``,
+    ``dataflow``, ``sram_kb`` or any Hardware field) and ``[[points]]`` tables for an explicit point list.
+    A CSV model path that does not exist from the working directory is looked up next to the spec.
+    Errors are one :class:`InputError` line starting with ``path:line:`` where the line is known.
+    """
+    from ..hardware import preset as get_preset
+
+    path = Path(path)
+    text = _read_spec_text(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML ({e})") from None
+
+    def where(key: str, table: str | None = None) -> str:
+        line = _line_of(text, key, table)
+        return f"{path}:{line}" if line else str(path)
+
+    unknown = sorted(set(doc) - set(SPEC_FILE_KEYS) - {"hardware"})
+    if unknown:
+        raise InputError(f"{where(unknown[0])}: unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(SPEC_FILE_KEYS)}, [hardware]")
+
+    def near_spec(model: Any) -> Any:
+        if isinstance(model, str) and model.lower().endswith(".csv") and not Path(model).exists():
+            beside = path.parent / model
+            if beside.exists():
+                return str(beside)
+        return model
+
+    output = doc.pop("output", None)
+    if output is not None and (not isinstance(output, str) or not output.strip()):
+        raise InputError(f"{where('output')}: output must be a CSV path string, got {output!r}")
+    # base hardware: the preset, then [hardware]
+    base = _DEFAULT_HARDWARE
+    if "preset" in doc:
+        name = doc.pop("preset")
+        if not isinstance(name, str):
+            raise InputError(f"{where('preset')}: preset must be a preset name, got {name!r}")
+        try:
+            base = replace(get_preset(name), run_name=_DEFAULT_HARDWARE.run_name)
+        except TrafficsimError as e:
+            raise InputError(f"{where('preset')}: {e}") from None
+    hw = doc.pop("hardware", {})
+    if not isinstance(hw, dict):
+        raise InputError(f"{where('hardware')}: [hardware] must be a table of Hardware fields")
+    for k, v in hw.items():
+        try:
+            base = apply_changes(base, hardware_changes({k: v}, unknown="hardware field"))
+        except InputError as e:
+            hint = ""
+            if k in AXES_BY_KEY and isinstance(v, list):
+                grid = next(name for name, ax in AXIS_FIELDS if ax.key == k)
+                hint = f" ([hardware] holds one value; a list of values to sweep is the top-level key {grid})"
+            raise InputError(f"{where(k, 'hardware')}: [hardware] {e}{hint}") from None
+    kwargs: dict[str, Any] = dict(doc)
+    if "models" in kwargs:
+        models = kwargs["models"]
+        kwargs["models"] = [near_spec(m) for m in models] if isinstance(models, list) else near_spec(models)
+    if isinstance(kwargs.get("points"), list):
+        kwargs["points"] = [{**p, "model": near_spec(p["model"])} if isinstance(p, dict) and "model" in p else p
+                            for p in kwargs["points"]]
+    try:
+        spec = SweepSpec(**kwargs, hardware=base)
+    except SpecError as e:
+        raise InputError(f"{where(e.key)}: {e}") from None
+    return SpecFile(spec, Path(output) if output is not None else None)
+
+
+def _read_spec_text(path: Path) -> str:
+    """The spec's text: a regular file of bounded size, UTF-8 with or without a BOM."""
+    try:
+        from ..files import read_text_bounded  # the shared reader (regular files only, bounded, BOM)
+    except ImportError:
+        read_text_bounded = None
+    if read_text_bounded is not None:
+        return read_text_bounded(path, what="sweep spec", error=InputError, max_bytes=MAX_SPEC_BYTES)
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such sweep spec") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read sweep spec ({e.strerror or e})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: not a regular file (a sweep spec is a TOML file)")
+        data = f.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MB; not a sweep spec")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
