@@ -394,3 +394,110 @@ def test_spec_is_typed_frozen_and_validated(tiny_csv: Path) -> None:
     assert spec.with_(engine="capacity").arrays == spec.arrays  # normalised values validate again unchanged
     with pytest.raises(InputError, match="unknown engine"):
         spec.with_(engine="fast")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache's content is checked: a digest, the key, format and engine, the record's shape
+# ---------------------------------------------------------------------------------------------
+def _one_point(csv: Path, cache: Path, per_layer: bool = False) -> pd.DataFrame:
+    return sweep(models=[str(csv)], arrays=["4x4"], dataflows=["ws"], sram_kb=[1], engine=ENGINE, executor="serial",
+                 cache_dir=cache, progress=False, per_layer=per_layer)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["totals"].update(dram_bytes=2 * d["totals"]["dram_bytes"]),  # doubled, still valid JSON
+    lambda d: d.update(totals={}),
+    lambda d: d["totals"].update(total_cycles=str(d["totals"]["total_cycles"])),
+    lambda d: d["totals"].update(macs=True),
+    lambda d: d.update(layers="none"),
+])
+def test_hand_edited_cache_file_is_recomputed(tiny_csv: Path, tmp_path: Path, edit) -> None:
+    cache = tmp_path / "c"
+    first = _one_point(tiny_csv, cache)
+    [path] = cache.glob("*.json")
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))  # the old digest stays: it no longer matches
+    again = _one_point(tiny_csv, cache)
+    assert again.attrs["computed"] == 1 and again.attrs["cached"] == 0
+    assert first.equals(again)
+    assert _one_point(tiny_csv, cache).attrs["cached"] == 1  # the recomputed file is trusted again
+
+
+def _mutate(text: str, rng) -> str:
+    """One random change to a cache file: a value, a key, a type or the raw text."""
+    import copy
+
+    doc = json.loads(text)
+    kind = rng.randrange(8)
+    if kind == 0:  # raw text: flip, drop or insert one character
+        i = rng.randrange(len(text))
+        op = rng.randrange(3)
+        return (text[:i] + chr(rng.randrange(32, 127)) + text[i + 1:] if op == 0 else
+                text[:i] + text[i + 1:] if op == 1 else text[:i] + chr(rng.randrange(32, 127)) + text[i:])
+    if kind == 1:  # truncated
+        return text[:rng.randrange(len(text))]
+    doc = copy.deepcopy(doc)
+    # pick a container and a key in it: the document, its totals, hardware or a layer
+    holders = [doc, doc["totals"], doc["hardware"]] + (doc.get("layers") or [])
+    holder = rng.choice(holders)
+    key = rng.choice(sorted(holder))
+    value = holder[key]
+    if kind == 2:
+        del holder[key]
+    elif kind == 3:  # a number changed a little or a lot
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            holder[key] = rng.choice([value + 1, value - 1, value * 2, -value, 0, value + 0.5])
+        else:
+            holder[key] = rng.randrange(1000)
+    elif kind == 4:  # another type
+        holder[key] = rng.choice([str(value), None, True, [value], {"v": value}, ""])
+    elif kind == 5:  # an added key
+        holder[f"extra{rng.randrange(10)}"] = rng.randrange(100)
+    elif kind == 6:  # emptied
+        holder[key] = {} if isinstance(value, dict) else [] if isinstance(value, list) else value
+        if key in ("totals", "layers", "hardware"):
+            holder[key] = type(value)()
+    else:  # the digest recomputed the way a careless tool would (pretty-printed, keys sorted)
+        return json.dumps(doc, indent=1, sort_keys=True)
+    return json.dumps(doc, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_cache_mutation_fuzz_never_changes_the_table(tiny_csv: Path, tmp_path: Path, per_layer: bool) -> None:
+    """Seeded random mutations of a cache file: the table is always the fresh one; every file whose text
+    changed is recomputed (a change that leaves the text as it was is a no-op)."""
+    import random
+
+    rng = random.Random(20261130 + per_layer)
+    cache = tmp_path / "c"
+    fresh = _one_point(tiny_csv, cache, per_layer)
+    [path] = cache.glob("*.json")
+    original = path.read_text()
+    changed = 0
+    for _ in range(150):
+        mutated = _mutate(original, rng)
+        path.write_text(mutated)
+        got = _one_point(tiny_csv, cache, per_layer)
+        assert got.equals(fresh), mutated[:200]
+        if mutated != original:
+            changed += 1
+            assert got.attrs["computed"] == 1, mutated[:200]
+        assert path.read_text() == original  # rewritten exactly (the digest is of deterministic content)
+    assert changed >= 100
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists() or not hasattr(os, "mkfifo"), reason="needs /dev/zero and FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_cache_file_that_is_not_a_regular_file_is_not_read(tiny_csv: Path, tmp_path: Path, kind: str) -> None:
+    cache = tmp_path / "c"
+    fresh = _one_point(tiny_csv, cache)
+    [path] = cache.glob("*.json")
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block forever
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+    again = _one_point(tiny_csv, cache)
+    assert again.attrs["computed"] == 1 and again.equals(fresh)
+    assert path.is_file() and not path.is_symlink()  # replaced by a good file

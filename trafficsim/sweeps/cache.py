@@ -1,25 +1,36 @@
 """The per-point cache: one small JSON file per finished point, named by a content hash.
 
 A point's key hashes (topology, hardware, engine, trafficsim version, cache format). Its file holds
-the point's record (``totals`` and, when asked for, ``layers``). An unreadable file is a miss and
-the point is recomputed. Files are written atomically (temp file, fsync, rename), so a reader never
-sees a partial one.
+the point's record (``totals`` and, when asked for, ``layers``) and ends with ``"sha256"``: the
+SHA-256 of the file's text before that field. A file is used only when that digest matches, its key,
+format and engine are the point's and its record has the expected shape; anything else (a
+truncated, hand-edited, foreign or unreadable file) is a miss and the point is recomputed. Only
+regular files are read (never a folder, FIFO or device), at most :data:`MAX_CACHE_FILE_BYTES`.
+Files are written atomically (temp file, fsync, rename), so a reader never sees a partial one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..hardware import Hardware
+from ..results import TOTAL_KEYS, result_fields
 from ..topology import Topology
 
-CACHE_FORMAT = 1  # bump when the cache file layout changes
+CACHE_FORMAT = 2  # bump when the cache file layout changes (2: the sha256 of the content)
+MAX_CACHE_FILE_BYTES = 512 * 1024 * 1024  # a per-layer record of the largest zoo point is a few MB
 _HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
 # Fields that do not change any count: left out of the key so that renaming a run reuses results.
 NOT_IN_KEY = ("run_name",)
+_DIGEST_PREFIX = ',"sha256":"'
+_DIGEST_SUFFIX_LEN = len(_DIGEST_PREFIX) + 64 + 2  # ,"sha256":"<64 hex>"}
+_INT_TOTALS = (*TOTAL_KEYS, "dram_words", "dram_bytes")
+_LAYER_FIELDS = tuple(result_fields())
 
 
 def topology_digest(topology: Topology) -> str:
@@ -57,6 +68,32 @@ def record_of(result: Any, per_layer: bool) -> dict[str, Any]:
     return json.loads(json.dumps(record, default=_json_default))
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def valid_record(doc: Mapping[str, Any], per_layer: bool) -> bool:
+    """Whether a cache document holds a record of the expected shape (numbers where numbers belong)."""
+    totals = doc.get("totals")
+    if not isinstance(totals, dict):
+        return False
+    if not all(type(totals.get(k)) is int for k in _INT_TOTALS) or not all(map(_is_number, totals.values())):
+        return False
+    layers = doc.get("layers")
+    if layers is None:
+        return not per_layer
+    if not isinstance(layers, list):
+        return False
+    for layer in layers:
+        if not isinstance(layer, dict) or not isinstance(layer.get("name"), str):
+            return False
+        for k in _LAYER_FIELDS:
+            v = layer.get(k, 0) if k != "name" else 0  # start/stop cycles are None where an engine has none
+            if not (v is None or _is_number(v)):
+                return False
+    return True
+
+
 class PointCache:
     """The cache folder of one sweep (``folder=None``: no cache)."""
 
@@ -69,17 +106,24 @@ class PointCache:
         return self.folder / f"{key}.json"
 
     def read(self, key: str, per_layer: bool) -> dict[str, Any] | None:
-        """The cached record of a point, or None when missing, unreadable or lacking layers that are needed."""
+        """The cached record of a point, or None when missing, damaged, foreign or lacking needed layers."""
+        text = _read_regular_file(self.path(key))
+        if text is None or len(text) <= _DIGEST_SUFFIX_LEN or not text.endswith('"}'):
+            return None
+        cut = len(text) - _DIGEST_SUFFIX_LEN
+        if not text.startswith(_DIGEST_PREFIX, cut):
+            return None
+        body = text[:cut] + "}"
+        if hashlib.sha256(body.encode()).hexdigest() != text[cut + len(_DIGEST_PREFIX):-2]:
+            return None
         try:
-            d = json.loads(self.path(key).read_text())
-        except (OSError, ValueError):
+            doc = json.loads(body)
+        except ValueError:
             return None
-        if not isinstance(d, dict) or d.get("key") != key or not isinstance(d.get("totals"), dict):
+        if (not isinstance(doc, dict) or doc.get("key") != key or doc.get("format") != CACHE_FORMAT
+                or doc.get("engine") != self.engine or not valid_record(doc, per_layer)):
             return None
-        layers = d.get("layers")
-        if per_layer and not isinstance(layers, list):
-            return None
-        return {"totals": d["totals"], "layers": layers if isinstance(layers, list) else None}
+        return {"totals": doc["totals"], "layers": doc.get("layers")}
 
     def lookup(self, keys: Iterable[str], per_layer: bool) -> dict[str, dict[str, Any]]:
         """The records found for ``keys`` (a missing key is a point to compute)."""
@@ -93,7 +137,7 @@ class PointCache:
         return found
 
     def write(self, key: str, record: Mapping[str, Any], model: str, hardware: Hardware) -> None:
-        """Write one point's record atomically (readers never see a partial file)."""
+        """Write one point's record atomically (readers never see a partial file), its digest last."""
         if self.folder is None:
             return
         from .. import __version__
@@ -103,4 +147,36 @@ class PointCache:
                "engine": self.engine, "hardware": hardware.to_dict(), "totals": record["totals"]}
         if record.get("layers") is not None:
             doc["layers"] = record["layers"]
-        atomic_write_text(self.path(key), json.dumps(doc, separators=(",", ":"), default=_json_default))
+        body = json.dumps(doc, separators=(",", ":"), default=_json_default)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        atomic_write_text(self.path(key), f'{body[:-1]}{_DIGEST_PREFIX}{digest}"}}')
+
+
+def _read_regular_file(path: Path) -> str | None:
+    """A cache file's UTF-8 text: regular files only (never a folder, FIFO or device), bounded; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_FILE_BYTES:
+            return None
+        chunks = []
+        size = 0
+        while size <= MAX_CACHE_FILE_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if size > MAX_CACHE_FILE_BYTES:
+        return None
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
