@@ -501,3 +501,110 @@ def test_cache_file_that_is_not_a_regular_file_is_not_read(tiny_csv: Path, tmp_p
     again = _one_point(tiny_csv, cache)
     assert again.attrs["computed"] == 1 and again.equals(fresh)
     assert path.is_file() and not path.is_symlink()  # replaced by a good file
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec and option errors: one line naming the key (and file:line), exit 1, nothing written
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("engine = []\n", "spec.toml:2: engine: must be an engine name, got []"),
+    ('preset = ["x"]\n', "spec.toml:2: preset must be a preset name, got ['x']"),
+    ('preset = "nope"\n', "spec.toml:2: unknown preset 'nope'"),
+    ("cache_dir = 5\n", "spec.toml:2: cache_dir: must be a folder path"),
+    ('dask_address = "not-an-address"\n', "spec.toml:2: dask_address: 'not-an-address' is not a scheduler address"),
+    ('per_layer = "no"\n', "spec.toml:2: per_layer: must be true or false, got 'no'"),
+    ("workers = true\n", "spec.toml:2: workers: workers must be a positive integer, got True"),
+    ("workers = 0\n", "workers must be a positive integer, got 0"),
+    ('executor = 3\n', "spec.toml:2: executor: unknown executor 3"),
+    ("output = 7\n", "spec.toml:2: output must be a CSV path string"),
+    ("arrays = '4x4'\nsram_kb = [true]\n", "spec.toml:3: sram_kb: SRAM sizes True must be made of integers"),
+    ("[hardware]\nsram_kb = [1, 2]\n", "spec.toml:3: [hardware] sram_kb: SRAM sizes [1, 2] must be one or three "
+                                       "positive integers in kB ([hardware] holds one value; a list of values to "
+                                       "sweep is the top-level key sram_kb)"),
+    ("[hardware]\narray = ['4x4', '8x8']\n", "spec.toml:3: [hardware] array: "),
+    ("[hardware]\nword_bytes = '2'\n", "spec.toml:3: [hardware] word_bytes must be an integer, got '2'"),
+    ("[hardware]\nclock_mhz = inf\n", "spec.toml:3: [hardware] clock_mhz must be a finite number, got inf"),
+    ("[hardware]\ncolour = 1\n", "spec.toml:3: [hardware] unknown hardware field 'colour'"),
+    ("hardware = 3\n", "spec.toml:2: [hardware] must be a table"),
+    ("[[points]]\narray = '4x4'\ncolour = 2\n", "spec.toml: points: point 0: unknown key 'colour'"),
+    ("points = 3\n", "points: must be a list of dicts, got 3"),
+])
+def test_cli_spec_errors_are_one_line(tiny_csv: Path, tmp_path: Path, capsys, text: str, message: str) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text("models = ['tiny.csv']\n" + text)
+    out, cache = tmp_path / "x.csv", tmp_path / "cache"
+    assert cli_main(["sweep", str(spec), "-q", "-o", str(out), "--cache-dir", str(cache)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("trafficsim: error: ") and "\n" not in err and "Traceback" not in err, err
+    assert message in err, err
+    assert not out.exists() and not cache.exists() and captured.out == ""
+
+
+def test_cli_dask_option_not_an_address(tiny_csv: Path, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text("models = ['tiny.csv']\n")
+    assert cli_main(["sweep", str(spec), "--dask", "not-an-address", "-o", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("trafficsim: error: dask_address: 'not-an-address' is not a scheduler address such as "
+                   "tcp://10.0.0.5:8786")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_spec_with_a_bom_reads_like_without(tiny_csv: Path, tmp_path: Path) -> None:
+    text = "models = ['tiny.csv']\narrays = ['4x4']\n"
+    plain, bom = tmp_path / "plain.toml", tmp_path / "bom.toml"
+    plain.write_text(text)
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_spec(bom) == read_spec(plain)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_spec_that_is_not_a_regular_file(tmp_path: Path, capsys) -> None:
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)  # reading it would block forever
+    assert cli_main(["sweep", str(fifo), "-q", "-o", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"trafficsim: error: {fifo}: ") and "\n" not in err
+    assert cli_main(["sweep", str(tmp_path), "-q", "-o", str(tmp_path / "x.csv")]) == 1  # a folder
+    assert capsys.readouterr().err.startswith(f"trafficsim: error: {tmp_path}: ")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(models=5), "models: must be a list, got 5"),
+    (dict(models=[""]), "models: model '' must be a zoo name"),
+    (dict(arrays=5), "arrays: must be a list, got 5"),
+    (dict(arrays=[8]), "arrays: array size 8 must be 'RxC' or (rows, cols)"),
+    (dict(arrays=[(True, 8)]), "arrays: array size (True, 8) must be made of integers"),
+    (dict(dataflows=5), "dataflows: must be a list, got 5"),
+    (dict(sram_kb=[1.5]), "sram_kb: SRAM sizes 1.5 must be an integer"),
+    (dict(sram_kb=True), "sram_kb: SRAM sizes True must be made of integers, not true/false"),
+    (dict(progress="yes"), "progress: must be true or false, got 'yes'"),
+    (dict(per_layer=1), "per_layer: must be true or false, got 1"),
+    (dict(workers=2.0), "workers must be a positive integer, got 2.0"),
+    (dict(workers=True), "workers must be a positive integer, got True"),
+    (dict(cache_dir=5), "cache_dir: must be a folder path (or None for no cache), got 5"),
+    (dict(cache_dir=""), "cache_dir: cache_dir is empty"),
+    (dict(executor=5), "executor: unknown executor 5"),
+    (dict(engine=None), "engine: must be an engine name, got None"),
+    (dict(engine=["compat"]), "engine: must be an engine name"),
+    (dict(points=5), "points: must be a list of dicts, got 5"),
+    (dict(points=[5]), "points: point 0: must be a dict"),
+    (dict(points=[{"model": 5}]), "points: point 0: model 5 must be a zoo name"),
+    (dict(points=[{"array": "4x4"}, {"dataflow": "xs"}]), "points: point 1: dataflow: unknown dataflow 'xs'"),
+    (dict(word_bytes="2"), "word_bytes must be an integer, got '2'"),
+    (dict(word_bytes=2.0), "word_bytes must be an integer, got 2.0"),
+    (dict(clock_mhz=float("inf")), "clock_mhz must be a finite number, got inf"),
+    (dict(clock_mhz=True), "clock_mhz must be a finite number, got True"),
+    (dict(dataflow=3), "dataflow: unknown dataflow 3"),
+    (dict(dask_address=5), "dask_address: must be a scheduler address, a Client or a cluster, got 5"),
+    (dict(dask_address="tcp://"), "is not a scheduler address"),
+    (dict(dask_address="10.0.0.5:8786", executor="process"), "dask_address is given but executor is 'process'"),
+])
+def test_api_type_errors_are_one_line(kwargs: dict, message: str) -> None:
+    base = dict(models=[small_topology()], engine=ENGINE, executor="serial", cache_dir=None, progress=False)
+    if "dask_address" in kwargs and "executor" not in kwargs:
+        base.pop("executor")
+    with pytest.raises(InputError) as err:
+        sweep(**{**base, **kwargs})
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

@@ -473,10 +473,14 @@ def _read_spec_text(path: Path) -> str:
         raise InputError(f"{path}: no such sweep spec") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read sweep spec ({e.strerror or e})") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InputError(f"{path}: not a regular file (a sweep spec is a TOML file)")
-        data = f.read(MAX_SPEC_BYTES + 1)
+        data = os.read(fd, MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read sweep spec ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_SPEC_BYTES:
         raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MB; not a sweep spec")
     try:
