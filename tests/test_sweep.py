@@ -487,20 +487,36 @@ def test_cache_mutation_fuzz_never_changes_the_table(tiny_csv: Path, tmp_path: P
     assert changed >= 100
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists() or not hasattr(os, "mkfifo"), reason="needs /dev/zero and FIFOs")
-@pytest.mark.parametrize("kind", ["fifo", "device"])
-def test_cache_file_that_is_not_a_regular_file_is_not_read(tiny_csv: Path, tmp_path: Path, kind: str) -> None:
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_cache_file_linked_to_a_device_is_not_read(tiny_csv: Path, tmp_path: Path) -> None:
     cache = tmp_path / "c"
     fresh = _one_point(tiny_csv, cache)
     [path] = cache.glob("*.json")
     path.unlink()
-    if kind == "fifo":
-        os.mkfifo(path)  # reading it would block forever
-    else:
-        path.symlink_to("/dev/zero")  # reading it would never end
+    path.symlink_to("/dev/zero")  # reading it would never end
     again = _one_point(tiny_csv, cache)
     assert again.attrs["computed"] == 1 and again.equals(fresh)
     assert path.is_file() and not path.is_symlink()  # replaced by a good file
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_cache_entry_that_cannot_be_a_file_is_one_line(tiny_csv: Path, tmp_path: Path, capsys, kind: str) -> None:
+    """A FIFO (reading it would block) or a folder where a cache file belongs: not read, and the sweep stops
+    before computing anything, since the recomputed point could not be stored there."""
+    cache = tmp_path / "c"
+    _one_point(tiny_csv, cache)
+    [path] = cache.glob("*.json")
+    path.unlink()
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"models = ['{tiny_csv.as_posix()}']\narrays = ['4x4']\ndataflows = ['ws']\nsram_kb = [1]\n")
+    out = tmp_path / "out.csv"
+    assert cli_main(["sweep", str(spec), "-q", "-x", "serial", "--cache-dir", str(cache), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"trafficsim: error: {path}: {'a folder' if kind == 'folder' else 'not a regular file'} " \
+                  f"where a sweep cache file belongs; remove it"
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,3 +624,45 @@ def test_api_type_errors_are_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError) as err:
         sweep(**{**base, **kwargs})
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("case", ["out_is_a_folder", "out_under_a_file", "out_is_a_device", "cache_dir_is_a_file",
+                                  "cache_dir_under_a_file", "out_name_too_long", "out_folder_read_only"])
+def test_cli_output_errors_are_one_line(tiny_csv: Path, tmp_path: Path, capsys, case: str) -> None:
+    """Every output-side problem is one line, exit 1; the ones visible up front stop the sweep before it runs."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text("models = ['tiny.csv']\narrays = ['4x4']\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    out, cache = tmp_path / "out.csv", tmp_path / "cache"
+    if case == "out_is_a_folder":
+        out.mkdir()
+        want = f"{out}: is a folder; give a CSV file name (-o/--out)"
+    elif case == "out_under_a_file":
+        out = a_file / "out.csv"
+        want = f"{a_file}: is a file, not a folder (needed for {out})"
+    elif case == "out_is_a_device":
+        out = Path("/dev/null")
+        want = "/dev/null: not a regular file (a device, FIFO or socket); not replacing it"
+    elif case == "cache_dir_is_a_file":
+        cache = a_file
+        want = f"{a_file}: exists and is not a folder"
+    elif case == "cache_dir_under_a_file":
+        cache = a_file / "cache"
+        want = f"{a_file}: is a file, not a folder (needed for {cache})"
+    elif case == "out_name_too_long":
+        out = tmp_path / ("x" * 300 + ".csv")
+        want = f"{out}: File name too long"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = ro / "out.csv"
+        want = f"{out}: permission denied"
+    rc = cli_main(["sweep", str(spec), "-q", "-x", "serial", "-o", str(out), "--cache-dir", str(cache)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err == f"trafficsim: error: {want}", err
+    if case != "out_folder_read_only":
+        assert not cache.exists() or cache == a_file  # stopped before anything was computed

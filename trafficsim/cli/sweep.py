@@ -48,8 +48,8 @@ def sweep(
     """
     import time
 
+    from ..files import atomic_write_text
     from ..sweeps import read_spec, run_spec
-    from ..topology import atomic_write_text
 
     spec, output = read_spec(spec_path)
     overrides: dict = {k: v for k, v in (("executor", executor), ("workers", workers),
@@ -65,6 +65,8 @@ def sweep(
     spec = spec.with_(progress=not quiet, **overrides)
     target = out or output or Path("reports") / f"{spec_path.stem}.csv"
 
+    _check_output_file(target)  # now, not after an hour of sweeping
+
     t0 = time.perf_counter()
     df = run_spec(spec)
     elapsed = time.perf_counter() - t0
@@ -75,6 +77,32 @@ def sweep(
     _print_table(df, spec.per_layer)
     a = df.attrs
     print(f"{a['points']} points ({a['computed']} computed, {a['cached']} from cache) in {elapsed:.2f} s -> {target}")
+
+
+def _check_output_file(path: Path) -> None:
+    """An :class:`OutputError` now when the CSV could not be written at ``path`` (a folder or device there, a
+    file where a folder of its path belongs). Creates nothing; what only writing can tell (a read-only
+    folder, a full disk) is reported by the write, on one line too."""
+    import os
+    import stat
+
+    from ..errors import OutputError
+
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # the parent check below says which
+        mode = None
+    except OSError as e:
+        raise OutputError(f"{path}: {e.strerror or e}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError(f"{path}: is a folder; give a CSV file name (-o/--out)")
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OutputError(f"{path}: not a regular file (a device, FIFO or socket); not replacing it")
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if os.path.lexists(parent) and not parent.is_dir():
+        raise OutputError(f"{parent}: is a file, not a folder (needed for {path})")
 
 
 def _print_table(df, per_layer: bool, max_rows: int = 30) -> None:

@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..errors import OutputError, TrafficsimError
 from ..hardware import Hardware
 from ..results import TOTAL_KEYS, result_fields
 from ..topology import Topology
@@ -125,6 +126,14 @@ class PointCache:
             return None
         return {"totals": doc["totals"], "layers": doc.get("layers")}
 
+    def open(self) -> None:
+        """Create the folder: one that cannot be (a file in its path, read-only) is an :class:`OutputError`
+        before anything is computed."""
+        if self.folder is not None:
+            from ..files import ensure_dir
+
+            ensure_dir(self.folder)
+
     def lookup(self, keys: Iterable[str], per_layer: bool) -> dict[str, dict[str, Any]]:
         """The records found for ``keys`` (a missing key is a point to compute)."""
         if self.folder is None:
@@ -141,7 +150,7 @@ class PointCache:
         if self.folder is None:
             return
         from .. import __version__
-        from ..topology import atomic_write_text
+        from ..files import atomic_write_text
 
         doc = {"key": key, "format": CACHE_FORMAT, "trafficsim_version": __version__, "model": model,
                "engine": self.engine, "hardware": hardware.to_dict(), "totals": record["totals"]}
@@ -152,31 +161,28 @@ class PointCache:
         atomic_write_text(self.path(key), f'{body[:-1]}{_DIGEST_PREFIX}{digest}"}}')
 
 
+class _Unreadable(TrafficsimError):
+    """A cache file that cannot be read: a miss."""
+
+
 def _read_regular_file(path: Path) -> str | None:
-    """A cache file's UTF-8 text: regular files only (never a folder, FIFO or device), bounded; else None."""
+    """A cache file's UTF-8 text, or None when missing or unreadable. Only regular files are read (bounded);
+    a folder, FIFO, device or socket where a cache file belongs is an :class:`OutputError` (it could not be
+    replaced by the recomputed point)."""
+    from ..files import read_bytes_bounded
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
-    except OSError:
+        data = read_bytes_bounded(path, what="sweep cache file", error=_Unreadable, max_bytes=MAX_CACHE_FILE_BYTES)
+    except _Unreadable:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None  # missing (the usual case) or unreachable
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink to /dev/zero is replaced, not read
+            raise OutputError(f"{path}: {'a folder' if stat.S_ISDIR(mode) else 'not a regular file'} where a "
+                              f"sweep cache file belongs; remove it") from None
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_FILE_BYTES:
-            return None
-        chunks = []
-        size = 0
-        while size <= MAX_CACHE_FILE_BYTES:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if size > MAX_CACHE_FILE_BYTES:
-        return None
-    try:
-        return b"".join(chunks).decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return None

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
 def run_spec(spec: SweepSpec) -> "pd.DataFrame":
     """Run a validated :class:`SweepSpec` and return its table (see :func:`sweep`)."""
     t0 = time.perf_counter()
+    cache = PointCache(spec.cache_dir, spec.engine)
+    cache.open()
     expanded = expand(spec)
     labels = expanded.labels
     unique = expanded.unique()
 
-    cache = PointCache(spec.cache_dir, spec.engine)
     records = cache.lookup(unique, spec.per_layer)
     n_cached = len(records)
     todo = [p for k, p in unique.items() if k not in records]

@@ -459,31 +459,6 @@ def read_spec(path: str | os.PathLike) -> SpecFile:
 
 def _read_spec_text(path: Path) -> str:
     """The spec's text: a regular file of bounded size, UTF-8 with or without a BOM."""
-    try:
-        from ..files import read_text_bounded  # the shared reader (regular files only, bounded, BOM)
-    except ImportError:
-        read_text_bounded = None
-    if read_text_bounded is not None:
-        return read_text_bounded(path, what="sweep spec", error=InputError, max_bytes=MAX_SPEC_BYTES)
-    import stat
+    from ..files import read_text_bounded
 
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such sweep spec") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read sweep spec ({e.strerror or e})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{path}: not a regular file (a sweep spec is a TOML file)")
-        data = os.read(fd, MAX_SPEC_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read sweep spec ({e.strerror or e})") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_SPEC_BYTES:
-        raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MB; not a sweep spec")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return read_text_bounded(path, what="sweep spec", error=InputError, max_bytes=MAX_SPEC_BYTES)
