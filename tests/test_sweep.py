@@ -666,3 +666,45 @@ def test_cli_output_errors_are_one_line(tiny_csv: Path, tmp_path: Path, capsys, 
     assert rc == 1 and err == f"trafficsim: error: {want}", err
     if case != "out_folder_read_only":
         assert not cache.exists() or cache == a_file  # stopped before anything was computed
+
+
+# ---------------------------------------------------------------------------------------------
+# The printed table fits 80 columns without cutting model names or numbers
+# ---------------------------------------------------------------------------------------------
+def test_cli_table_fits_80_columns(tmp_path: Path) -> None:
+    long_name = "a_topology_with_a_rather_long_name_for_tables"
+    (tmp_path / f"{long_name}.csv").write_text(TINY_CSV)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"models = ['{long_name}.csv', '{long_name}.csv']\narrays = ['4x4', '16x16']\n"
+                    f"dataflows = ['os', 'is']\nsram_kb = [[2, 1, 4]]\n")
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run([sys.executable, "-m", "trafficsim", "sweep", str(spec), "-x", "serial", "--no-cache",
+                           "-o", str(tmp_path / "out.csv")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()[:-1]  # the last line names the CSV, a path as long as it is
+    assert all(len(line) <= 80 for line in lines), "\n".join(lines)
+    table = pd.read_csv(tmp_path / "out.csv")
+    rows = [line for line in lines if line.startswith(long_name)]
+    assert len(rows) == len(table) == 8  # every model name whole
+    from trafficsim.cli.sweep import _compact
+
+    for line, dram in zip(rows, table["dram_bytes"]):
+        assert line.split()[-1] in (f"{dram:,}", _compact(dram))  # the last column, exact or 3 digits
+    assert "left out to fit 80 columns" in proc.stdout
+
+
+def test_table_lines_shorten_numbers_before_dropping_columns() -> None:
+    from trafficsim.cli.sweep import table_lines
+
+    df = pd.DataFrame([dict(model=name, array="128x128", dataflow="ws", ifmap_sram_kb=512, filter_sram_kb=512,
+                            ofmap_sram_kb=256, total_cycles=123_456_789_012, overall_util_pct=12.3456,
+                            dram_bytes=98_765_432_109) for name in ("densenet264", "fc_densenet103")])
+    wide = table_lines(df, 200)
+    assert wide[1].split() == ["densenet264", "128x128", "ws", "512,512,256", "123,456,789,012", "12.35",
+                               "98,765,432,109"]
+    narrow = table_lines(df, 80)
+    assert all(len(line) <= 80 for line in narrow)
+    assert narrow[0].split() == ["model", "array", "flow", "SRAM", "kB", "cycles", "util", "%", "DRAM", "bytes"]
+    assert narrow[2].split() == ["fc_densenet103", "128x128", "ws", "512,512,256", "123G", "12.35", "98.8G"]
+    tiny = table_lines(df, 30)
+    assert [line.split()[0] for line in tiny[1:3]] == ["densenet264", "fc_densenet103"]  # names whole

@@ -106,24 +106,94 @@ def _check_output_file(path: Path) -> None:
 
 
 def _print_table(df, per_layer: bool, max_rows: int = 30) -> None:
-    """The first rows of the result: point columns, cycles, utilisation and DRAM traffic."""
-    from rich.console import Console
-    from rich.table import Table
+    """The first rows of the result, fitted to the terminal's width (the CSV has every column)."""
+    import shutil
 
     if per_layer:
         return
-    cols = [c for c in ("model", "array", "dataflow", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
-                        "total_cycles", "overall_util_pct", "dram_bytes") if c in df.columns]
-    headers = {"ifmap_sram_kb": "I kB", "filter_sram_kb": "F kB", "ofmap_sram_kb": "O kB",
-               "total_cycles": "cycles", "overall_util_pct": "util %", "dram_bytes": "DRAM bytes"}
-    table = Table(show_header=True, header_style="bold")
-    for c in cols:
-        table.add_column(headers.get(c, c), justify="left" if df[c].dtype == object else "right")
-    for _, row in df.head(max_rows).iterrows():
-        table.add_row(*(f"{row[c]:.2f}" if isinstance(row[c], float) else
-                        f"{row[c]:,}" if isinstance(row[c], int) or hasattr(row[c], "dtype") else str(row[c])
-                        for c in cols))
-    console = Console()
-    console.print(table)
+    width = shutil.get_terminal_size((80, 24)).columns
+    for line in table_lines(df.head(max_rows), width):
+        print(line)
     if len(df) > max_rows:
-        console.print(f"... {len(df) - max_rows} more rows in the CSV")
+        print(f"... {len(df) - max_rows} more rows in the CSV")
+
+
+# (column, header, left-aligned); dropped from the right of DROP_ORDER first when the table is too wide
+_TABLE_COLUMNS = (("model", "model", True), ("array", "array", True), ("dataflow", "flow", True),
+                  ("sram", "SRAM kB", False), ("total_cycles", "cycles", False),
+                  ("overall_util_pct", "util %", False), ("dram_bytes", "DRAM bytes", False))
+_DROP_ORDER = ("overall_util_pct", "sram", "dataflow", "array", "total_cycles")  # never the model nor DRAM bytes
+_GAP = "  "
+
+
+def _compact(n: int) -> str:
+    """A count in at most 6 characters: exact below 10,000, else 3 significant digits and k/M/G/T/P."""
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    for div, unit in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return str(n)
+
+
+def table_lines(df, width: int = 80) -> list[str]:
+    """The sweep table as text lines of at most ``width`` characters where possible.
+
+    Counts are exact with thousands separators; when that is too wide they are shortened to three
+    significant digits (``123M``), then whole columns are left out (utilisation, SRAM, dataflow, array,
+    cycles: named in a last line). Model names are never cut: a name longer than the width makes its line
+    longer rather than wrong.
+    """
+    def sram(row) -> str:
+        sizes = (row["ifmap_sram_kb"], row["filter_sram_kb"], row["ofmap_sram_kb"])
+        return str(sizes[0]) if len(set(sizes)) == 1 else ",".join(map(str, sizes))
+
+    records = df.to_dict("records")
+    present = [c for c in _TABLE_COLUMNS if c[0] == "sram" and "ifmap_sram_kb" in df.columns or c[0] in df.columns]
+
+    def cells(column: str, compact: bool) -> list[str]:
+        out = []
+        for row in records:
+            if column == "sram":
+                out.append(sram(row))
+                continue
+            v = row[column]
+            if isinstance(v, bool) or v is None or v != v:  # NaN
+                out.append("" if v is None or v != v else str(v))
+            elif isinstance(v, float):
+                out.append(f"{v:.2f}")
+            elif isinstance(v, int) or hasattr(v, "dtype"):
+                out.append(_compact(int(v)) if compact else f"{int(v):,}")
+            else:
+                out.append(str(v))
+        return out
+
+    def render(columns, compact: bool) -> list[str]:
+        body = [cells(c, compact) for c, _, _ in columns]
+        widths = [max([len(h)] + [len(x) for x in col]) for (_, h, _), col in zip(columns, body)]
+        def line(values) -> str:
+            return _GAP.join(v.ljust(w) if left else v.rjust(w)
+                             for v, w, (_, _, left) in zip(values, widths, columns)).rstrip()
+        return [line([h for _, h, _ in columns])] + [line(vals) for vals in zip(*body)]
+
+    # as many columns as fit; with those, exact counts if they fit, else shortened ones
+    columns = list(present)
+    dropped: list[str] = []
+    while True:
+        lines = render(columns, compact=False)
+        if max(map(len, lines)) <= width:
+            break
+        lines = render(columns, compact=True)
+        if max(map(len, lines)) <= width:
+            break
+        victim = next((c for c in _DROP_ORDER if any(col[0] == c for col in columns)), None)
+        if victim is None:
+            break  # model and DRAM bytes only: never cut a model name
+        dropped.append(next(h for c, h, _ in columns if c == victim))
+        columns = [col for col in columns if col[0] != victim]
+    if dropped:
+        import textwrap
+
+        note = f"(left out to fit {width} columns: {', '.join(dropped)}; the CSV has every column)"
+        lines += textwrap.wrap(note, width=max(width, 20))
+    return lines
