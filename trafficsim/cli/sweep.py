@@ -9,7 +9,7 @@ import typer
 from . import app
 
 _EXAMPLE = """\
-models = ["resnet18", "hardnet68"]      # zoo names or SCALE-Sim topology CSVs
+models = ["resnet18", "hardnet68"]      # zoo names, topology CSVs, file.py:attr
 arrays = ["8x8", "32x32", "128x128"]
 dataflows = ["os", "ws", "is"]
 sram_kb = [16, 64, [512, 512, 256]]     # all three buffers, or [ifmap, filter, ofmap]
@@ -31,7 +31,8 @@ def sweep(
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Processes for the process executor "
                                                    "(default: all cores).")] = None,
     dask_address: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, e.g. "
-                                                        "tcp://10.0.0.5:8786 (implies --executor dask).")] = None,
+                                                        "tcp://10.0.0.5:8786 (implies --executor dask). Results "
+                                                        "come back as pickles: only a scheduler you trust.")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Override the spec's engine: compat, "
                                                   "capacity or scalesim.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Per-point cache folder (default: the "
@@ -44,7 +45,13 @@ def sweep(
     """Run the sweep described by SPEC.toml and write one tidy CSV (one row per point, with its totals).
 
     Finished points are cached under reports/sweeps, so re-running (or resuming an interrupted sweep)
-    computes only what is missing. Example: trafficsim sweep sweep.toml -j 2 (spec format: docs/sweeps.md)
+    computes only what is missing; a damaged cache file is recomputed. Example: trafficsim sweep
+    sweep.toml -j 2 (spec format: docs/sweeps.md)
+
+    **Security.** A spec whose models name `file.py:attr` runs that Python file, as
+    `trafficsim run file.py:attr` does: run only specs you trust. `--dask` (or the spec's dask_address)
+    connects to that scheduler, and Dask sends results as pickles, which can run code when loaded:
+    connect only to a scheduler you control.
     """
     import time
 
