@@ -17,7 +17,7 @@ from trafficsim import Layer, Topology
 from trafficsim.cli import main as cli_main
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
-from trafficsim.sweeps import point_key, read_spec, run_spec, sweep, topology_digest
+from trafficsim.sweeps import PointCache, point_key, read_spec, run_spec, sweep, topology_digest
 
 ENGINE = "compat"
 
@@ -300,7 +300,8 @@ def test_sigkill_mid_sweep_then_resume(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
-            if cache.is_dir() and len(os.listdir(cache)) >= KILL_AFTER_FILES:
+            # finished files only (a write in progress is a hidden .tmp file)
+            if cache.is_dir() and sum(n.endswith(".json") for n in os.listdir(cache)) >= KILL_AFTER_FILES:
                 break
             time.sleep(0.005)
         workers = _children(child.pid)
@@ -322,6 +323,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path: Path) -> None:
     for f in finished:  # every file that exists is complete
         doc = json.loads(f.read_text())
         assert doc["key"] == f.stem and doc["totals"]["total_cycles"] > 0
+        assert PointCache(cache, ENGINE).read(f.stem, per_layer=False) is not None  # its digest matches
 
     kw = dict(models=[str(csv)], arrays=RESUME_ARRAYS, dataflows=["os", "ws", "is"], sram_kb=[1],
               engine=ENGINE, progress=False)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -25,7 +24,6 @@ from ..topology import Topology
 
 CACHE_FORMAT = 2  # bump when the cache file layout changes (2: the sha256 of the content)
 MAX_CACHE_FILE_BYTES = 512 * 1024 * 1024  # a per-layer record of the largest zoo point is a few MB
-_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
 # Fields that do not change any count: left out of the key so that renaming a run reuses results.
 NOT_IN_KEY = ("run_name",)
 _DIGEST_PREFIX = ',"sha256":"'
@@ -44,8 +42,9 @@ def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str |
     """Cache key of a point: a hash of (topology, hardware, engine, trafficsim version, cache format)."""
     if version is None:
         from .. import __version__ as version
-    # plain getattr: dataclasses.asdict deep-copies and costs more than the rest of the key
-    hw = {k: getattr(hardware, k) for k in _HARDWARE_FIELDS if k not in NOT_IN_KEY}
+    hw = hardware.to_dict()  # flat scalars (nested records flattened): what the JSON can hold
+    for k in NOT_IN_KEY:
+        hw.pop(k, None)
     text = json.dumps({"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine,
                        "trafficsim": version}, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:40]

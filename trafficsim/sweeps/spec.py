@@ -29,7 +29,9 @@ ModelRef = Union[str, Topology]  # a zoo name, a SCALE-Sim CSV path, ``file.py:a
 EXECUTORS = ("serial", "process", "dask")
 DEFAULT_CACHE_DIR = Path("reports/sweeps")
 _DEFAULT_HARDWARE = Hardware()
-_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
+# Hardware as flat scalars (Hardware.to_dict / from_dict): the keys users write, nested records flattened
+_DEFAULT_FLAT = _DEFAULT_HARDWARE.to_dict()
+_HARDWARE_FIELDS = tuple(_DEFAULT_FLAT)
 # a Dask scheduler address: [protocol://]host:port (host may be a name, IPv4 or [IPv6])
 _DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 
@@ -100,7 +102,7 @@ def _parse_sram(value: Any) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------------------------------
 def _field_value(name: str, value: Any) -> Any:
     """A Hardware field value checked against the type of its default (ints are not bools, floats finite)."""
-    default = getattr(_DEFAULT_HARDWARE, name)
+    default = _DEFAULT_FLAT[name]
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -147,7 +149,7 @@ def apply_changes(base: Hardware, changes: Mapping[str, Any]) -> Hardware:
     if not changes:
         return base
     try:
-        return replace(base, **changes)
+        return Hardware.from_dict({**base.to_dict(), **changes})
     except (ConfigError, TypeError, ValueError) as e:  # TypeError: e.g. a list compared with a number
         raise InputError(str(e)) from None
 

@@ -1,7 +1,6 @@
 """The sweep's table: one row per point (or per layer) with the point's columns, then its results."""
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..hardware import Hardware
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 # Columns that describe a point, first in every row.
 POINT_COLUMNS = ("model", "engine", "array", "array_rows", "array_cols", "dataflow",
                  "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
-_HARDWARE_FIELDS = tuple(f.name for f in fields(Hardware))
 
 
 def build_table(points: Sequence[SweepPoint], labels: Sequence[str], records: Mapping[str, Mapping[str, Any]],
@@ -26,9 +24,10 @@ def build_table(points: Sequence[SweepPoint], labels: Sequence[str], records: Ma
     """
     import pandas as pd
 
-    default = Hardware()
-    extra_cols = [f for f in _HARDWARE_FIELDS if f not in POINT_COLUMNS and f not in NOT_IN_KEY
-                  and any(getattr(p.hardware, f) != getattr(default, f) for p in points)]
+    default = Hardware().to_dict()
+    flat = {id(p.hardware): p.hardware.to_dict() for p in points}  # each point's flat fields, once
+    extra_cols = [f for f in default if f not in POINT_COLUMNS and f not in NOT_IN_KEY
+                  and any(flat[id(p.hardware)][f] != default[f] for p in points)]
     rows: list[dict[str, Any]] = []
     for p in points:
         hw = p.hardware
@@ -36,7 +35,7 @@ def build_table(points: Sequence[SweepPoint], labels: Sequence[str], records: Ma
                  "array_rows": hw.array_rows, "array_cols": hw.array_cols, "dataflow": hw.dataflow,
                  "ifmap_sram_kb": hw.ifmap_sram_kb, "filter_sram_kb": hw.filter_sram_kb,
                  "ofmap_sram_kb": hw.ofmap_sram_kb}
-        point.update({k: getattr(hw, k) for k in extra_cols})
+        point.update({k: flat[id(hw)][k] for k in extra_cols})
         rec = records[p.key]
         if per_layer:
             for layer in rec["layers"]:
