@@ -710,3 +710,15 @@ def test_table_lines_shorten_numbers_before_dropping_columns() -> None:
     assert narrow[2].split() == ["fc_densenet103", "128x128", "ws", "512,512,256", "123G", "12.35", "98.8G"]
     tiny = table_lines(df, 30)
     assert [line.split()[0] for line in tiny[1:3]] == ["densenet264", "fc_densenet103"]  # names whole
+
+
+def test_unmodelled_ops_are_named_in_a_warning(tiny_csv: Path, tmp_path: Path) -> None:
+    """A sweep, cached or not, warns about ops the converter could not model (never silently wrong)."""
+    from trafficsim.engines import UnmodelledOpWarning
+    from trafficsim.topology import Unmodelled
+
+    topo = Topology("attn", small_topology().layers, unmodelled=(Unmodelled("blk.attn", "matmul", 4096),))
+    for _ in range(2):  # computed, then from the cache
+        with pytest.warns(UnmodelledOpWarning, match="attn: 1 op"):
+            df = sweep(models=[topo], arrays=["4x4"], executor="serial", cache_dir=tmp_path / "c", progress=False)
+    assert df.attrs["cached"] == 1

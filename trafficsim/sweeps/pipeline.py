@@ -22,6 +22,7 @@ def run_spec(spec: SweepSpec) -> "pd.DataFrame":
     cache = PointCache(spec.cache_dir, spec.engine)
     cache.open()
     expanded = expand(spec)
+    _warn_unmodelled(expanded.topologies)
     labels = expanded.labels
     unique = expanded.unique()
 
@@ -65,6 +66,16 @@ def run_spec(spec: SweepSpec) -> "pd.DataFrame":
     df.attrs.update({"points": len(unique), "computed": len(todo), "cached": n_cached,
                      "seconds": time.perf_counter() - t0})
     return df
+
+
+def _warn_unmodelled(topologies: Iterable[Any]) -> None:
+    """Name once per sweep the ops of each model that no engine simulates (workers and cached points
+    do not go through ``engines.simulate``, which warns on single runs)."""
+    from ..engines import warn_unmodelled
+
+    for topology in topologies:
+        if getattr(topology, "unmodelled", ()):
+            warn_unmodelled(topology)
 
 
 def sweep(models: Any = None, arrays: Any = None, dataflows: Any = None, sram_kb: Any = None,
