@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
+from .run import engine_help
 
 _EXAMPLE = """\
 models = ["resnet18", "hardnet68"]      # zoo names, topology CSVs, file.py:attr
@@ -33,8 +34,8 @@ def sweep(
     dask_address: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, e.g. "
                                                         "tcp://10.0.0.5:8786 (implies --executor dask). Results "
                                                         "come back as pickles: only a scheduler you trust.")] = None,
-    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Override the spec's engine: compat, "
-                                                  "capacity or scalesim.")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Override the spec's engine: "
+                                                  + engine_help())] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Per-point cache folder (default: the "
                                                       "spec's cache_dir, else reports/sweeps).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Compute every point; read and write no cache.")] = False,

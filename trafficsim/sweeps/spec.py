@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Union
 
 from ..errors import ConfigError, InputError, TrafficsimError
 from ..hardware import DATAFLOWS, Hardware, parse_array, parse_sram
+from ..hardware import hardware_changes as flat_hardware_changes
 from ..topology import Topology
 
 ModelRef = Union[str, Topology]  # a zoo name, a SCALE-Sim CSV path, ``file.py:attr`` or a Topology
@@ -149,7 +150,8 @@ def apply_changes(base: Hardware, changes: Mapping[str, Any]) -> Hardware:
     if not changes:
         return base
     try:
-        return Hardware.from_dict({**base.to_dict(), **changes})
+        # flat dram_<field> keys merge into base.dram; the rest are fields (replace: half the cost of from_dict)
+        return replace(base, **flat_hardware_changes(dict(changes), base.dram))
     except (ConfigError, TypeError, ValueError) as e:  # TypeError: e.g. a list compared with a number
         raise InputError(str(e)) from None
 
