@@ -139,7 +139,8 @@ def test_cache_key_is_content_hash() -> None:
     sha = topology_digest(topo)
     hw = Hardware()
     assert point_key(sha, hw, "compat") == point_key(topology_digest(small_topology()), Hardware(), "compat")
-    assert point_key(sha, hw, "compat") == point_key(sha, hw.with_(run_name="other"), "compat")
+    if hasattr(hw, "run_name"):  # a run's name is not in the key (and is leaving Hardware)
+        assert point_key(sha, hw, "compat") == point_key(sha, hw.with_(run_name="other"), "compat")
     keys = {point_key(sha, hw, "compat"), point_key(sha, hw, "capacity"),
             point_key(sha, hw.with_(ofmap_sram_kb=65), "compat"), point_key(sha, hw, "compat", version="9.9"),
             point_key(topology_digest(Topology("small", topo.layers[:2])), hw, "compat")}

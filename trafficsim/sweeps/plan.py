@@ -77,7 +77,8 @@ class PointPlan:
 
 
 def _hardware_group(hw: Hardware) -> Hardware:
-    return replace(hw, run_name="") if hw.run_name else hw
+    # points that differ only in fields outside the key (a run name) share their layers' results
+    return replace(hw, run_name="") if getattr(hw, "run_name", "") else hw
 
 
 class LayerPlan:

@@ -432,9 +432,11 @@ def read_spec(path: str | os.PathLike) -> SpecFile:
         if not isinstance(name, str):
             raise InputError(f"{where('preset')}: preset must be a preset name, got {name!r}")
         try:
-            base = replace(get_preset(name), run_name=_DEFAULT_HARDWARE.run_name)
+            base = get_preset(name)
         except TrafficsimError as e:
             raise InputError(f"{where('preset')}: {e}") from None
+        if getattr(base, "run_name", None) is not None:  # a preset's run name is not hardware
+            base = replace(base, run_name=_DEFAULT_HARDWARE.run_name)
     hw = doc.pop("hardware", {})
     if not isinstance(hw, dict):
         raise InputError(f"{where('hardware')}: [hardware] must be a table of Hardware fields")
