@@ -723,3 +723,29 @@ def test_unmodelled_ops_are_named_in_a_warning(tiny_csv: Path, tmp_path: Path) -
         with pytest.warns(UnmodelledOpWarning, match="attn: 1 op"):
             df = sweep(models=[topo], arrays=["4x4"], executor="serial", cache_dir=tmp_path / "c", progress=False)
     assert df.attrs["cached"] == 1
+
+
+def test_a_new_axis_is_one_field(tiny_csv: Path) -> None:
+    """A spec class with one more axis field sweeps it: grid product, point keys and columns follow."""
+    from dataclasses import dataclass
+
+    from trafficsim.sweeps import SweepSpec, axis, run_spec
+
+    def parse_word_bytes(v):
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise InputError(f"word size {v!r} must be a positive integer")
+        return v
+
+    @dataclass(frozen=True)
+    class WideSpec(SweepSpec):
+        word_sizes: tuple[int, ...] | None = axis("word_size", parse_word_bytes, lambda v: {"word_bytes": v}, (int,))
+
+    spec = WideSpec(models=[str(tiny_csv)], arrays=["4x4", "8x8"], word_sizes=[1, 2], executor="serial",
+                    cache_dir=None, progress=False)
+    df = run_spec(spec)
+    assert df["array"].tolist() == ["4x4", "4x4", "8x8", "8x8"] and df["word_bytes"].tolist() == [1, 2, 1, 2]
+    assert (df["dram_bytes"] == df["dram_words"] * df["word_bytes"]).all()
+    assert run_spec(WideSpec(models=[str(tiny_csv)], executor="serial", cache_dir=None, progress=False,
+                             points=[{"array": "8x8", "word_size": 2}])).iloc[0].to_dict() == df.iloc[3].to_dict()
+    with pytest.raises(InputError, match="word_sizes: word size 0 must be a positive integer"):
+        WideSpec(models=[str(tiny_csv)], word_sizes=[0])

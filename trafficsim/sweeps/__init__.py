@@ -19,8 +19,9 @@ from __future__ import annotations
 from .cache import CACHE_FORMAT, PointCache, point_key, topology_digest
 from .pipeline import run_spec, sweep
 from .points import ExpandedSweep, SweepPoint, expand, resolve_model
-from .spec import AXIS_FIELDS, EXECUTORS, PointSpec, SpecFile, SweepSpec, read_spec
+from .spec import AXIS_FIELDS, EXECUTORS, Axis, PointSpec, SpecFile, SweepSpec, axis, read_spec
 
-__all__ = ["sweep", "run_spec", "SweepSpec", "PointSpec", "SpecFile", "read_spec", "AXIS_FIELDS", "EXECUTORS",
+__all__ = ["sweep", "run_spec", "SweepSpec", "PointSpec", "SpecFile", "read_spec", "axis", "Axis", "AXIS_FIELDS",
+           "EXECUTORS",
            "expand", "ExpandedSweep", "SweepPoint", "resolve_model", "PointCache", "CACHE_FORMAT", "point_key",
            "topology_digest"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..hardware import Hardware
 from ..topology import Topology, read_csv
 from .cache import point_key, topology_digest
-from .spec import AXIS_FIELDS, ModelRef, SweepSpec, apply_changes
+from .spec import ModelRef, SweepSpec, apply_changes, axis_fields
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def expand(spec: SweepSpec) -> ExpandedSweep:
             idx = model_indices[0] if p.model is None else index_of(p.model, new=False)
             specs.append((idx, apply_changes(base, dict(p.changes))))
     else:
-        axes = [[ax.changes(v) for v in values] for name, ax in AXIS_FIELDS
+        axes = [[ax.changes(v) for v in values] for name, ax in axis_fields(type(spec))
                 if (values := getattr(spec, name)) is not None]
         for idx, *changes in itertools.product(model_indices, *axes):
             merged: dict = {}

@@ -12,6 +12,7 @@ grid product and the table's columns all follow from it.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -123,11 +124,12 @@ def _field_value(name: str, value: Any) -> Any:
     return value
 
 
-def hardware_changes(values: Mapping[str, Any], unknown: str = "key") -> dict[str, Any]:
-    """Hardware field changes from axis keys (``array``, ``dataflow``, ``sram_kb``...) and Hardware fields;
-    ``unknown`` is what an unknown key is called in the error."""
+def hardware_changes(values: Mapping[str, Any], unknown: str = "key",
+                     axes: Mapping[str, Axis] | None = None) -> dict[str, Any]:
+    """Hardware field changes from axis keys (``array``, ``dataflow``, ``sram_kb``...; ``axes``, default
+    :class:`SweepSpec`'s) and Hardware fields; ``unknown`` is what an unknown key is called in the error."""
     changes: dict[str, Any] = {}
-    axes = AXES_BY_KEY
+    axes = AXES_BY_KEY if axes is None else axes
     for k, v in values.items():
         if not isinstance(k, str):
             raise InputError(f"key {k!r} must be a string")
@@ -167,7 +169,7 @@ class PointSpec:
     changes: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def parse(cls, value: Any) -> "PointSpec":
+    def parse(cls, value: Any, axes: Mapping[str, Axis] | None = None) -> "PointSpec":
         """A point from a dict such as ``{"model": "resnet18", "array": "16x16", "sram_kb": 32}``."""
         if isinstance(value, PointSpec):
             return value
@@ -175,7 +177,7 @@ class PointSpec:
             raise InputError(f"must be a dict such as {{'model': 'resnet18', 'array': '32x32'}}, got {value!r}")
         rest = {k: v for k, v in value.items() if k != "model"}
         model = _parse_model(value["model"]) if "model" in value else None
-        return cls(model, tuple(hardware_changes(rest).items()))
+        return cls(model, tuple(hardware_changes(rest, axes=axes).items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,14 +259,14 @@ class SweepSpec:
         hw = self.hardware
         if isinstance(hw, Mapping):
             try:
-                hw = apply_changes(_DEFAULT_HARDWARE, hardware_changes(hw, unknown="hardware field"))
+                hw = apply_changes(_DEFAULT_HARDWARE, hardware_changes(hw, "hardware field", axes_by_key(type(self))))
             except InputError as e:
                 raise SpecError("hardware", str(e), named=True) from None
         elif not isinstance(hw, Hardware):
             raise SpecError("hardware", f"must be a Hardware or a dict of its fields, got {hw!r}")
         put("hardware", hw)
         # axes
-        for ax_field, ax in AXIS_FIELDS:
+        for ax_field, ax in axis_fields(type(self)):
             values = _as_tuple(getattr(self, ax_field), ax_field, ax.scalars)
             if values is not None:
                 try:
@@ -274,7 +276,7 @@ class SweepSpec:
             put(ax_field, values)
         # points
         if self.points is not None:
-            given = [name for name, _ in AXIS_FIELDS if getattr(self, name) is not None]
+            given = [name for name, _ in axis_fields(type(self)) if getattr(self, name) is not None]
             if given:
                 raise SpecError("points", f"give either points or the {'/'.join(given)} grid, not both")
             if isinstance(self.points, (str, bytes, Mapping)) or not isinstance(self.points, Iterable):
@@ -282,7 +284,7 @@ class SweepSpec:
             parsed = []
             for i, p in enumerate(self.points):
                 try:
-                    point = PointSpec.parse(p)
+                    point = PointSpec.parse(p, axes_by_key(type(self)))
                     apply_changes(hw, dict(point.changes))  # checked now, before any model is built
                 except InputError as e:
                     raise SpecError("points", f"point {i}: {e}") from None
@@ -345,9 +347,20 @@ def _check_dask_address(address: Any) -> None:
     raise SpecError("dask_address", f"must be a scheduler address, a Client or a cluster, got {address!r}")
 
 
-AXIS_FIELDS: tuple[tuple[str, Axis], ...] = tuple(
-    (f.name, f.metadata["axis"]) for f in fields(SweepSpec) if "axis" in f.metadata)
-AXES_BY_KEY: dict[str, Axis] = {ax.key: ax for _, ax in AXIS_FIELDS}
+@functools.lru_cache(maxsize=None)
+def axis_fields(spec_type: type) -> tuple[tuple[str, Axis], ...]:
+    """The ``(field name, Axis)`` pairs of a spec class (:class:`SweepSpec` or a subclass), in grid order."""
+    return tuple((f.name, f.metadata["axis"]) for f in fields(spec_type) if "axis" in f.metadata)
+
+
+@functools.lru_cache(maxsize=None)
+def axes_by_key(spec_type: type) -> dict[str, Axis]:
+    """The axes of a spec class by their singular key (``array``, ``dataflow``, ``sram_kb``...)."""
+    return {ax.key: ax for _, ax in axis_fields(spec_type)}
+
+
+AXIS_FIELDS: tuple[tuple[str, Axis], ...] = axis_fields(SweepSpec)
+AXES_BY_KEY: dict[str, Axis] = axes_by_key(SweepSpec)
 SPEC_FIELDS = tuple(f.name for f in fields(SweepSpec))
 
 
