@@ -2,6 +2,9 @@
 
     python benchmarks/zoo_fingerprint.py dump before.json.gz         # the current checkout (~4 min)
     python benchmarks/zoo_fingerprint.py dump after.json.gz --quick  # a smaller grid (~1 min)
+    python benchmarks/zoo_fingerprint.py dump u.json.gz --capacity tiling=uniform  # capacity options for every
+                                                                     # capacity point (to hold a kept old model
+                                                                     # against dumps made before a new default)
     python benchmarks/zoo_fingerprint.py compare before.json.gz after.json.gz
     python benchmarks/zoo_fingerprint.py check HEAD~1                # dump REV in a temporary git worktree,
                                                                      # dump the working tree, compare
@@ -105,7 +108,7 @@ def _read(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def dump(out: str, quick: bool) -> int:
+def dump(out: str, quick: bool, capacity: dict | None = None) -> int:
     sys.path.insert(0, os.getcwd())
     import trafficsim as ts
     from trafficsim.engines import simulate
@@ -119,9 +122,9 @@ def dump(out: str, quick: bool) -> int:
         if model not in topologies:
             topologies[model] = ts.model_topology(model)
         options = None
-        if opt_kw is not None:
+        if engine == "capacity" and (opt_kw is not None or capacity):
             from trafficsim.engines.capacity import CapacityOptions
-            options = CapacityOptions(**opt_kw)
+            options = CapacityOptions(**{**(opt_kw or {}), **(capacity or {})})
         result = simulate(topologies[model], Hardware(**hw_kw), engine=engine, options=options)
         points[label] = {"totals": {k: _plain(v) for k, v in result.totals().items()},
                          "layers": _compact(result.layers)}
@@ -140,7 +143,7 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def compare(path_a: str, path_b: str, show: int = 40) -> int:
+def compare(path_a: str, path_b: str, show: int = 40, ignore: tuple[str, ...] = ()) -> int:
     a = _read(path_a)["points"]
     b = _read(path_b)["points"]
     diffs = []
@@ -155,14 +158,15 @@ def compare(path_a: str, path_b: str, show: int = 40) -> int:
         for i, (x, y) in enumerate(zip(la, lb)):
             x = {**x["first"], **x["body"], "repeat": x["repeat"]}
             y = {**y["first"], **y["body"], "repeat": y["repeat"]}
-            for k in sorted(set(x) | set(y)):
+            for k in sorted((set(x) | set(y)) - set(ignore)):
                 if k not in x or k not in y:
                     diffs.append((label, f"record {i} field {k}", k in x, k in y))
                 elif not _same(x[k], y[k]):
                     diffs.append((label, f"record {i} ({x.get('name')}) {k}", x[k], y[k]))
     n_layers = sum(r["repeat"] for p in a.values() for r in p["layers"])
     if not diffs:
-        print(f"identical: {len(a)} points, {n_layers} layer records, every field equal")
+        but = f" (fields ignored: {', '.join(ignore)})" if ignore else ""
+        print(f"identical: {len(a)} points, {n_layers} layer records, every field equal{but}")
         return 0
     for d in diffs[:show]:
         print("DIFF", *d)
@@ -195,18 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dump")
     d.add_argument("out")
     d.add_argument("--quick", action="store_true")
+    d.add_argument("--capacity", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="CapacityOptions for every capacity point, e.g. tiling=uniform")
     c = sub.add_parser("compare")
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("--show", type=int, default=40)
+    c.add_argument("--ignore", nargs="*", default=[], metavar="FIELD", help="per-layer fields not compared "
+                   "(e.g. a column added on purpose)")
     k = sub.add_parser("check")
     k.add_argument("rev")
     k.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.cmd == "dump":
-        return dump(args.out, args.quick)
+        return dump(args.out, args.quick, dict(kv.split("=", 1) for kv in args.capacity))
     if args.cmd == "compare":
-        return compare(args.a, args.b, args.show)
+        return compare(args.a, args.b, args.show, tuple(args.ignore))
     return check(args.rev, args.quick)
 
 

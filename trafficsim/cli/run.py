@@ -41,6 +41,11 @@ def run(
         "--bandwidth-gbs", help="DRAM bandwidth in GB/s (capacity engine).", rich_help_panel="Hardware")] = None,
     clock_mhz: Annotated[Optional[float], typer.Option(
         "--clock-mhz", help="Array clock in MHz (capacity engine).", rich_help_panel="Hardware")] = None,
+    tiling: Annotated[Optional[str], typer.Option(
+        "--tiling", help="Capacity engine: per-operand (default: each operand resident in its whole buffer when "
+                         "loaded once, else double-buffered, at its own tile level) or uniform (one tile for all "
+                         "operands, every buffer halved: the model of earlier versions).",
+        rich_help_panel="Capacity model")] = None,
     concat: Annotated[Optional[str], typer.Option(
         "--concat", help="Capacity engine: concatenations are zero-copy (consumers read the pieces in place) "
                          "or materialised (a copy: read + write).", rich_help_panel="Capacity model")] = None,
@@ -73,7 +78,7 @@ def run(
             raise InputError(f"{name} must be positive, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
-    options = engine_options(engine, concat, fuse_pool_add, residency, energy)
+    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling)
     topology = resolve_topology(model, input_shape, fmt)
     if strict:
         topology.check_modelled()
@@ -108,10 +113,11 @@ def run(
 
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
 OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
-                "--energy": "energy"}
+                "--energy": "energy", "--tiling": "tiling"}
 
 
-def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None):
+def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None,
+                   tiling: str | None = None):
     """The options record of ``engine`` from the command line (None when no option flag is given:
     the engine's defaults). A flag applies to the engines whose options type has its field."""
     import dataclasses
@@ -119,7 +125,8 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     from ..engines import engine_names, options_type
 
     given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
-                                             ("--residency", residency or None), ("--energy", energy))
+                                             ("--residency", residency or None), ("--energy", energy),
+                                             ("--tiling", tiling))
              if value is not None}
     if not given:
         return None

@@ -31,6 +31,8 @@ from ..topology import Layer, Topology
 
 ConcatMode = Literal["zero-copy", "materialised"]
 CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
+TilingMode = Literal["per-operand", "uniform"]
+TILING_MODES: tuple[str, ...] = ("per-operand", "uniform")
 LOOP_NAMES = ("K", "C", "S")  # output channels, input channels (reduction), output pixels
 # the six loop orders, outer to inner, as indices into LOOP_NAMES
 LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
@@ -43,6 +45,10 @@ class CapacityOptions:
     * ``word_bytes``: bytes per element; ``None`` uses ``Hardware.word_bytes`` (1 by default, as
       SCALE-Sim; 2 for fp16/int16). SRAM sizes are real kilobytes, so 2-byte words halve the
       number of words on chip.
+    * ``tiling``: ``"per-operand"`` (each operand keeps its own tile: resident in its whole buffer when it is
+      loaded once, double-buffered halves otherwise, at the coarsest level of the loop nest that fits) or
+      ``"uniform"`` (one tile shape for all three operands, every buffer halved: the model before
+      per-operand tiling, kept for comparison).
     * ``concat``: ``"zero-copy"`` (consumers read the pieces where their producers wrote them; no
       traffic of its own) or ``"materialised"`` (a copy: every piece read, the result written).
     * ``fuse_pool_add``: pooling and residual adds run inside the conv that produces their input
@@ -55,12 +61,15 @@ class CapacityOptions:
     """
 
     word_bytes: int | None = None
+    tiling: TilingMode = "per-operand"
     concat: ConcatMode = "zero-copy"
     fuse_pool_add: bool = False
     inter_layer_residency: bool = False
     energy: EnergyTable = field(default_factory=EnergyTable)
 
     def __post_init__(self) -> None:
+        if self.tiling not in TILING_MODES:
+            raise InputError(f"tiling must be 'per-operand' or 'uniform', got {self.tiling!r}")
         if self.concat not in CONCAT_MODES:
             raise InputError(f"concat must be 'zero-copy' or 'materialised', got {self.concat!r}")
         if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
@@ -205,6 +214,199 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
     return best
 
 
+@njit(cache=True)
+def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
+    """True when irrelevant loop x (above the storage level, > 1 trip) sits outside a relevant loop a or b
+    that is also above the level with > 1 trip: the operand's tile is evicted and fetched again per x."""
+    if not above_x or n_x <= 1:
+        return False
+    return (above_a and n_a > 1 and pos_a > pos_x) or (above_b and n_b > 1 and pos_b > pos_x)
+
+
+@njit(cache=True)
+def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
+                            sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
+                            icap: int, wcap: int, ocap: int) -> np.ndarray:
+    """The least-traffic tiling when each operand picks its own storage level (``tiling="per-operand"``).
+
+    Capacities are the WHOLE buffers in words. Each operand is stored at a level of the K/C/S tile nest
+    (0 = above all three loops: the whole tensor, 1 or 2 = spanning the loops inside that position, 3 = one
+    compute tile) and needs twice its level tile when it is loaded more than once (double buffering), once
+    otherwise (resident). A coarser level never costs more traffic, so each operand takes the coarsest level
+    that fits; ``tk`` is ``K'`` or the largest a double-buffered weight or output tile allows at its finest or
+    all-channel level (for fixed levels the traffic never grows with ``tk``, so the optimum is one of these).
+    Returns :func:`best_tiling`'s fields plus ``[14..16]`` = the levels of inputs, weights, outputs.
+    """
+    best = np.full(17, -1, dtype=np.int64)
+    th_c = _tile_candidates(p)
+    tw_c = _tile_candidates(q)
+    tc_c = _tile_candidates(cp)
+    tg_c = _tile_candidates(g)
+    r_sum = np.empty(th_c.size, dtype=np.int64)
+    r_max = np.empty(th_c.size, dtype=np.int64)
+    for i in range(th_c.size):
+        r_sum[i], r_max[i] = touched_1d(p, th_c[i], h, r, sh, ph, dh, transposed)
+    c_sum = np.empty(tw_c.size, dtype=np.int64)
+    c_max = np.empty(tw_c.size, dtype=np.int64)
+    for i in range(tw_c.size):
+        c_sum[i], c_max[i] = touched_1d(q, tw_c[i], w, s, sw, pw, dw, transposed)
+    rs = r * s
+    w_words = g * kp * cp * rs
+    o_words = g * kp * p * q
+    r_full = r_sum[th_c.size - 1]
+    c_full = c_sum[tw_c.size - 1]
+    i_min = g * cp * r_full * c_full
+    floor_total = w_words + i_min + o_words
+    best[13] = i_min
+    best_total = -1
+    order_pos = np.empty((6, 3), dtype=np.int64)
+    for o in range(6):
+        for i in range(3):
+            order_pos[o, LOOP_ORDERS[o, i]] = i
+    tk_cand = np.empty(5, dtype=np.int64)
+    trips = np.empty(3, dtype=np.int64)
+    seen_sig = np.empty(6, dtype=np.int64)
+    for tg in tg_c[::-1]:
+        n_g = (g + tg - 1) // tg
+        for tc in tc_c[::-1]:
+            if tg * tc * rs > wcap:
+                continue
+            n_c = (cp + tc - 1) // tc
+            for ih in range(th_c.size - 1, -1, -1):
+                th = th_c[ih]
+                n_h = (p + th - 1) // th
+                for iw in range(tw_c.size - 1, -1, -1):
+                    tw = tw_c[iw]
+                    in_tile = tg * tc * r_max[ih] * c_max[iw]
+                    if in_tile > icap:
+                        continue
+                    n_s = n_h * ((q + tw - 1) // tw)
+                    i_halo = g * cp * r_sum[ih] * c_sum[iw]
+                    # lower bound over orders, levels and tk: a level holding all pixels reads no halo
+                    i_lb = i_min if tg * tc * r_full * c_full <= icap else i_halo
+                    if best_total >= 0 and w_words + i_lb + o_words >= best_total:
+                        continue
+                    # tk: kp, or the largest a double-buffered weight/output tile allows (one operand's
+                    # tile at its finest or all-channel level bounds it; the optimum is one of these)
+                    tk_cand[0] = kp
+                    tk_cand[1] = wcap // (2 * tg * tc * rs)
+                    tk_cand[2] = wcap // (2 * tg * cp * rs)
+                    tk_cand[3] = ocap // (2 * tg * th * tw)
+                    tk_cand[4] = ocap // (2 * tg * p * q)
+                    for a in range(5):
+                        tk = min(kp, tk_cand[a])
+                        if tk < 1:
+                            continue
+                        dup = False
+                        for b in range(a):
+                            if min(kp, tk_cand[b]) == tk:
+                                dup = True
+                        if dup:
+                            continue
+                        n_k = (kp + tk - 1) // tk
+                        # loops of one trip are never above or below anything that matters: orders that
+                        # agree on the others are the same schedule, so only the first of each is tried
+                        trips[0] = n_k
+                        trips[1] = n_c
+                        trips[2] = n_s
+                        for o in range(6):
+                            sig = 0
+                            for i in range(3):
+                                d = LOOP_ORDERS[o, i]
+                                if trips[d] > 1:
+                                    sig = sig * 4 + d + 1
+                            seen_sig[o] = sig
+                            dup = False
+                            for o2 in range(o):
+                                if seen_sig[o2] == sig:
+                                    dup = True
+                            if dup:
+                                continue
+                            pk = order_pos[o, 0]
+                            pc = order_pos[o, 1]
+                            ps = order_pos[o, 2]
+                            # weights: coarsest level that fits (coarser never costs more traffic)
+                            wt = -1
+                            w_tile_best = 0
+                            lw = 0
+                            for lv in range(4):
+                                ak = pk < lv
+                                ac = pc < lv
+                                aS = ps < lv
+                                mult = n_s if _refetch(aS, n_s, ps, ak, n_k, pk, ac, n_c, pc) else 1
+                                loads = n_g * (n_k if ak else 1) * (n_c if ac else 1) * mult
+                                tile = tg * (tk if ak else kp) * (tc if ac else cp) * rs
+                                if tile * (2 if loads > 1 else 1) <= wcap:
+                                    wt = w_words * mult
+                                    w_tile_best = tile
+                                    lw = lv
+                                    break
+                            if wt < 0 or (best_total >= 0 and wt + i_lb + o_words >= best_total):
+                                continue
+                            # outputs
+                            ow = -1
+                            pr = 0
+                            lo = 0
+                            for lv in range(4):
+                                ak = pk < lv
+                                ac = pc < lv
+                                aS = ps < lv
+                                spill = _refetch(ac, n_c, pc, ak, n_k, pk, aS, n_s, ps)
+                                loads = n_g * (n_k if ak else 1) * (n_s if aS else 1) * (n_c if spill else 1)
+                                tile = tg * (tk if ak else kp) * (th * tw if aS else p * q)
+                                if tile * (2 if loads > 1 else 1) <= ocap:
+                                    if spill:
+                                        ow = o_words * n_c
+                                        pr = o_words * (n_c - 1)
+                                    else:
+                                        ow = o_words
+                                        pr = 0
+                                    lo = lv
+                                    break
+                            if ow < 0 or (best_total >= 0 and wt + i_lb + ow + pr >= best_total):
+                                continue
+                            # inputs
+                            it = -1
+                            i_tile_best = 0
+                            li = 0
+                            for lv in range(4):
+                                ak = pk < lv
+                                ac = pc < lv
+                                aS = ps < lv
+                                mult = n_k if _refetch(ak, n_k, pk, ac, n_c, pc, aS, n_s, ps) else 1
+                                loads = n_g * (n_c if ac else 1) * (n_s if aS else 1) * mult
+                                tile = tg * (tc if ac else cp) * (r_max[ih] * c_max[iw] if aS else r_full * c_full)
+                                if tile * (2 if loads > 1 else 1) <= icap:
+                                    it = (i_halo if aS else i_min) * mult
+                                    i_tile_best = tile
+                                    li = lv
+                                    break
+                            if it < 0:
+                                continue
+                            total = wt + it + ow + pr
+                            if best_total < 0 or total < best_total:
+                                best_total = total
+                                best[0] = total
+                                best[1] = wt
+                                best[2] = it
+                                best[3] = ow
+                                best[4] = pr
+                                best[5] = o
+                                best[6] = tg
+                                best[7] = tk
+                                best[8] = tc
+                                best[9] = th
+                                best[10] = tw
+                                best[11] = i_tile_best + w_tile_best
+                                best[12] = ow - o_words
+                                best[14] = li
+                                best[15] = lw
+                                best[16] = lo
+                                if total == floor_total:
+                                    return best
+    return best
+
+
 def sram_capacities_words(hardware: Hardware, word_bytes: int) -> tuple[int, int, int]:
     """(ifmap, filter, ofmap) SRAM sizes in words: real kB (1024 bytes) / word size."""
     return (hardware.ifmap_sram_kb * 1024 // word_bytes, hardware.filter_sram_kb * 1024 // word_bytes,
@@ -224,22 +426,36 @@ class LayerTraffic:
     tiles: dict
     first_tile_words: int
     compulsory_words: tuple[int, int, int]  # (touched inputs, weights, outputs), each once
+    # storage level of (inputs, weights, outputs) in the tile nest: 0 = the whole tensor, 3 = one tile
+    levels: tuple[int, int, int] = (3, 3, 3)
+    tiling: str = "uniform"
 
 
-def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int]) -> LayerTraffic:
-    """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words
-    (double-buffered: half of each is usable). Raises :class:`InputError` when nothing fits."""
-    icap, wcap, ocap = (c // 2 for c in capacities_words)
+def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
+                  tiling: TilingMode = "uniform") -> LayerTraffic:
+    """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words.
+
+    ``tiling="uniform"``: one tile for all operands, each in half its buffer (double buffering);
+    ``"per-operand"``: see :func:`best_tiling_per_operand`. Raises :class:`InputError` when nothing fits."""
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
-    best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap)
+    if tiling == "uniform":
+        icap, wcap, ocap = (c // 2 for c in capacities_words)
+        best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap)
+        what = "half-buffers"
+    else:
+        icap, wcap, ocap = capacities_words
+        best = best_tiling_per_operand(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed,
+                                       icap, wcap, ocap)
+        what = "buffers"
     if best[0] < 0:
         raise InputError(f"layer {layer.name!r}: SRAM too small for even a 1x1 output tile of its "
-                         f"{r}x{s} filter (ifmap/filter/ofmap half-buffers {icap}/{wcap}/{ocap} words)")
+                         f"{r}x{s} filter (ifmap/filter/ofmap {what} {icap}/{wcap}/{ocap} words)")
     order = "".join(LOOP_NAMES[i] for i in LOOP_ORDERS[int(best[5])])
     tiles = {"g": int(best[6]), "k": int(best[7]), "c": int(best[8]), "h": int(best[9]), "w": int(best[10])}
     compulsory = (int(best[13]), g * kp * cp * r * s, g * kp * p * q)
+    levels = (3, 3, 3) if tiling == "uniform" else (int(best[14]), int(best[15]), int(best[16]))
     return LayerTraffic(int(best[2]), int(best[1]), int(best[3]), int(best[12]), int(best[4]), order, tiles,
-                        int(best[11]), compulsory)
+                        int(best[11]), compulsory, levels, tiling)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,18 +545,24 @@ def _tensor_elems(topology: Topology) -> dict[int, int]:
     return elems
 
 
+def op_owner(topology: Topology):
+    """``owner(order)``: the layer an op at execution position ``order`` is charged to, the latest layer that
+    ran before it (the first layer if none)."""
+    layer_orders = sorted((layer.order, i) for i, layer in enumerate(topology.layers))
+    orders_only = [o for o, _ in layer_orders]
+
+    def owner(order: int) -> int:
+        pos = bisect.bisect_left(orders_only, order)
+        return layer_orders[pos - 1][1] if pos > 0 else layer_orders[0][1]
+    return owner
+
+
 def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions,
                    resident_cap_words: int) -> dict[str, int]:
     """Charge, fuse or drop the ops and apply inter-layer residency; returns counts for meta."""
     layers = topology.layers
     elems = _tensor_elems(topology)
-    layer_orders = sorted((layer.order, i) for i, layer in enumerate(layers))
-    orders_only = [o for o, _ in layer_orders]
-
-    def owner(order: int) -> int:
-        # ops' traffic goes to the latest layer that ran before them (the first layer if none)
-        pos = bisect.bisect_left(orders_only, order)
-        return layer_orders[pos - 1][1] if pos > 0 else layer_orders[0][1]
+    owner = op_owner(topology)
 
     consumers: dict[int, list[tuple[str, int]]] = {}
     for i, layer in enumerate(layers):
@@ -478,6 +700,8 @@ def run_id_tags(result: RunResult) -> list[str]:
             if opts.get(key)]
     if opts.get("concat") == "materialised":
         tags.append("matcat")
+    if opts.get("tiling") == "uniform":
+        tags.append("uniform")
     hw, default = result.hardware, Hardware()
     if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
         dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
@@ -505,7 +729,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     traffic: list[LayerTraffic] = []
     acc: list[_Acc] = []
     for i, layer in enumerate(layers):
-        lt = layer_traffic(layer, caps)
+        lt = layer_traffic(layer, caps, options.tiling)
         traffic.append(lt)
         acc.append(_Acc(lt.input_reads, lt.weight_reads, lt.output_writes, lt.psum_writes, lt.psum_reads))
         if progress is not None:
@@ -575,6 +799,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             "roofline_util_pct": 100.0 * min(1.0, intensity / balance),
             "loop_order": lt.loop_order,
             "tiling": " ".join(f"{k}{v}" for k, v in lt.tiles.items()),
+            "levels": " ".join(f"{o}{v}" for o, v in zip("IWO", lt.levels)),
             "fused_ops": " ".join(a.fused_ops),
         }
         results.append(LayerResult(
@@ -591,7 +816,8 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             avg_ofmap_dram_bw=ofmap_writes / total if total else 0.0,
             extra=extra,
         ))
-    meta = {"options": {"word_bytes": word_bytes, "concat": options.concat, "fuse_pool_add": options.fuse_pool_add,
+    meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
+                        "fuse_pool_add": options.fuse_pool_add,
                         "inter_layer_residency": options.inter_layer_residency,
                         "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
                                    "sram_pj_per_byte": options.energy.sram_pj_per_byte,
