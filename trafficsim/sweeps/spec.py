@@ -271,6 +271,8 @@ class SweepSpec:
             if values is not None:
                 try:
                     values = tuple(ax.parse(v) for v in values)
+                    for v in values:  # each value on the base hardware: Hardware's own limits, named by axis
+                        apply_changes(hw, ax.changes(v))
                 except InputError as e:
                     raise SpecError(ax_field, str(e)) from None
             put(ax_field, values)
