@@ -749,3 +749,21 @@ def test_a_new_axis_is_one_field(tiny_csv: Path) -> None:
                              points=[{"array": "8x8", "word_size": 2}])).iloc[0].to_dict() == df.iloc[3].to_dict()
     with pytest.raises(InputError, match="word_sizes: word size 0 must be a positive integer"):
         WideSpec(models=[str(tiny_csv)], word_sizes=[0])
+
+
+def _slow_job(marker: str, seconds: float) -> str:
+    time.sleep(seconds)
+    Path(marker).write_text("finished")
+    return marker
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based pool")
+def test_stopping_a_process_sweep_stops_its_workers(tmp_path: Path) -> None:
+    """Ctrl-C (or any error) while a process-pool sweep runs: the running jobs are abandoned, not waited for."""
+    from trafficsim.sweeps.executors import run_process
+
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    runs = run_process([(_slow_job, (str(fast), 0.0)), (_slow_job, (str(slow), 30.0))], workers=2)
+    assert next(runs) == (0, str(fast))
+    runs.close()  # what the sweep does when its loop ends by an exception (KeyboardInterrupt included)
+    assert not slow.exists()  # the 30 s job was stopped, not waited for

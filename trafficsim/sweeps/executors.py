@@ -56,6 +56,13 @@ def run_process(jobs: Sequence[Job], workers: int) -> Outputs:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=pending.__getitem__):
                 yield pending.pop(fut), fut.result()
+    except BaseException:
+        # Ctrl-C, an error or the caller stopping early: the running jobs' results are not wanted, so stop
+        # the workers now instead of waiting for their jobs (minutes on a small array)
+        processes = getattr(pool, "_processes", None) or {}  # pid -> Process (no public accessor)
+        for proc in list(processes.values()):
+            proc.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
