@@ -52,7 +52,7 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
 
 def _register() -> None:
     # Importing the modules registers their commands on `app`.
-    for optional in ("models", "run", "validate", "plot", "sweep"):
+    for optional in ("models", "run", "validate", "plot", "sweep", "dram"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:  # a command family not built yet

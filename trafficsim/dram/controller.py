@@ -496,3 +496,16 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
         sc[SC_K] = k
         if sc[SC_I] >= stop_i and sc[SC_END] == 0:
             return
+
+
+def kernel_is_cached() -> bool:
+    """Whether Numba's on-disk cache already holds the compiled kernel (else the first call compiles)."""
+    try:
+        if run_kernel.signatures:
+            return True
+        import glob
+        import os
+        cache_dir = run_kernel._cache._cache_path  # numba's cache locator (a private but stable attribute)
+        return bool(glob.glob(os.path.join(cache_dir, "controller.run_kernel-*.nbi")))
+    except Exception:  # noqa: BLE001 - only decides whether to print a notice
+        return True
