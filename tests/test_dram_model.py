@@ -114,7 +114,7 @@ def test_config_errors_are_one_line(kw, needle):
 
 
 def test_from_strings_rejects_unknown_and_bad_types():
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="unknown DRAM key"):
         DramConfig.from_strings({"speed": "x"})
     with pytest.raises(ConfigError, match="integer"):
         DramConfig.from_strings({"standard": "ddr4-3200", "channels": "two"})
@@ -295,3 +295,12 @@ def test_every_preset_runs(name):
     s = simulate_requests(dev, a, rng.random(n) < 0.3)
     assert s.dram_cycles > n / dev.channels * dev.standard.timing["nBL"] / 2
     assert 0 < s.achieved_bandwidth_gbs <= s.peak_bandwidth_gbs
+
+
+def test_docs_standards_table_is_current():
+    from pathlib import Path
+
+    from trafficsim.dram.standards import standards_markdown
+    doc = (Path(__file__).parents[1] / "docs" / "dram.md").read_text()
+    table = doc.split("<!-- standards-table:begin -->\n")[1].split("\n<!-- standards-table:end -->")[0]
+    assert table == standards_markdown(), "regenerate the table in docs/dram.md from standards_markdown()"

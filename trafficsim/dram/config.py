@@ -56,7 +56,7 @@ class DramConfig:
         object.__setattr__(self, "standard", self.standard.strip())
         bw = self.bandwidth_gbs
         if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not (math.isfinite(bw) and 0 < bw <= 1e6):
-            raise ConfigError(f"DRAM bandwidth_gbs must be a positive number of GB/s (at most 1e6), got {bw!r}")
+            raise ConfigError(f"DRAM bandwidth must be a positive number of GB/s (at most 1e6), got {bw!r}")
         for name in ("channels", "ranks"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
@@ -74,9 +74,13 @@ class DramConfig:
                 raise ConfigError("the ideal DRAM has no org or timings; name a standard such as ddr4-3200")
             return
         # resolve the standard and the mapping now so that a bad name fails where it is given
+        from ..errors import InputError
         from .mapping import parse_scheme
         from .standards import get_standard
-        std = get_standard(self.standard, self.org)
+        try:
+            std = get_standard(self.standard, self.org)
+        except InputError as e:  # a bad name inside a configuration is a configuration error
+            raise ConfigError(str(e)) from None
         parse_scheme(self.mapping)
         if self.timings:
             std.with_timings(parse_timings(self.timings), where=f"DRAM timings {self.timings!r}")
@@ -138,24 +142,24 @@ class DramConfig:
         for key, raw in items.items():
             k = key.strip().lower()
             if k not in kinds:
-                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(kinds)}")
+                raise ConfigError(f"{where}: unknown DRAM key {key!r}; known: {', '.join(kinds)}")
             v = str(raw).strip()
             kind = kinds[k]
             if v.lower() in ("", "none") and "None" in kind:
                 out[k] = None
             elif kind.startswith("bool"):
                 if v.lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
-                    raise ConfigError(f"{where}: {k} must be true or false, got {v!r}")
+                    raise ConfigError(f"{where}: DRAM {k} must be true or false, got {v!r}")
                 out[k] = v.lower() in ("true", "yes", "on", "1")
             elif kind.startswith("int"):
                 if not re.fullmatch(r"[+]?\d+", v):
-                    raise ConfigError(f"{where}: {k} must be a positive integer, got {v!r}")
+                    raise ConfigError(f"{where}: DRAM {k} must be an integer, got {v!r}")
                 out[k] = int(v)
             elif kind.startswith("float"):
                 try:
                     out[k] = float(v)
                 except ValueError:
-                    raise ConfigError(f"{where}: {k} must be a number, got {v!r}") from None
+                    raise ConfigError(f"{where}: DRAM {k} must be a number, got {v!r}") from None
             else:
                 out[k] = v
         return cls.from_dict(out, where)

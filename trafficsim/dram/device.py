@@ -121,7 +121,9 @@ class DramDevice:
                              xor_bank=self.xor_bank)
 
     def describe(self) -> str:
-        return (f"{self.standard.name} x{self.channels} channel(s), {self.ranks} rank(s), mapping {scheme_name(self.scheme)}"
+        ch = f"{self.channels} channel{'s' if self.channels > 1 else ''}"
+        rk = f"{self.ranks} rank{'s' if self.ranks > 1 else ''}"
+        return (f"{self.standard.name}, {ch}, {rk}, {scheme_name(self.scheme)}"
                 f"{' + XOR banks' if self.xor_bank else ''}, {self.page_policy} page")
 
 
@@ -246,21 +248,15 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
 
     f = device.map(a)
     wrapped = int(np.count_nonzero(a >> np.uint64(device.address_bits))) if device.address_bits < 64 else 0
-    pool = n + C * R * K.REF_RING
-    E = np.zeros((pool, K.NE), np.int64)
-    E[:, K.E_TYPE] = K.T_REF
-    E[:n, K.E_TYPE] = w
-    E[:n, K.E_CH] = f[:, 0]
-    E[:n, K.E_RANK] = f[:, 1]
-    E[:n, K.E_BG] = f[:, 2]
-    E[:n, K.E_BANK] = f[:, 3]
-    E[:n, K.E_ROW] = f[:, 4]
-    E[:n, K.E_ADDR] = a.view(np.int64)
-    E[:n, K.E_RIDX] = f[:, 0] * R + f[:, 1]
-    E[:n, K.E_BIDX] = (E[:n, K.E_RIDX] * G + f[:, 2]) * B + f[:, 3]
-    E[:, K.E_VER] = -1
-    E[:, K.E_FLAG] = 1
-    comp = np.full(pool, -1, np.int64)
+    E = np.zeros((n, K.NE), np.int64)
+    E[:, K.E_TYPE] = w
+    E[:, K.E_CH] = f[:, 0]
+    E[:, K.E_RIDX] = f[:, 0] * R + f[:, 1]
+    E[:, K.E_BG] = f[:, 2]
+    E[:, K.E_BIDX] = (E[:, K.E_RIDX] * G + f[:, 2]) * B + f[:, 3]
+    E[:, K.E_ROW] = f[:, 4]
+    E[:, K.E_ADDR] = a.view(np.int64)
+    comp = np.full(max(n, 1), -1, np.int64)
 
     rule, meta = device.tables
     n_nodes = C + C * R + C * R * G + C * R * G * B
@@ -272,7 +268,7 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
     CH = np.zeros((C, K.NH), np.int64)
     CH[:, K.H_TNEXT] = -1
     qmax = max(device.read_queue, device.write_queue) * 2 + G * B * R + 64
-    q_ids = np.zeros((C, 4, qmax), np.int64)
+    Q = np.zeros((C, 4, qmax, K.NF), np.int64)
     stats = np.zeros((C, K.N_STATS), np.int64)
     sc = np.zeros(K.N_SCALARS, np.int64)
     # Ramulator: int(watermark * queue.max) with float watermarks
@@ -288,7 +284,7 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
     done_i = 0
     while not sc[K.SC_DONE]:
         stop = min(n, done_i + _CHUNK) if progress is not None else n + 1
-        K.run_kernel(sc, stop, P, E, arr, comp, rule, meta, K.SCOPE, nxt, hist, BANK, RANK, CH, q_ids, stats)
+        K.run_kernel(sc, stop, P, E, arr, comp, rule, meta, K.SCOPE, nxt, hist, BANK, RANK, CH, Q, stats)
         if sc[K.SC_ERR]:
             raise RuntimeError(f"DRAM controller state overflow (code {int(sc[K.SC_ERR])}); please report this")
         done_i = int(sc[K.SC_I])

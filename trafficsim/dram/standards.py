@@ -496,3 +496,23 @@ def describe(std: DramStandard) -> str:
 def iter_standards() -> Iterable[DramStandard]:
     for name in standard_names():
         yield _REGISTRY[name]
+
+
+def standards_markdown() -> str:
+    """The presets as a markdown table (docs/dram.md holds this table; a test checks it is current)."""
+    rows = ["| preset | family | MT/s | tCK ns | bus | B/req | ranks x groups x banks | rows x row bytes "
+            "| CL-RCD-RP-RAS | tRFC / tREFI | power |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for std in iter_standards():
+        o, t = std.org, std.timing
+        rows.append(
+            f"| {std.name} | {std.family} | {std.rate_mtps} | {std.tck_ns:.3f} | x{o.channel_width}"
+            f"{'' if o.channels == 1 else f' ({o.channels} ch)'} | {o.request_bytes} | {o.ranks}x{o.bank_groups}x"
+            f"{o.banks_per_group} | {o.rows}x{o.row_bytes} | {t['nCL']}-{t['nRCD']}-{t['nRP']}-{t['nRAS']} | "
+            f"{t['nRFC']} / {t['nREFI']} | {'estimate' if std.power.estimated else 'datasheet'} |")
+    rows.append("")
+    rows.append("Sources:")
+    rows.append("")
+    for std in iter_standards():
+        rows.append(f"* **{std.name}**: {std.source}. Currents: {std.power.source}.")
+    return "\n".join(rows)
