@@ -3,32 +3,9 @@ writes a complete run folder that pandas and json read."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from trafficsim.cli import main
-
-SMALL_CSV = (
-    "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
-    "c1,10,10,3,3,4,8,1,\n"
-    "c2DP,9,9,3,3,3,1,2,\n"
-)
-
-
-@pytest.fixture()
-def small_csv(tmp_path: Path) -> Path:
-    p = tmp_path / "small.csv"
-    p.write_text(SMALL_CSV)
-    return p
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    rc = main(args)
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
 
 BAD_OPTIONS = [
     (["--array", "32x"], "32x"),
@@ -46,9 +23,9 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize("extra,needle", BAD_OPTIONS)
-def test_bad_options_one_line_no_folder(tmp_path, small_csv, capsys, extra, needle):
+def test_bad_options_one_line_no_folder(tmp_path, small_csv, cli, extra, needle):
     out_dir = tmp_path / "reports"
-    rc, _, err = run_cli(["run", str(small_csv), "--out", str(out_dir), *extra], capsys)
+    rc, _, err = cli(["run", str(small_csv), "--out", str(out_dir), *extra])
     assert rc != 0
     assert "Traceback" not in err
     lines = [ln for ln in err.strip().splitlines() if ln]
@@ -70,10 +47,10 @@ BAD_CSVS = [
 
 
 @pytest.mark.parametrize("text,needle", BAD_CSVS)
-def test_malformed_csv_names_file_and_line(tmp_path, capsys, text, needle):
+def test_malformed_csv_names_file_and_line(tmp_path, cli, text, needle):
     p = tmp_path / "bad.csv"
     p.write_text(text)
-    rc, _, err = run_cli(["run", str(p), "--out", str(tmp_path / "reports")], capsys)
+    rc, _, err = cli(["run", str(p), "--out", str(tmp_path / "reports")])
     assert rc == 1
     assert "Traceback" not in err
     assert err.count("\n") == 1 and needle in err
@@ -82,29 +59,28 @@ def test_malformed_csv_names_file_and_line(tmp_path, capsys, text, needle):
     assert not (tmp_path / "reports").exists()
 
 
-def test_malformed_cfg(tmp_path, small_csv, capsys):
+def test_malformed_cfg(tmp_path, small_csv, cli):
     cfg = tmp_path / "bad.cfg"
     cfg.write_text("[architecture_presets]\nArrayHeight: 32\nArrayWidth: x\n")
-    rc, _, err = run_cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")], capsys)
+    rc, _, err = cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")])
     assert rc == 1 and "ArrayWidth" in err and "Traceback" not in err
     cfg.write_text("[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 64\nFilterSramSzkB: 64\n"
                    "OfmapSramSzkB: 64\nDataflow: xs\n[run_presets]\nInterfaceBandwidth: CALC\n")
-    rc, _, err = run_cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")], capsys)
+    rc, _, err = cli(["run", str(small_csv), "--config", str(cfg), "--out", str(tmp_path / "r")])
     assert rc == 1 and "Dataflow" in err
 
 
-def test_missing_files(tmp_path, capsys):
-    rc, _, err = run_cli(["run", str(tmp_path / "nope.csv")], capsys)
+def test_missing_files(tmp_path, cli):
+    rc, _, err = cli(["run", str(tmp_path / "nope.csv")])
     assert rc == 1 and "no such topology file" in err
-    rc, _, err = run_cli(["run", str(tmp_path / "nope.csv"), "--config", str(tmp_path / "nope.cfg")], capsys)
+    rc, _, err = cli(["run", str(tmp_path / "nope.csv"), "--config", str(tmp_path / "nope.cfg")])
     assert rc == 1 and "no such config file" in err
 
 
 @pytest.mark.slow
-def test_run_folder_with_reference_engine(tmp_path, small_csv, capsys):
+def test_run_folder_with_reference_engine(tmp_path, small_csv, cli):
     out_dir = tmp_path / "reports"
-    rc, out, err = run_cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir)],
-                           capsys)
+    rc, out, err = cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir)])
     assert rc == 0, err
     assert "DRAM total" in out
     folders = list(out_dir.iterdir())
@@ -125,6 +101,5 @@ def test_run_folder_with_reference_engine(tmp_path, small_csv, capsys):
     compute = (folder / "COMPUTE_REPORT.csv").read_text().splitlines()
     assert len(compute) == 1 + 4
     # re-running replaces the folder in place
-    rc, _, _ = run_cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir), "-q"],
-                       capsys)
+    rc, _, _ = cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir), "-q"])
     assert rc == 0 and [f.name for f in out_dir.iterdir()] == [folder.name]

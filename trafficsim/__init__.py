@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import TrafficsimError
 from .hardware import Hardware, preset, read_cfg
+from .inputs import DEFAULT_INPUT_SHAPE, apply_options, resolve_hardware, resolve_topology
 from .results import LayerResult, RunResult
 from .topology import Layer, Op, Topology, read_csv, write_csv
 
@@ -29,7 +30,8 @@ _LAZY = {
     "plot": "trafficsim.plots:plot",
 }
 
-__all__ = ["TrafficsimError", "Hardware", "preset", "read_cfg", "LayerResult", "RunResult", "Layer", "Op",
+__all__ = ["TrafficsimError", "Hardware", "preset", "read_cfg", "DEFAULT_INPUT_SHAPE", "apply_options",
+           "resolve_hardware", "resolve_topology", "LayerResult", "RunResult", "Layer", "Op",
            "Topology", "read_csv", "write_csv", "__version__", *_LAZY]
 
 

@@ -32,33 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["to_topology", "parse_input_shape", "load_user_model", "count_params"]
 
-DEFAULT_INPUT_SHAPE = (3, 224, 224)
-
-
-# ---------------------------------------------------------------------------------------------
-# input shapes
-# ---------------------------------------------------------------------------------------------
-def parse_input_shape(text: str | Sequence[int]) -> tuple[int, int, int]:
-    """``"3x224x224"`` (or ``"3,224,224"``, or a sequence of 3 ints) -> ``(3, 224, 224)``.
-
-    Raises :class:`InputError` for anything that is not three positive integers.
-    """
-    if isinstance(text, str):
-        parts = [p.strip() for p in text.strip().lower().replace(",", "x").replace("*", "x").split("x")]
-        try:
-            vals = tuple(int(p) for p in parts)
-        except ValueError:
-            raise InputError(f"input shape {text!r}: use CxHxW with positive integers, e.g. 3x224x224") from None
-    else:
-        try:
-            vals = tuple(int(v) for v in text)
-            if any(int(v) != v for v in text):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise InputError(f"input shape {text!r}: use three positive integers (C, H, W)") from None
-    if len(vals) != 3 or any(v <= 0 for v in vals):
-        raise InputError(f"input shape {text!r}: use CxHxW with three positive integers, e.g. 3x224x224")
-    return vals  # type: ignore[return-value]
+# input shapes are parsed by the one input layer; re-exported here for existing imports
+from .inputs import DEFAULT_INPUT_SHAPE, parse_input_shape  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import io
+import math
 import os
 import re
 from dataclasses import dataclass, fields, replace
@@ -23,6 +24,9 @@ Dataflow = Literal["os", "ws", "is"]
 BandwidthMode = Literal["CALC", "USER"]
 DATAFLOWS: tuple[str, ...] = ("os", "ws", "is")
 BANDWIDTH_MODES: tuple[str, ...] = ("CALC", "USER")
+# Every count the engines handle is an int64 (numpy arrays, the compiled kernel); a larger value is an
+# input error where it enters, not an overflow deep inside an engine.
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -73,18 +77,23 @@ class Hardware:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"{f} must be a positive integer, got {v!r}")
+            if v > INT64_MAX:
+                raise ConfigError(f"{f} must be at most {INT64_MAX:,} (int64), got {v:,}")
         for f in ("ifmap_offset", "filter_offset", "ofmap_offset"):
             v = getattr(self, f)
-            if not isinstance(v, int) or v < 0:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{f} must be a non-negative integer, got {v!r}")
+            if v > INT64_MAX:
+                raise ConfigError(f"{f} must be at most {INT64_MAX:,} (int64), got {v:,}")
         if self.dataflow not in DATAFLOWS:
             raise ConfigError(f"unknown dataflow {self.dataflow!r}: choose one of os, ws, is")
         if self.bandwidth_mode not in BANDWIDTH_MODES:
             raise ConfigError(f"unknown bandwidth mode {self.bandwidth_mode!r}: choose CALC or USER")
         if not isinstance(self.dram, DramConfig):
             raise ConfigError(f"dram must be a DramConfig, got {type(self.dram).__name__}")
-        if not self.clock_mhz > 0:
-            raise ConfigError("clock_mhz must be positive")
+        v = self.clock_mhz
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ConfigError(f"clock_mhz must be a positive finite number, got {v!r}")
 
     # -- convenience ---------------------------------------------------------------------------
     @property
@@ -325,8 +334,11 @@ def parse_array(text: str | tuple[int, int]) -> tuple[int, int]:
         if not m:
             raise InputError(f"array size {text!r} is not of the form RxC, e.g. 32x32")
         rows, cols = int(m.group(1)), int(m.group(2))
-    if not (isinstance(rows, int) and isinstance(cols, int)) or rows <= 0 or cols <= 0:
+    if (not (isinstance(rows, int) and isinstance(cols, int)) or isinstance(rows, bool) or isinstance(cols, bool)
+            or rows <= 0 or cols <= 0):
         raise InputError(f"array size {text!r}: rows and columns must be positive integers")
+    if rows > INT64_MAX or cols > INT64_MAX:
+        raise InputError(f"array size {text!r}: rows and columns must be at most {INT64_MAX:,} (int64)")
     return rows, cols
 
 
@@ -351,6 +363,8 @@ def parse_sram(text: str | int | tuple[int, int, int]) -> tuple[int, int, int]:
         if parsed is None:
             raise InputError(f"SRAM sizes {text!r} must be integers in kB: I or I,F,O (e.g. 64 or 512,512,256)")
         vals = parsed
-    if len(vals) != 3 or any((not isinstance(v, int)) or v <= 0 for v in vals):
+    if len(vals) != 3 or any((not isinstance(v, int)) or isinstance(v, bool) or v <= 0 for v in vals):
         raise InputError(f"SRAM sizes {text!r} must be one or three positive integers in kB")
+    if any(v > INT64_MAX for v in vals):
+        raise InputError(f"SRAM sizes {text!r} must be at most {INT64_MAX:,} kB (int64)")
     return vals[0], vals[1], vals[2]

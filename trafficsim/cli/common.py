@@ -1,18 +1,16 @@
-"""Options shared by the commands that simulate (``run``, ``validate``): how a model or CSV
-argument becomes a :class:`~trafficsim.topology.Topology` and how hardware options become a
-:class:`~trafficsim.hardware.Hardware`."""
+"""Options shared by the commands that simulate (``run``, ``validate``). A model or CSV argument
+becomes a :class:`~trafficsim.topology.Topology`, and hardware options a
+:class:`~trafficsim.hardware.Hardware`, in :mod:`trafficsim.inputs` (the one input layer)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import InputError
-from ..hardware import (Hardware, hardware_changes, parse_array, parse_sram, preset as get_preset, read_cfg,
-                        split_one_or_three)
-from ..topology import Topology, read_csv
+from ..hardware import Hardware, preset as get_preset, read_cfg
+from ..inputs import DEFAULT_INPUT_SHAPE, apply_options, resolve_topology  # noqa: F401 (the commands' imports)
 
 ModelArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), a SCALE-Sim topology CSV (conv or GEMM format), "
@@ -33,7 +31,8 @@ BandwidthOpt = Annotated[Optional[str], typer.Option(
                         "mode with N words/cycle for all operands, or I,F,O (IFMAP read, FILTER read, OFMAP drain).",
     rich_help_panel="Hardware")]
 InputOpt = Annotated[Optional[str], typer.Option(
-    "--input", "-i", help="Input shape CxHxW for zoo/user models (default 3x224x224).", metavar="CxHxW")]
+    "--input", "-i", help="Input shape CxHxW for zoo/user models (default: the model's own, "
+                        f"{'x'.join(map(str, DEFAULT_INPUT_SHAPE))} for ImageNet and user models).", metavar="CxHxW")]
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Fail if the model calls an op the converter cannot model (matmul between activations, "
                      "attention, conv1d, embeddings...) instead of warning and leaving its work out.")]
@@ -44,63 +43,9 @@ FormatOpt = Annotated[Optional[str], typer.Option(
 def resolve_hardware(preset: str | None = None, config: Path | None = None, array: str | None = None,
                      dataflow: str | None = None, sram: str | None = None, bandwidth: str | None = None,
                      **extra) -> Hardware:
-    """Hardware from a preset or .cfg (default: SCALE-Sim's scale.cfg), then the explicit options.
-
-    ``extra`` are further Hardware fields (e.g. ``word_bytes``, ``clock_mhz``, ``dram_bandwidth_gbs``) applied
-    when not None.
-    """
+    """Hardware from a preset or .cfg (default: SCALE-Sim's scale.cfg), then the explicit options
+    (:func:`trafficsim.inputs.apply_options`; ``extra`` are further Hardware fields, applied when not None)."""
     if preset and config:
         raise InputError("give either --preset or --config, not both")
-    hw = read_cfg(config) if config else get_preset(preset) if preset else Hardware()
-    changes: dict = {}
-    if array is not None:
-        changes["array_rows"], changes["array_cols"] = parse_array(array)
-    if dataflow is not None:
-        d = dataflow.strip().lower()
-        if d not in ("os", "ws", "is"):
-            raise InputError(f"unknown dataflow {dataflow!r}: choose os, ws or is")
-        changes["dataflow"] = d
-    if sram is not None:
-        changes["ifmap_sram_kb"], changes["filter_sram_kb"], changes["ofmap_sram_kb"] = parse_sram(sram)
-    if bandwidth is not None:
-        changes.update(parse_bandwidth(bandwidth))
-    # dram_<field> extras (e.g. dram_bandwidth_gbs) change Hardware.dram
-    changes.update(hardware_changes({k: v for k, v in extra.items() if v is not None}, hw.dram))
-    return replace(hw, **changes) if changes else hw
-
-
-def parse_bandwidth(text: str) -> dict:
-    """``calc`` -> CALC mode; ``N`` or ``I,F,O`` -> USER mode with those words/cycle."""
-    t = text.strip()
-    if t.lower() == "calc":
-        return {"bandwidth_mode": "CALC"}
-    vals = split_one_or_three(t.removeprefix("user:").removeprefix("USER:"))
-    if vals is None or len(vals) != 3 or any(v <= 0 for v in vals):
-        raise InputError(f"--bandwidth {text!r}: use 'calc', N or I,F,O words/cycle (positive integers)")
-    return {"bandwidth_mode": "USER", "ifmap_dram_bw": vals[0], "filter_dram_bw": vals[1], "bandwidth": vals[2]}
-
-
-def is_csv_spec(spec: str) -> bool:
-    return spec.lower().endswith(".csv")
-
-
-def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None = None) -> Topology:
-    """A topology from a zoo model name, a SCALE-Sim CSV path or ``file.py:attr``."""
-    if fmt is not None and fmt not in ("conv", "gemm"):
-        raise InputError(f"--format {fmt!r}: choose conv or gemm")
-    if is_csv_spec(spec) or (Path(spec).is_file() and not spec.endswith(".py") and ".py:" not in spec):
-        if input_shape is not None:
-            raise InputError("--input applies to models, not to a topology CSV")
-        return read_csv(spec, fmt)  # type: ignore[arg-type]
-    if fmt is not None:
-        raise InputError("--format applies to CSV topologies only")
-    from ..convert import parse_input_shape
-
-    shape = parse_input_shape(input_shape) if input_shape else None  # None: the model's default input
-    if ".py:" in spec or spec.endswith(".py"):
-        from ..zoo.cache import user_model_topology
-
-        return user_model_topology(spec, shape)
-    from ..zoo.cache import model_topology
-
-    return model_topology(spec, shape)
+    base = read_cfg(config) if config else get_preset(preset) if preset else Hardware()
+    return apply_options(base, array=array, dataflow=dataflow, sram=sram, bandwidth=bandwidth, **extra)

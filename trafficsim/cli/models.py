@@ -10,31 +10,14 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import InputOpt, StrictOpt, is_csv_spec
+from .common import InputOpt, StrictOpt
 from ..errors import InputError
-from ..topology import Topology, atomic_write_text, read_csv, topology_csv_text
+from ..inputs import resolve_topology
+from ..topology import atomic_write_text, topology_csv_text
 
 SpecArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "
          "or a SCALE-Sim topology CSV.", metavar="MODEL")]
-
-
-def load_topology(spec: str, input_shape: str | None = None) -> Topology:
-    """A topology from a zoo name, ``file.py:attr`` or a SCALE-Sim CSV (format told by its header)."""
-    from ..convert import parse_input_shape
-
-    if is_csv_spec(spec):
-        if input_shape is not None:
-            raise InputError("--input applies to models, not to a topology CSV")
-        return read_csv(spec)
-    shape = parse_input_shape(input_shape) if input_shape else None  # None: the model's default input
-    if ".py:" in spec or spec.endswith(".py"):
-        from ..zoo.cache import user_model_topology
-
-        return user_model_topology(spec, shape)
-    from ..zoo.cache import model_topology
-
-    return model_topology(spec, shape)
 
 
 def _console():
@@ -103,7 +86,7 @@ def info(
     from ..metrics import layer_metrics, model_metrics
     from ..topology import unmodelled_summary
 
-    topology = load_topology(model, input_shape)
+    topology = resolve_topology(model, input_shape)
     if strict:
         topology.check_modelled()
     paper = not all_convs
@@ -156,7 +139,7 @@ def convert(
     equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
     if fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
-    topology = load_topology(model, input_shape)
+    topology = resolve_topology(model, input_shape)
     if strict:
         topology.check_modelled()
     elif topology.unmodelled:

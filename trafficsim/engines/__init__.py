@@ -190,14 +190,20 @@ def warn_unmodelled(topology: Topology) -> None:
         f"from the results: {unmodelled_summary(topology.unmodelled)}"), stacklevel=3)
 
 
-def simulate(topology: Topology, hardware: Hardware | None = None, engine: str = "compat",
+def simulate(topology: Topology | str, hardware: Hardware | str | None = None, engine: str = "compat",
              progress: ProgressFn = None, options: Any = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` (default: SCALE-Sim 3.0.0's scale.cfg) with ``engine``.
 
-    ``options`` are engine-specific (the capacity engine takes a
-    :class:`~trafficsim.engines.capacity.CapacityOptions`); the SCALE-Sim engines take none.
+    ``topology`` may also be a zoo name, a CSV/JSON path or ``file.py:attr``, and ``hardware`` a preset
+    name, a ``.cfg`` path or an array ``"RxC"`` (:mod:`trafficsim.inputs`). ``options`` are
+    engine-specific (the capacity engine takes a :class:`~trafficsim.engines.capacity.CapacityOptions`);
+    the SCALE-Sim engines take none.
     """
+    from ..inputs import resolve_hardware, resolve_topology
+
     info = engine_info(engine)
+    topology = resolve_topology(topology)
+    hardware = resolve_hardware(hardware)
     if options is not None:
         cls = options_type(engine)
         if cls is None:
@@ -207,7 +213,7 @@ def simulate(topology: Topology, hardware: Hardware | None = None, engine: str =
     mod = importlib.import_module(info.module)
     if topology.unmodelled:  # never silently wrong: name what the results leave out
         warn_unmodelled(topology)
-    return mod.simulate(topology, hardware or Hardware(), progress=progress, options=options)
+    return mod.simulate(topology, hardware, progress=progress, options=options)
 
 
 register_engine(EngineInfo(

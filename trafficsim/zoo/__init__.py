@@ -141,7 +141,9 @@ def model_family(name: str) -> str:
 
 def model_input_size(name: str) -> tuple[int, int]:
     """The default input (height, width) of a model: (224, 224) unless the model is made for another size."""
-    return _INPUT_SIZES.get(resolve_model_name(name), (224, 224))
+    from ..inputs import DEFAULT_INPUT_SHAPE
+
+    return _INPUT_SIZES.get(resolve_model_name(name), DEFAULT_INPUT_SHAPE[1:])
 
 
 def create_model(name: str, **kwargs: Any) -> "nn.Module":

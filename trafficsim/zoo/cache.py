@@ -1,5 +1,5 @@
 """Topologies of zoo models without tracing: the exported JSON in package data for the default input,
-a meta-device trace otherwise; and topologies of user models given as ``path/to/file.py:attr``.
+a meta-device trace otherwise. (User models, ``path/to/file.py:attr``, are :mod:`trafficsim.inputs`' business.)
 
 ``python -m trafficsim.zoo.export`` regenerates ``trafficsim/data/topologies/<name>.json`` and the
 SCALE-Sim CSVs ``topologies/<name>.csv``. Loading a cached topology does not import torch.
@@ -10,18 +10,17 @@ from importlib import resources
 from typing import Sequence
 
 from . import model_input_size, resolve_model_name
-from ..convert import parse_input_shape
+from ..inputs import DEFAULT_INPUT_SHAPE, parse_input_shape, user_model_topology  # noqa: F401 (old import path)
 from ..topology import Topology
 
-__all__ = ["model_topology", "user_model_topology", "build_model_topology", "cached_topology_path",
-           "default_input_shape"]
+__all__ = ["model_topology", "build_model_topology", "cached_topology_path", "default_input_shape"]
 
 _MEMO: dict[tuple[str, tuple[int, int, int]], Topology] = {}
 
 
 def default_input_shape(name: str) -> tuple[int, int, int]:
     """The input (C, H, W) a zoo model's topology is exported at (3x224x224 for ImageNet models)."""
-    return (3, *model_input_size(name))
+    return (DEFAULT_INPUT_SHAPE[0], *model_input_size(name))
 
 
 def cached_topology_path(name: str):
@@ -29,7 +28,7 @@ def cached_topology_path(name: str):
     return resources.files("trafficsim").joinpath("data", "topologies", f"{resolve_model_name(name)}.json")
 
 
-def build_model_topology(name: str, input_shape: Sequence[int] | str = (3, 224, 224)) -> Topology:
+def build_model_topology(name: str, input_shape: Sequence[int] | str = DEFAULT_INPUT_SHAPE) -> Topology:
     """Build zoo model ``name`` on the meta device and trace it (imports torch)."""
     import torch
 
@@ -67,13 +66,3 @@ def model_topology(name: str, input_shape: Sequence[int] | str | None = None) ->
         topology = build_model_topology(canonical, shape)
     _MEMO[key] = topology
     return topology
-
-
-def user_model_topology(spec: str, input_shape: Sequence[int] | str | None = None) -> Topology:
-    """The topology of a user model ``path/to/file.py:attr`` (an nn.Module instance, class or
-    zero-argument factory), traced at ``input_shape``. Missing file/attribute: one-line ``InputError``."""
-    from ..convert import load_user_model, to_topology
-
-    shape = parse_input_shape(input_shape if input_shape is not None else (3, 224, 224))
-    module, name = load_user_model(spec)
-    return to_topology(module, shape, name=name)
