@@ -2,15 +2,16 @@
 clear ConfigErrors, presets and option parsing."""
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import fields
 
 import pytest
 from scalesim.scale_config import scale_config
 
 from trafficsim.errors import ConfigError, InputError
-from trafficsim.hardware import PRESETS, Hardware, parse_array, parse_sram, preset, read_cfg
+from trafficsim.hardware import (PRESETS, Hardware, ScaleSimConfig, parse_array, parse_sram, preset, read_cfg,
+                                 read_scalesim_cfg)
 
-# scalesim.md §3.3: upstream configs/scale.cfg of 3.0.0 (run_name, Dataflow, InterfaceBandwidth set)
+# docs/scalesim-3.0.0.md §3.3: upstream configs/scale.cfg of 3.0.0 (run_name, Dataflow, InterfaceBandwidth set)
 SCALESIM_3_CFG = """\
 [general]
 run_name = scale_example_run_32x32_ws
@@ -88,13 +89,13 @@ def scalesim_reads(tmp_path, hw: Hardware) -> scale_config:
     Hardware(array_rows=12, array_cols=14, ifmap_sram_kb=36, filter_sram_kb=20, ofmap_sram_kb=8, dataflow="is",
              bandwidth_mode="USER", bandwidth=24, ifmap_dram_bw=40, filter_dram_bw=20, ifmap_offset=5,
              filter_offset=6_000_000, ofmap_offset=9_000_000, ifmap_bank_num=4, filter_bank_num=5,
-             ifmap_bank_port=1, filter_bank_port=3, read_request_buffer=16, write_request_buffer=8, run_name="my_run"),
+             ifmap_bank_port=1, filter_bank_port=3, read_request_buffer=16, write_request_buffer=8),
     *PRESETS.values(),
-], ids=lambda h: h.run_name)
+], ids=["default", "custom", *PRESETS])
 def test_to_cfg_is_read_by_scalesims_own_parser(tmp_path, hw):
     cfg = scalesim_reads(tmp_path, hw)
     assert cfg.valid_conf_flag
-    assert cfg.get_run_name() == hw.run_name
+    assert cfg.get_run_name() == "trafficsim"
     assert cfg.get_array_dims() == (hw.array_rows, hw.array_cols)
     assert cfg.get_mem_sizes() == (hw.ifmap_sram_kb, hw.filter_sram_kb, hw.ofmap_sram_kb)
     assert cfg.get_dataflow() == hw.dataflow
@@ -115,7 +116,8 @@ def test_to_cfg_is_read_by_scalesims_own_parser(tmp_path, hw):
 
 def test_read_cfg_reads_scalesim_3_shipped_config(tmp_path):
     hw = read_cfg(write(tmp_path, SCALESIM_3_CFG))
-    assert hw == Hardware(run_name="scale_example_run_32x32_ws")
+    assert hw == Hardware()
+    assert read_scalesim_cfg(tmp_path / "x.cfg") == ScaleSimConfig(hw, "scale_example_run_32x32_ws")
     assert hw.dataflow == "ws" and hw.bandwidth_mode == "CALC" and hw.array == "32x32"
 
 
@@ -125,7 +127,7 @@ def test_read_cfg_reads_v2_config_without_layout(tmp_path, mode):
     assert (hw.array_rows, hw.array_cols) == (16, 8)
     assert (hw.ifmap_sram_kb, hw.filter_sram_kb, hw.ofmap_sram_kb) == (256, 128, 64)
     assert hw.dataflow == "os" and hw.bandwidth_mode == mode and hw.bandwidth == 20
-    assert hw.run_name == "v2_run"
+    assert read_scalesim_cfg(tmp_path / "x.cfg").run_name == "v2_run"
     # v2 reads IFMAP/FILTER DRAM at Bandwidth[0] in USER mode; 3.0.0 takes them from [layout]
     expected_read_bw = 20 if mode == "USER" else Hardware().ifmap_dram_bw
     assert hw.ifmap_dram_bw == hw.filter_dram_bw == expected_read_bw
@@ -187,21 +189,23 @@ def test_hardware_rejects_bad_values():
 
 def test_presets_are_valid_and_distinct():
     assert set(PRESETS) >= {"scalesim", "arm-scale", "eyeriss", "tpu"}
-    assert preset("scalesim") == Hardware(run_name="scalesim")
+    assert preset("scalesim") == Hardware()
     for name, hw in PRESETS.items():
         assert preset(name) is hw
         assert Hardware.from_dict(hw.to_dict()) == hw
     assert (PRESETS["eyeriss"].array_rows, PRESETS["eyeriss"].array_cols) == (12, 14)
-    assert len({replace(hw, run_name="") for hw in PRESETS.values()}) == len(PRESETS)
+    assert len(set(PRESETS.values())) == len(PRESETS)
     with pytest.raises(ConfigError, match="unknown preset 'tpu2'"):
         preset("tpu2")
 
 
 def test_write_cfg_round_trip_of_every_cfg_field(tmp_path):
     hw = Hardware(array_rows=3, array_cols=5, ifmap_sram_kb=7, filter_sram_kb=9, ofmap_sram_kb=11, dataflow="os",
-                  bandwidth_mode="USER", bandwidth=13, ifmap_dram_bw=15, filter_dram_bw=17, run_name="rt")
-    hw.write_cfg(tmp_path / "rt.cfg")
-    assert read_cfg(tmp_path / "rt.cfg") == hw
+                  bandwidth_mode="USER", bandwidth=13, ifmap_dram_bw=15, filter_dram_bw=17)
+    hw.write_cfg(tmp_path / "rt.cfg", run_name="rt")
+    assert read_scalesim_cfg(tmp_path / "rt.cfg") == ScaleSimConfig(hw, "rt")
+    assert "run_name" not in {f.name for f in fields(Hardware)}  # a .cfg detail, not hardware
+    assert Hardware.from_dict({**hw.to_dict(), "run_name": "old"}) == hw  # summaries written before
     not_in_cfg = {"word_bytes", "clock_mhz"}
     assert not_in_cfg < {f.name for f in fields(Hardware)}
 

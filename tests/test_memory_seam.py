@@ -26,7 +26,7 @@ def test_default_dram_is_the_ideal_pipe_of_before():
 
 
 @pytest.mark.parametrize("hw", [Hardware(), Hardware(dram=DramConfig(bandwidth_gbs=25.6), clock_mhz=800.0,
-                                                     dataflow="os", run_name="x")])
+                                                     dataflow="os")])
 def test_flat_dict_and_cfg_round_trips(tmp_path, hw):
     assert Hardware.from_dict(hw.to_dict()) == hw
     hw.write_cfg(tmp_path / "h.cfg")

@@ -27,6 +27,7 @@ BANDWIDTH_MODES: tuple[str, ...] = ("CALC", "USER")
 # Every count the engines handle is an int64 (numpy arrays, the compiled kernel); a larger value is an
 # input error where it enters, not an overflow deep inside an engine.
 INT64_MAX = 2**63 - 1
+DEFAULT_RUN_NAME = "trafficsim"  # [general] run_name of the .cfg files we write
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,6 @@ class Hardware:
     # Capacity-aware model only: the DRAM and the clock
     dram: DramConfig = DramConfig()
     clock_mhz: float = 1000.0
-    run_name: str = "trafficsim"
 
     def __post_init__(self) -> None:
         for f in ("array_rows", "array_cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
@@ -115,7 +115,8 @@ class Hardware:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Hardware":
         """The inverse of :meth:`to_dict` (``dram_<field>`` keys, or ``dram`` as a DramConfig or dict)."""
-        return cls(**hardware_changes(d))
+        # run_name was a Hardware field before it moved to ScaleSimConfig: old summaries carry it
+        return cls(**hardware_changes({k: v for k, v in d.items() if k != "run_name"}))
 
     def label(self) -> str:
         """A short readable label, e.g. ``32x32-ws-64.64.64kB``."""
@@ -123,14 +124,36 @@ class Hardware:
                 f"{self.ofmap_sram_kb}kB" + ("-user" if self.bandwidth_mode == "USER" else ""))
 
     # -- .cfg ----------------------------------------------------------------------------------
-    def to_cfg(self) -> str:
-        """SCALE-Sim 3.0.0 ``.cfg`` text (accepted by 2.0.2 too, which ignores extra keys)."""
-        dram = "".join(f"{k} = {'none' if v is None else v}\n" for k, v in self.dram.to_dict().items())
-        return _CFG_TEMPLATE.format(h=self) + f"\n[{_DRAM_SECTION}]\n" + dram
+    def to_cfg(self, run_name: str = DEFAULT_RUN_NAME) -> str:
+        """SCALE-Sim 3.0.0 ``.cfg`` text (accepted by 2.0.2 too, which ignores extra keys).
 
-    def write_cfg(self, path: str | os.PathLike) -> None:
+        ``run_name`` is ``[general] run_name``: the name of SCALE-Sim's output folder, not hardware. The
+        memory system (``dram``) is written to a ``[dram]`` section, which SCALE-Sim's parser ignores."""
+        dram = "".join(f"{k} = {'none' if v is None else v}\n" for k, v in self.dram.to_dict().items())
+        return (_CFG_TEMPLATE.format(h=self, run_name=_check_run_name(run_name))
+                + f"\n[{_DRAM_SECTION}]\n" + dram)
+
+    def write_cfg(self, path: str | os.PathLike, run_name: str = DEFAULT_RUN_NAME) -> None:
         from .topology import atomic_write_text
-        atomic_write_text(path, self.to_cfg())
+        atomic_write_text(path, self.to_cfg(run_name))
+
+
+@dataclass(frozen=True)
+class ScaleSimConfig:
+    """A SCALE-Sim ``.cfg`` file's content: the :class:`Hardware` it describes and its
+    ``[general] run_name`` (the name of SCALE-Sim's output folder; no effect on any number)."""
+
+    hardware: Hardware
+    run_name: str = DEFAULT_RUN_NAME
+
+    def to_cfg(self) -> str:
+        return self.hardware.to_cfg(self.run_name)
+
+
+def _check_run_name(run_name: str) -> str:
+    if not isinstance(run_name, str) or not run_name.strip() or any(c in run_name for c in "\n\r\0"):
+        raise ConfigError(f"run_name must be a non-empty one-line string, got {run_name!r}")
+    return run_name.strip()
 
 
 def hardware_changes(d: dict[str, Any], base_dram: DramConfig | None = None) -> dict[str, Any]:
@@ -160,7 +183,7 @@ def hardware_changes(d: dict[str, Any], base_dram: DramConfig | None = None) -> 
 
 _CFG_TEMPLATE = """\
 [general]
-run_name = {h.run_name}
+run_name = {run_name}
 
 [architecture_presets]
 ArrayHeight: {h.array_rows}
@@ -216,8 +239,13 @@ def _cfg_int(cp: configparser.ConfigParser, where: str, section: str, key: str, 
 
 
 def read_cfg(path: str | os.PathLike) -> Hardware:
-    """Read a SCALE-Sim ``.cfg`` (3.0.0 or v2). Unlike SCALE-Sim, an invalid dataflow or
-    ``InterfaceBandwidth`` is an error, never silently OS or an invalid config; Ramulator,
+    """The :class:`Hardware` of a SCALE-Sim ``.cfg`` (3.0.0 or v2): :func:`read_scalesim_cfg`'s hardware."""
+    return read_scalesim_cfg(path).hardware
+
+
+def read_scalesim_cfg(path: str | os.PathLike) -> ScaleSimConfig:
+    """Read a SCALE-Sim ``.cfg`` (3.0.0 or v2) with its run name. Unlike SCALE-Sim, an invalid dataflow
+    or ``InterfaceBandwidth`` is an error, never silently OS or an invalid config; Ramulator,
     custom layouts and sparsity (unsupported here) are errors too."""
     path = Path(path)
     where = str(path)
@@ -237,7 +265,7 @@ def read_cfg(path: str | os.PathLike) -> Hardware:
     if not cp.has_section(ap):
         raise ConfigError(f"{where}: missing section [{ap}]")
     kw: dict[str, Any] = {}
-    kw["run_name"] = cp.get("general", "run_name", fallback="trafficsim").strip() or "trafficsim"
+    run_name = cp.get("general", "run_name", fallback=DEFAULT_RUN_NAME).strip() or DEFAULT_RUN_NAME
     kw["array_rows"] = _cfg_int(cp, where, ap, "ArrayHeight")
     kw["array_cols"] = _cfg_int(cp, where, ap, "ArrayWidth")
     kw["ifmap_sram_kb"] = _cfg_int(cp, where, ap, "IfmapSramSzkB")
@@ -285,7 +313,7 @@ def read_cfg(path: str | os.PathLike) -> Hardware:
     if cp.has_section(_DRAM_SECTION):
         kw["dram"] = DramConfig.from_strings(dict(cp.items(_DRAM_SECTION, raw=True)), f"{where}: [{_DRAM_SECTION}]")
     try:
-        return Hardware(**kw)
+        return ScaleSimConfig(Hardware(**kw), run_name)
     except ConfigError as e:  # e.g. a zero size: say which file
         raise ConfigError(f"{where}: {e}") from None
 
@@ -299,16 +327,15 @@ def _cfg_bool(cp: configparser.ConfigParser, where: str, section: str, key: str)
 
 PRESETS: dict[str, Hardware] = {
     # SCALE-Sim 3.0.0's configs/scale.cfg
-    "scalesim": Hardware(run_name="scalesim"),
+    "scalesim": Hardware(),
     # The original ARM SCALE-Sim release's configs/scale.cfg
-    "arm-scale": Hardware(ifmap_sram_kb=512, filter_sram_kb=512, ofmap_sram_kb=256, dataflow="os",
-                          run_name="arm_scale_32x32_os"),
+    "arm-scale": Hardware(ifmap_sram_kb=512, filter_sram_kb=512, ofmap_sram_kb=256, dataflow="os"),
     # ARM SCALE-Sim's configs/eyeriss.cfg (12x14 ws; SRAM as issue #3 specifies)
     "eyeriss": Hardware(array_rows=12, array_cols=14, ifmap_sram_kb=36, filter_sram_kb=36, ofmap_sram_kb=36,
-                        dataflow="ws", run_name="eyeriss"),
+                        dataflow="ws"),
     # A TPU-v1-like array with a user-set DRAM bandwidth
     "tpu": Hardware(array_rows=256, array_cols=256, ifmap_sram_kb=6144, filter_sram_kb=6144, ofmap_sram_kb=2048,
-                    dataflow="os", bandwidth_mode="USER", run_name="tpu_256x256_os"),
+                    dataflow="os", bandwidth_mode="USER"),
 }
 
 

@@ -16,7 +16,6 @@ import io
 import os
 import tempfile
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import EngineError, InputError, TrafficsimError
@@ -111,7 +110,7 @@ def run_scalesim(topology: Topology, hardware: Hardware, workdir: str | os.PathL
     rows = scalesim_rows(topology)
     topo_path, cfg_path, layout_path = workdir / "topology.csv", workdir / "scale.cfg", workdir / "layout.csv"
     atomic_write_text(topo_path, topology_csv_text(topology, "gemm" if gemm else "conv"))
-    atomic_write_text(cfg_path, replace(hardware, run_name=_RUN_NAME).to_cfg())
+    atomic_write_text(cfg_path, hardware.to_cfg(run_name=_RUN_NAME))
     atomic_write_text(layout_path, layout_csv_text(expand_dp(rows) if gemm else rows, gemm))
     out_top = workdir / "out"
 

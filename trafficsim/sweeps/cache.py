@@ -24,7 +24,8 @@ from ..topology import Topology
 
 CACHE_FORMAT = 2  # bump when the cache file layout changes (2: the sha256 of the content)
 MAX_CACHE_FILE_BYTES = 512 * 1024 * 1024  # a per-layer record of the largest zoo point is a few MB
-# Fields that do not change any count: left out of the key so that renaming a run reuses results.
+# Fields that do not change any count, left out of the key (run_name was one; it left Hardware, and
+# summaries written before still carry it: Hardware.from_dict drops it).
 NOT_IN_KEY = ("run_name",)
 _DIGEST_PREFIX = ',"sha256":"'
 _DIGEST_SUFFIX_LEN = len(_DIGEST_PREFIX) + 64 + 2  # ,"sha256":"<64 hex>"}
