@@ -151,7 +151,7 @@ def main() -> int:
     ratio = ref["cpu"] / max(ours["cpu"], 1e-6)
     print(f"  speed ratio (CPU)   : {ratio:,.0f}x")
     if len(chosen) < len(rows):
-        # SCALE-Sim's cost is about proportional to demand rows (scalesim.md §8): extrapolate
+        # SCALE-Sim's cost is about proportional to demand rows (docs/scalesim-3.0.0.md §8): extrapolate
         per_row = ref["cpu"] / sum(demand[i] for i in chosen)
         est = per_row * sum(demand)
         print(f"  SCALE-Sim whole network, extrapolated by demand rows: ~{est:,.0f} s CPU "

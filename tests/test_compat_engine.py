@@ -1,4 +1,4 @@
-"""Fast tests of the compat engine: SCALE-Sim 3.0.0's closed-form worked example (scalesim.md §5.4),
+"""Fast tests of the compat engine: SCALE-Sim 3.0.0's closed-form worked example (docs/scalesim-3.0.0.md §5.4),
 SRAM count formulas, and invariants of the memory walk. The cross-check against the real
 SCALE-Sim is in test_compat_vs_scalesim.py (slow)."""
 from __future__ import annotations

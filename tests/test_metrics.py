@@ -1,4 +1,4 @@
-"""Params, MACs, CIO and MoC against the HarDNet paper's Table 4 (hardnet.md §8.3), and the rule
+"""Params, MACs, CIO and MoC against the HarDNet paper's Table 4 (Chao et al., ICCV 2019), and the rule
 that leaves stand-alone stride-2 depthwise downsamplers out of the paper's CIO."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_table4_macs(name):
 
 
 def test_exact_derived_values():
-    # hardnet.md §8.3 [derived]: exact counts pin the conventions down beyond Table 4's rounding
+    # derived from the paper's conventions: exact counts pin the conventions down beyond Table 4's rounding
     assert cio(model_topology("hardnet68")) == pytest.approx(11.469e6, abs=1e3)
     assert cio(model_topology("hardnet39ds")) == pytest.approx(8.219e6, abs=1e3)
     assert cio(model_topology("hardnet39ds"), paper=False) == pytest.approx(9.818e6, abs=1e3)

@@ -28,7 +28,7 @@ from trafficsim.validation import compare_results, compared_fields, values_equal
 
 
 # ---------------------------------------------------------------------------------------------
-# The closed form of scalesim.md §5 (compute report and SRAM counts; DRAM first fill of §6.3)
+# The closed form of docs/scalesim-3.0.0.md §5 (compute report and SRAM counts; DRAM first fill of §6.3)
 # ---------------------------------------------------------------------------------------------
 def closed_form(h, w, r, s, c, k, stride, ra, ca, dataflow):
     """SCALE-Sim 3.0.0's COMPUTE_REPORT values and SRAM access counts of one layer (CALC, no stalls)."""
@@ -64,7 +64,7 @@ def closed_form(h, w, r, s, c, k, stride, ra, ca, dataflow):
     ("is", 25811, 62.7639, 78.125, 58.9391),
 ])
 def test_closed_form_matches_the_documented_worked_example(dataflow, total, overall, mapping, compute):
-    # scalesim.md §5.4: (7,7,3,3,192,384,1) on 32x32, values measured from SCALE-Sim
+    # docs/scalesim-3.0.0.md §5.4: (7,7,3,3,192,384,1) on 32x32, values measured from SCALE-Sim
     cf = closed_form(7, 7, 3, 3, 192, 384, 1, 32, 32, dataflow)
     assert cf["total_cycles"] == total
     assert cf["overall_util_pct"] == pytest.approx(overall, abs=1e-4)
@@ -96,7 +96,7 @@ def test_reference_engine_reproduces_the_closed_form(dataflow):
             assert got == value, field
     h, w, r, s, c, k, _ = SMALL
     # Everything fits: each operand word is read from DRAM once, in whole 655-word sets at 10 words/cycle
-    # before compute starts (scalesim.md §6.3).
+    # before compute starts (docs/scalesim-3.0.0.md §6.3).
     assert layer.dram_ifmap_reads == h * w * c
     assert layer.dram_filter_reads == r * s * c * k
     items = 65536 // 100

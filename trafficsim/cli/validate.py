@@ -12,7 +12,7 @@ from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, 
                      SramOpt, resolve_hardware, resolve_topology)
 from ..errors import InputError
 
-# CPU cost of SCALE-Sim 3.0.0 per SRAM access: 5-8 us on a 32-wide array (scalesim.md §8), more on
+# CPU cost of SCALE-Sim 3.0.0 per SRAM access: 5-8 us on a 32-wide array (docs/scalesim-3.0.0.md §8), more on
 # narrower arrays (11 us measured on 16x16); wall time is longer on a busy machine
 SCALESIM_SECONDS_PER_SRAM_ACCESS = 8e-6
 
