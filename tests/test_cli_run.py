@@ -3,6 +3,7 @@ writes a complete run folder that pandas and json read."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -42,6 +43,10 @@ BAD_CSVS = [
     ("header\nc1,4,4,5,5,4,8,1,\n", "larger than"),
     ("header\nc1,10,10,3,3,0,8,1,\n", "Channels must be positive"),
     ("header\nc1,10,10,3,3,4,8,1,1:2,9,\n", "extra field"),
+    ("header\nL1,1000000000000000000000000000000,8,3,3,4,4,1,\n", "int64"),
+    ("header\nc1,10,10,3,3,4,8,1,0:0,\n", "1 <= N <= M"),
+    ("header\nc1,10,10,3,3,4,8,1,5:4,\n", "1 <= N <= M"),
+    ("header\nc\x001,10,10,3,3,4,8,1,\n", "control character"),
     ("", "empty"),
 ]
 
@@ -55,7 +60,7 @@ def test_malformed_csv_names_file_and_line(tmp_path, cli, text, needle):
     assert "Traceback" not in err
     assert err.count("\n") == 1 and needle in err
     if text:
-        assert f"{p}:2" in err
+        assert err.count(f"{p}:2") == 1  # the location once, not "x.csv:2: x.csv:2: ..."
     assert not (tmp_path / "reports").exists()
 
 
@@ -103,3 +108,33 @@ def test_run_folder_with_reference_engine(tmp_path, small_csv, cli):
     # re-running replaces the folder in place
     rc, _, _ = cli(["run", str(small_csv), "--array", "8x8", "--engine", "scalesim", "--out", str(out_dir), "-q"])
     assert rc == 0 and [f.name for f in out_dir.iterdir()] == [folder.name]
+
+
+def test_v2_config_runs_with_one_warning_line(tmp_path, small_csv, cli):
+    cfg = tmp_path / "v2.cfg"
+    cfg.write_text("[general]\nrun_name = v2\n[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\n"
+                   "IfmapSramSzkB: 64\nFilterSramSzkB: 64\nOfmapSramSzkB: 64\nDataflow: os\n"
+                   "[run_presets]\nInterfaceBandwidth: CALC\n")
+    rc, out, err = cli(["run", small_csv, "--config", cfg, "--no-write", "-q"])
+    assert rc == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trafficsim: warning:") and "SCALE-Sim v2 config" in lines[0]
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--array", "99999999999999999999x1"], "int64"),
+    (["--sram", "99999999999999999999"], "int64"),
+    (["--input", ""], "input shape ''"),
+    (["--bandwidth-gbs", "inf"], "--bandwidth-gbs"),
+    (["--clock-mhz", "inf"], "--clock-mhz"),
+    (["--clock-mhz", "nan"], "--clock-mhz"),
+    (["--bandwidth", "4"], "not divisible by its 10 SRAM banks"),
+    (["--engine", "capacity", "--energy", "dram=inf"], "finite"),
+    (["--engine", "capacity", "--energy", "mac=nan"], "finite"),
+])
+def test_huge_and_non_finite_options(tmp_path, cli, extra, needle):
+    out_dir = tmp_path / "reports"
+    model = ["resnet18"] if extra[0] == "--input" else [str(Path(__file__).parent.parent / "topologies" / "resnet18.csv")]
+    line = cli(["run", *model, "--out", out_dir, *extra]).error_line()
+    assert needle in line
+    assert not out_dir.exists()

@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 from scalesim.scale_config import scale_config
 
-from trafficsim.errors import ConfigError, InputError
+from trafficsim.errors import ConfigError, InputError, TrafficsimWarning
 from trafficsim.hardware import (PRESETS, Hardware, ScaleSimConfig, parse_array, parse_sram, preset, read_cfg,
                                  read_scalesim_cfg)
 
@@ -123,11 +123,13 @@ def test_read_cfg_reads_scalesim_3_shipped_config(tmp_path):
 
 @pytest.mark.parametrize("mode", ["CALC", "USER"])
 def test_read_cfg_reads_v2_config_without_layout(tmp_path, mode):
-    hw = read_cfg(write(tmp_path, V2_CFG.format(mode=mode)))
+    with pytest.warns(TrafficsimWarning, match="SCALE-Sim v2 config .* which SCALE-Sim 3.0.0 refuses"):
+        hw = read_cfg(write(tmp_path, V2_CFG.format(mode=mode)))
     assert (hw.array_rows, hw.array_cols) == (16, 8)
     assert (hw.ifmap_sram_kb, hw.filter_sram_kb, hw.ofmap_sram_kb) == (256, 128, 64)
     assert hw.dataflow == "os" and hw.bandwidth_mode == mode and hw.bandwidth == 20
-    assert read_scalesim_cfg(tmp_path / "x.cfg").run_name == "v2_run"
+    with pytest.warns(TrafficsimWarning):
+        assert read_scalesim_cfg(tmp_path / "x.cfg").run_name == "v2_run"
     # v2 reads IFMAP/FILTER DRAM at Bandwidth[0] in USER mode; 3.0.0 takes them from [layout]
     expected_read_bw = 20 if mode == "USER" else Hardware().ifmap_dram_bw
     assert hw.ifmap_dram_bw == hw.filter_dram_bw == expected_read_bw
@@ -201,7 +203,8 @@ def test_presets_are_valid_and_distinct():
 
 def test_write_cfg_round_trip_of_every_cfg_field(tmp_path):
     hw = Hardware(array_rows=3, array_cols=5, ifmap_sram_kb=7, filter_sram_kb=9, ofmap_sram_kb=11, dataflow="os",
-                  bandwidth_mode="USER", bandwidth=13, ifmap_dram_bw=15, filter_dram_bw=17)
+                  bandwidth_mode="USER", bandwidth=13, ifmap_dram_bw=15, filter_dram_bw=17, ifmap_bank_num=5,
+                  filter_bank_num=1)
     hw.write_cfg(tmp_path / "rt.cfg", run_name="rt")
     assert read_scalesim_cfg(tmp_path / "rt.cfg") == ScaleSimConfig(hw, "rt")
     assert "run_name" not in {f.name for f in fields(Hardware)}  # a .cfg detail, not hardware
@@ -230,3 +233,89 @@ def test_parse_sram(text, expected):
 def test_parse_sram_rejects(text):
     with pytest.raises(InputError):
         parse_sram(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# What SCALE-Sim 3.0.0 refuses, we refuse (checked against its own parser), with one line naming the rule
+# ---------------------------------------------------------------------------------------------
+def _scalesim_refuses(path) -> bool:
+    cfg = scale_config()
+    try:
+        cfg.read_conf_file(str(path))
+    except Exception:
+        return True
+    return not cfg.valid_conf_flag
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("run_name = scale_example_run_32x32_ws", "run_name = 50%_run", "'%' must be followed by '%' or '('"),
+    ("run_name = scale_example_run_32x32_ws", "run_name = a%(x)s", "interpolation key 'x'"),
+    ("ArrayHeight: 32", "ArrayHeight: 3%2", "'%' must be followed"),
+    ("ReadRequestBuffer: 32\n", "", "missing [architecture_presets] ReadRequestBuffer (SCALE-Sim 3.0.0 requires it)"),
+    ("IfmapSRAMBankNum: 10\n", "", "missing [layout] IfmapSRAMBankNum"),
+    ("UseRamulatorTrace: False\n", "", "missing [run_presets] UseRamulatorTrace"),
+    ("IfmapCustomLayout: False", "IfmapCustomLayout: yes", "IfmapCustomLayout = yes is not supported"),
+])
+def test_refused_like_scalesim(tmp_path, old, new, expected):
+    assert old in SCALESIM_3_CFG
+    path = write(tmp_path, SCALESIM_3_CFG.replace(old, new, 1))
+    assert expected in _one_line_config_error(path)
+    if "CustomLayout" not in new:  # SCALE-Sim runs custom layouts; we do not model them
+        assert _scalesim_refuses(path)
+
+
+def test_percent_escapes_like_scalesim(tmp_path):
+    path = write(tmp_path, SCALESIM_3_CFG.replace("scale_example_run_32x32_ws", "a%%b"))
+    cfg = scale_config()
+    cfg.read_conf_file(str(path))
+    assert read_scalesim_cfg(path).run_name == cfg.get_run_name() == "a%b"
+    # a '%' in a key SCALE-Sim never reads changes nothing there or here
+    assert read_cfg(write(tmp_path, SCALESIM_3_CFG.replace("BlockSize : 8", "BlockSize : 8%"))) == Hardware()
+
+
+def test_bom_is_refused_as_scalesim_does(tmp_path):
+    path = tmp_path / "bom.cfg"
+    path.write_bytes(b"\xef\xbb\xbf" + SCALESIM_3_CFG.encode())
+    assert "byte-order mark" in _one_line_config_error(path)
+    assert _scalesim_refuses(path)
+
+
+def test_v2_config_with_a_custom_layout_key_is_refused(tmp_path):
+    text = V2_CFG.format(mode="CALC").replace("MemoryBanks: 1", "MemoryBanks: 1\nIfmapCustomLayout: True")
+    assert "[architecture_presets] IfmapCustomLayout = True is not supported" in _one_line_config_error(
+        write(tmp_path, text))
+
+
+def test_unknown_keys_are_named_in_a_warning(tmp_path):
+    path = write(tmp_path, SCALESIM_3_CFG.replace("MemoryBanks: 1", "MemoryBanks: 1\nArrayDepth: 4"))
+    with pytest.warns(TrafficsimWarning, match=r"\[architecture_presets\] arraydepth not known to SCALE-Sim 3.0.0"):
+        assert read_cfg(path) == Hardware()
+
+
+def test_user_bandwidth_not_divisible_by_banks_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="IFMAP read bandwidth 4 words/cycle is not divisible by its 10 SRAM banks"):
+        Hardware(bandwidth_mode="USER", ifmap_dram_bw=4)
+    with pytest.raises(ConfigError, match="FILTER read bandwidth 15 .* 10 SRAM banks"):
+        Hardware(bandwidth_mode="USER", filter_dram_bw=15)
+    assert Hardware(bandwidth_mode="USER", ifmap_dram_bw=4, ifmap_bank_num=2).ifmap_dram_bw == 4
+    assert Hardware(ifmap_dram_bw=4).bandwidth_mode == "CALC"  # CALC mode never builds those buffers
+    text = SCALESIM_3_CFG.replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER").replace(
+        "IfmapSRAMBankBandwidth: 10", "IfmapSRAMBankBandwidth: 4")
+    assert "not divisible by its 10 SRAM banks" in _one_line_config_error(write(tmp_path, text))
+
+
+def test_config_that_is_not_a_regular_file(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.cfg"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _one_line_config_error(fifo)  # returns at once instead of blocking
+    assert "a folder" in _one_line_config_error(tmp_path)
+    big = tmp_path / "big.cfg"
+    big.write_bytes(b"#" * (2 << 20))
+    assert "larger than" in _one_line_config_error(big)
+
+
+def test_huge_values_in_a_cfg(tmp_path):
+    text = SCALESIM_3_CFG.replace("ArrayHeight: 32", "ArrayHeight: 99999999999999999999")
+    assert "int64" in _one_line_config_error(write(tmp_path, text))

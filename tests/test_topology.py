@@ -1,6 +1,10 @@
 """SCALE-Sim CSV round trips and import quirks, and the exported IFMAP sizes of every zoo model."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from trafficsim.errors import TopologyError
@@ -104,3 +108,40 @@ def test_bad_rows_name_file_and_line(tmp_path, body, match):
     with pytest.raises(TopologyError, match=match) as e:
         read_csv(path)
     assert f"{path}:2" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_trailing_comment_after_the_last_comma_as_scalesim(tmp_path):
+    """SCALE-Sim drops whatever follows a row's last comma (its own mobilnet_paper.csv has '#dw')."""
+    from scalesim.topology_utils import topologies
+
+    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    commented = tmp_path / "commented.csv"
+    commented.write_text(header + "Conv1,224,224,3,3,3,32,2,\nConv2DP,112,112,3,3,32,32,1,#dw\n"
+                         "Conv3,112,112,1,1,32,64,1,2:4,# pointwise\n")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(header + "Conv1,224,224,3,3,3,32,2,\nConv2DP,112,112,3,3,32,32,1,\nConv3,112,112,1,1,32,64,1,2:4,\n")
+    assert read_csv(commented).layers == read_csv(plain).layers
+    ours, theirs = topologies(), topologies()
+    ours.load_arrays(str(commented))
+    theirs.load_arrays(str(plain))
+    assert ours.topo_arrays == theirs.topo_arrays and len(ours.topo_arrays) == 1 + 32 + 1
+
+
+def _read_in_subprocess(call: str, path) -> subprocess.CompletedProcess:
+    # in a child with a timeout: a reader that opens a FIFO blocks forever instead of failing
+    code = ("import sys, trafficsim as ts\n"
+            "try:\n    getattr(ts, sys.argv[1])(sys.argv[2])\n"
+            "except ts.TrafficsimError as e:\n    print(e)")
+    return subprocess.run([sys.executable, "-c", code, call, str(path)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("call", ["read_csv", "read_cfg", "resolve_topology"])
+def test_fifo_and_folders_are_refused_not_read(tmp_path, call):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    p = _read_in_subprocess(call, fifo)
+    assert p.returncode == 0 and "not a regular file" in p.stdout, p.stderr
+    folder = tmp_path / "dir.csv"
+    folder.mkdir()
+    p = _read_in_subprocess(call, folder)
+    assert "a folder" in p.stdout, p.stderr

@@ -16,6 +16,8 @@ per byte at int8, a stronger DRAM penalty than Eyeriss's 65 nm figure.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -39,8 +41,9 @@ class EnergyTable:
     def __post_init__(self) -> None:
         for name in ("dram_pj_per_byte", "sram_pj_per_byte", "mac_pj"):
             v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and v >= 0):
-                raise InputError(f"energy table: {name} must be a non-negative number of pJ, got {v!r}")
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                      and v >= 0):
+                raise InputError(f"energy table: {name} must be a finite non-negative number of pJ, got {v!r}")
 
     def mac_energy_pj(self, word_bytes: int) -> float:
         """pJ per MAC for ``word_bytes``-byte operands."""

@@ -44,3 +44,8 @@ class OutputError(TrafficsimError, OSError):
     """A file or folder that cannot be written (an existing file where a folder goes, a read-only
     folder, a full disk...). The message is one line, ``"<path>: <reason>"``; it is also an
     :class:`OSError`, so ``except OSError`` keeps working."""
+
+
+class TrafficsimWarning(UserWarning):
+    """Something the user should know about an input that trafficsim still runs (a SCALE-Sim v2 config,
+    a config key SCALE-Sim does not know...). The CLI prints it as one ``trafficsim: warning:`` line."""

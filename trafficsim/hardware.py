@@ -94,6 +94,16 @@ class Hardware:
         v = self.clock_mhz
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise ConfigError(f"clock_mhz must be a positive finite number, got {v!r}")
+        if self.bandwidth_mode == "USER":
+            # SCALE-Sim 3.0.0 asserts this in memory/read_buffer.py:set_params ("overall bandwidth must be
+            # divisible by total number of banks") and refuses the run
+            for operand, bw, banks in (("IFMAP", self.ifmap_dram_bw, self.ifmap_bank_num),
+                                       ("FILTER", self.filter_dram_bw, self.filter_bank_num)):
+                if bw % banks:
+                    raise ConfigError(
+                        f"USER bandwidth: the {operand} read bandwidth {bw} words/cycle is not divisible by its "
+                        f"{banks} SRAM banks, which SCALE-Sim 3.0.0 refuses; use a multiple of {banks} (or a .cfg "
+                        f"with [layout] {operand.title()}SRAMBankNum dividing {bw})")
 
     # -- convenience ---------------------------------------------------------------------------
     @property
@@ -226,16 +236,117 @@ UseRamulatorTrace: False
 _DRAM_SECTION = "dram"
 
 
-def _cfg_int(cp: configparser.ConfigParser, where: str, section: str, key: str, default: int | None = None) -> int:
-    if not cp.has_section(section) or not cp.has_option(section, key):
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: missing [{section}] {key}")
-    raw = cp.get(section, key).strip()
+# Keys SCALE-Sim 3.0.0's scale_config.read_conf_file reads without a fallback (it crashes without them),
+# by section; Bandwidth only in USER mode, the [sparsity] details only with SparsitySupport on.
+_SCALESIM3_REQUIRED: dict[str, tuple[str, ...]] = {
+    "general": ("run_name",),
+    "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
+                             "IfmapOffset", "FilterOffset", "OfmapOffset", "Dataflow", "ReadRequestBuffer",
+                             "WriteRequestBuffer"),
+    "layout": ("IfmapCustomLayout", "IfmapSRAMBankBandwidth", "IfmapSRAMBankNum", "IfmapSRAMBankPort",
+               "FilterCustomLayout", "FilterSRAMBankBandwidth", "FilterSRAMBankNum", "FilterSRAMBankPort"),
+    "sparsity": ("SparsitySupport",),
+    "run_presets": ("InterfaceBandwidth", "UseRamulatorTrace"),
+}
+# Every key SCALE-Sim 3.0.0 knows (the rest are named in a warning: they change nothing here or there)
+_SCALESIM3_KEYS: dict[str, frozenset[str]] = {
+    **{sec: frozenset(k.lower() for k in keys) for sec, keys in _SCALESIM3_REQUIRED.items()},
+    "architecture_presets": frozenset(k.lower() for k in (*_SCALESIM3_REQUIRED["architecture_presets"],
+                                                           "Bandwidth", "MemoryBanks")),
+    "sparsity": frozenset(k.lower() for k in ("SparsitySupport", "SparseRep", "OptimizedMapping", "BlockSize",
+                                              "RandomNumberGeneratorSeed", "NonZeroElems")),
+    "network_presets": frozenset({"topologycsvloc"}),
+}
+# Modes SCALE-Sim 3.0.0 has and trafficsim does not model: refused wherever they appear (a v2 config
+# has no [layout], so a key there or in another section must not be ignored silently)
+_UNMODELLED_MODES = {"ifmapcustomlayout": "custom IFMAP layouts", "filtercustomlayout": "custom FILTER layouts",
+                     "sparsitysupport": "sparsity", "useramulatortrace": "Ramulator DRAM traces"}
+_KEY_NAMES = {k.lower(): k for keys in (*_SCALESIM3_REQUIRED.values(), ("Bandwidth", "MemoryBanks", "SparseRep",
+              "OptimizedMapping", "BlockSize", "RandomNumberGeneratorSeed")) for k in keys}
+
+
+def _mode_on(key: str, value: str) -> bool:
+    """Does SCALE-Sim 3.0.0 turn the mode ``key`` on for ``value``? (Each key is read its own way.)"""
+    if key == "useramulatortrace":
+        return value == "True"
+    if key == "sparsitysupport":
+        return value.lower() == "true"
+    return value.lower() in configparser.ConfigParser.BOOLEAN_STATES and \
+        configparser.ConfigParser.BOOLEAN_STATES[value.lower()]
+
+
+MAX_CFG_BYTES = 1 << 20  # a .cfg is a few hundred bytes; bound what is read (a device file never ends)
+
+
+class _Cfg:
+    """A parsed .cfg and its file name, with SCALE-Sim's reading rules and one-line errors."""
+
+    def __init__(self, cp: configparser.ConfigParser, where: str) -> None:
+        self.cp, self.where = cp, where
+
+    def has(self, section: str, key: str) -> bool:
+        return self.cp.has_section(section) and self.cp.has_option(section, key)
+
+    def get(self, section: str, key: str, default: str | None = None) -> str:
+        if not self.has(section, key):
+            if default is not None:
+                return default
+            raise ConfigError(f"{self.where}: missing [{section}] {key}")
+        try:  # interpolated, as SCALE-Sim's ConfigParser does: "%%" is "%", a lone "%" is refused
+            return self.cp.get(section, key).strip()
+        except configparser.InterpolationError as e:
+            first = str(e).splitlines()[0]
+            raise ConfigError(f"{self.where}: [{section}] {key}: {first} (SCALE-Sim's .cfg parser expands '%': "
+                              "write '%%' for a literal '%')") from None
+
+    def int(self, section: str, key: str, default: int | None = None) -> int:
+        raw = self.get(section, key, None if default is None else str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{self.where}: [{section}] {key} must be an integer, got {raw!r}") from None
+        if abs(value) > INT64_MAX:
+            raise ConfigError(f"{self.where}: [{section}] {key} must be at most {INT64_MAX:,} (int64), got {raw}")
+        return value
+
+    def bool(self, section: str, key: str) -> bool:
+        try:
+            return self.cp.getboolean(section, key)
+        except ValueError:
+            raise ConfigError(f"{self.where}: [{section}] {key} must be true or false") from None
+        except configparser.InterpolationError:
+            self.get(section, key)  # raises the one-line interpolation error
+            raise
+
+
+def _read_cfg_text(path: Path) -> str:
+    """The text of a .cfg: a regular file of at most MAX_CFG_BYTES, UTF-8 without a byte-order mark."""
+    import stat
+
+    where = str(path)
     try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{where}: [{section}] {key} must be an integer, got {raw!r}") from None
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such config file") from None
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read config ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ConfigError(f"{where}: cannot read config: {kind}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CFG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read config ({e.strerror or e})") from None
+    if len(data) > MAX_CFG_BYTES:
+        raise ConfigError(f"{where}: cannot read config: larger than {MAX_CFG_BYTES:,} bytes")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(f"{where}: starts with a UTF-8 byte-order mark, which SCALE-Sim 3.0.0 cannot read "
+                          "('File contains no section headers'); save it as UTF-8 without BOM")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: cannot read config (not UTF-8 text: {e.reason} at byte {e.start})") from None
 
 
 def read_cfg(path: str | os.PathLike) -> Hardware:
@@ -244,85 +355,104 @@ def read_cfg(path: str | os.PathLike) -> Hardware:
 
 
 def read_scalesim_cfg(path: str | os.PathLike) -> ScaleSimConfig:
-    """Read a SCALE-Sim ``.cfg`` (3.0.0 or v2) with its run name. Unlike SCALE-Sim, an invalid dataflow
-    or ``InterfaceBandwidth`` is an error, never silently OS or an invalid config; Ramulator,
-    custom layouts and sparsity (unsupported here) are errors too."""
+    """Read a SCALE-Sim ``.cfg`` with its run name, refusing what SCALE-Sim 3.0.0 refuses.
+
+    A 3.0.0 config (one with a ``[layout]`` section) must have every key SCALE-Sim 3.0.0 reads.
+    A v2 config (no ``[layout]``) is read with v2's meaning, with a warning, since 3.0.0 refuses it.
+    Unlike SCALE-Sim, an invalid dataflow or ``InterfaceBandwidth`` is an error (SCALE-Sim goes on
+    with OS or an invalid config); custom layouts, sparsity and Ramulator traces (not modelled here)
+    are errors wherever their keys appear; keys SCALE-Sim does not know are named in a warning.
+    Warnings are :class:`~trafficsim.errors.TrafficsimWarning` (the CLI prints them on one line).
+    """
+    import warnings
+
+    from .errors import TrafficsimWarning
+
     path = Path(path)
     where = str(path)
-    cp = configparser.ConfigParser()
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{where}: cannot read config ({e})") from None
+    text = _read_cfg_text(path)
+    cp = configparser.ConfigParser()  # SCALE-Sim's parser: interpolation on, keys case-insensitive, strict
     try:
         cp.read_string(text, source=where)
     except configparser.Error as e:
         first = str(e).splitlines()[0]
         raise ConfigError(f"{where}: not a valid .cfg file ({first})") from None
+    cfg = _Cfg(cp, where)
     ap = "architecture_presets"
     if not cp.has_section(ap):
         raise ConfigError(f"{where}: missing section [{ap}]")
+    v2 = not cp.has_section("layout")
+    notes: list[str] = []
+    for section in cp.sections():
+        if section == _DRAM_SECTION:
+            continue  # ours: DramConfig checks its keys
+        for key in cp[section]:
+            if key in _UNMODELLED_MODES and _mode_on(key, cfg.get(section, key)):
+                raise ConfigError(f"{where}: [{section}] {_KEY_NAMES[key]} = {cfg.get(section, key)} is not supported "
+                                  f"by trafficsim ({_UNMODELLED_MODES[key]} are not modelled)")
+            if key not in _SCALESIM3_KEYS.get(section, ()) and key not in _UNMODELLED_MODES:
+                notes.append(f"[{section}] {key}")
+    if not v2:
+        for section, keys in _SCALESIM3_REQUIRED.items():
+            for key in keys:
+                if not cfg.has(section, key):
+                    raise ConfigError(f"{where}: missing [{section}] {key} (SCALE-Sim 3.0.0 requires it)")
+    run_name = cfg.get("general", "run_name", DEFAULT_RUN_NAME) or DEFAULT_RUN_NAME
     kw: dict[str, Any] = {}
-    run_name = cp.get("general", "run_name", fallback=DEFAULT_RUN_NAME).strip() or DEFAULT_RUN_NAME
-    kw["array_rows"] = _cfg_int(cp, where, ap, "ArrayHeight")
-    kw["array_cols"] = _cfg_int(cp, where, ap, "ArrayWidth")
-    kw["ifmap_sram_kb"] = _cfg_int(cp, where, ap, "IfmapSramSzkB")
-    kw["filter_sram_kb"] = _cfg_int(cp, where, ap, "FilterSramSzkB")
-    kw["ofmap_sram_kb"] = _cfg_int(cp, where, ap, "OfmapSramSzkB")
-    kw["ifmap_offset"] = _cfg_int(cp, where, ap, "IfmapOffset", 0)
-    kw["filter_offset"] = _cfg_int(cp, where, ap, "FilterOffset", 10_000_000)
-    kw["ofmap_offset"] = _cfg_int(cp, where, ap, "OfmapOffset", 20_000_000)
-    kw["read_request_buffer"] = _cfg_int(cp, where, ap, "ReadRequestBuffer", 32)
-    kw["write_request_buffer"] = _cfg_int(cp, where, ap, "WriteRequestBuffer", 32)
-    dataflow = cp.get(ap, "Dataflow", fallback="").strip()
+    kw["array_rows"] = cfg.int(ap, "ArrayHeight")
+    kw["array_cols"] = cfg.int(ap, "ArrayWidth")
+    kw["ifmap_sram_kb"] = cfg.int(ap, "IfmapSramSzkB")
+    kw["filter_sram_kb"] = cfg.int(ap, "FilterSramSzkB")
+    kw["ofmap_sram_kb"] = cfg.int(ap, "OfmapSramSzkB")
+    kw["ifmap_offset"] = cfg.int(ap, "IfmapOffset", 0)
+    kw["filter_offset"] = cfg.int(ap, "FilterOffset", 10_000_000)
+    kw["ofmap_offset"] = cfg.int(ap, "OfmapOffset", 20_000_000)
+    kw["read_request_buffer"] = cfg.int(ap, "ReadRequestBuffer", 32)
+    kw["write_request_buffer"] = cfg.int(ap, "WriteRequestBuffer", 32)
+    dataflow = cfg.get(ap, "Dataflow", "")
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"{where}: [{ap}] Dataflow must be os, ws or is (lower case), got {dataflow!r}")
     kw["dataflow"] = dataflow
-    mode = cp.get("run_presets", "InterfaceBandwidth", fallback="").strip() if cp.has_section("run_presets") else ""
+    mode = cfg.get("run_presets", "InterfaceBandwidth", "")
     if mode not in BANDWIDTH_MODES:
         raise ConfigError(f"{where}: [run_presets] InterfaceBandwidth must be CALC or USER, got {mode!r}")
     kw["bandwidth_mode"] = mode
-    if cp.has_option(ap, "Bandwidth"):
-        raw = cp.get(ap, "Bandwidth").strip()
+    if cfg.has(ap, "Bandwidth"):
+        # SCALE-Sim reads (and expands '%' in) Bandwidth in USER mode only
+        raw = cfg.get(ap, "Bandwidth") if mode == "USER" else cp.get(ap, "Bandwidth", raw=True).strip()
         try:
             kw["bandwidth"] = int(raw.split(",")[0].strip())
         except ValueError:
-            raise ConfigError(f"{where}: [{ap}] Bandwidth must be an integer list, got {raw!r}") from None
+            if mode == "USER":
+                raise ConfigError(f"{where}: [{ap}] Bandwidth must be an integer list, got {raw!r}") from None
     elif mode == "USER":
         raise ConfigError(f"{where}: [{ap}] Bandwidth is required in USER mode")
-    if cp.has_section("layout"):
+    if not v2:
         for key, name in (("IfmapSRAMBankBandwidth", "ifmap_dram_bw"), ("FilterSRAMBankBandwidth", "filter_dram_bw"),
                           ("IfmapSRAMBankNum", "ifmap_bank_num"), ("FilterSRAMBankNum", "filter_bank_num"),
                           ("IfmapSRAMBankPort", "ifmap_bank_port"), ("FilterSRAMBankPort", "filter_bank_port")):
-            if cp.has_option("layout", key):
-                kw[name] = _cfg_int(cp, where, "layout", key)
+            kw[name] = cfg.int("layout", key)
         for key in ("IfmapCustomLayout", "FilterCustomLayout"):
-            if cp.has_option("layout", key) and _cfg_bool(cp, where, "layout", key):
-                raise ConfigError(f"{where}: [layout] {key} = True is not supported by trafficsim")
+            cfg.bool("layout", key)  # SCALE-Sim's getboolean refuses anything but a boolean
     elif mode == "USER":
         # v2 configs have no [layout]: v2 reads IFMAP/FILTER DRAM at Bandwidth[0]. Use the same
         # value so a v2 USER config keeps its meaning as far as 3.0.0 can express it.
         kw["ifmap_dram_bw"] = kw["filter_dram_bw"] = kw.get("bandwidth", 10)
-    if cp.has_section("sparsity") and cp.has_option("sparsity", "SparsitySupport"):
-        if _cfg_bool(cp, where, "sparsity", "SparsitySupport"):
-            raise ConfigError(f"{where}: [sparsity] SparsitySupport = true is not supported by trafficsim")
-    if cp.has_section("run_presets") and cp.get("run_presets", "UseRamulatorTrace", fallback="False").strip() == "True":
-        raise ConfigError(f"{where}: [run_presets] UseRamulatorTrace = True is not supported by trafficsim")
-    if cp.has_section(_DRAM_SECTION):
+        kw["ifmap_bank_num"] = kw["filter_bank_num"] = 1  # v2 has no banks: no divisibility rule
+    if cp.has_section(_DRAM_SECTION):  # trafficsim's own memory system; SCALE-Sim's parser ignores it
         kw["dram"] = DramConfig.from_strings(dict(cp.items(_DRAM_SECTION, raw=True)), f"{where}: [{_DRAM_SECTION}]")
     try:
-        return ScaleSimConfig(Hardware(**kw), run_name)
+        config = ScaleSimConfig(Hardware(**kw), run_name)
     except ConfigError as e:  # e.g. a zero size: say which file
         raise ConfigError(f"{where}: {e}") from None
-
-
-def _cfg_bool(cp: configparser.ConfigParser, where: str, section: str, key: str) -> bool:
-    try:
-        return cp.getboolean(section, key)
-    except ValueError:
-        raise ConfigError(f"{where}: [{section}] {key} must be true or false") from None
+    if v2:
+        warnings.warn(f"{where} is a SCALE-Sim v2 config (no [layout] section), which SCALE-Sim 3.0.0 refuses; "
+                      "read with v2's meaning" + (" (IFMAP/FILTER DRAM reads at Bandwidth[0])" if mode == "USER"
+                                                  else ""), TrafficsimWarning, stacklevel=2)
+    if notes:
+        warnings.warn(f"{where}: {', '.join(notes)} not known to SCALE-Sim 3.0.0; ignored", TrafficsimWarning,
+                      stacklevel=2)
+    return config
 
 
 PRESETS: dict[str, Hardware] = {

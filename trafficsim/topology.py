@@ -37,6 +37,68 @@ CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Fi
 GEMM_HEADER = ("Layer Name", "M", "N", "K")
 
 
+# Every count the engines handle is an int64 (numpy arrays, the compiled kernel): larger values are
+# refused where they enter. (hardware.py shares the constant.)
+INT64_MAX = 2**63 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_name(name: object, what: str) -> str:
+    """A layer or model name: a non-empty string without control characters (NUL, newline, tab...),
+    which would end up in CSV reports and file names."""
+    if not isinstance(name, str) or not name.strip():
+        raise TopologyError(f"{what} must be a non-empty string, got {name!r}")
+    if _CONTROL.search(name):
+        raise TopologyError(f"{what} {name!r} contains a control character")
+    return name
+
+
+def check_sparsity(text: str, where: str) -> tuple[int, int]:
+    """An ``N:M`` sparsity ratio (N non-zero weights in every block of M): 1 <= N <= M."""
+    m = _SPARSITY.match(text) if isinstance(text, str) else None
+    if not m:
+        raise TopologyError(f"{where}: sparsity must be N:M with integers, got {text!r}")
+    n, block = int(m.group(1)), int(m.group(2))
+    if not 1 <= n <= block or block > INT64_MAX:
+        raise TopologyError(f"{where}: sparsity {text!r} must have 1 <= N <= M (N non-zero weights per block of M)")
+    return n, block
+
+
+def read_regular_text(path: str | os.PathLike, *, what: str, max_bytes: int) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes`` (a FIFO or device never ends; a folder
+    is not a file), or a one-line :class:`TopologyError`-style message as ``OSError``-free ``ValueError``.
+
+    Raises ``_ReadError`` (a ValueError) with ``"<path>: <reason>"``; callers re-raise their own type.
+    """
+    import stat
+
+    where = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _ReadError(f"{where}: no such {what}") from None
+    except OSError as e:
+        raise _ReadError(f"{where}: cannot read {what} ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise _ReadError(f"{where}: cannot read {what}: {kind}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise _ReadError(f"{where}: cannot read {what} ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise _ReadError(f"{where}: cannot read {what}: larger than {max_bytes:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _ReadError(f"{where}: cannot read {what} (not UTF-8 text: {e.reason} at byte {e.start})") from None
+
+
+class _ReadError(ValueError):
+    """A file that cannot be read as text; the message is one line starting with the path."""
+
+
 def scalesim_out_size(ifmap: int, kernel: int, stride: int) -> int:
     """SCALE-Sim's output size of a valid convolution: ``ceil((H - R + s) / s)``."""
     return math.ceil((ifmap - kernel + stride) / stride)
@@ -76,11 +138,16 @@ class Layer:
     order: int = -1
 
     def __post_init__(self) -> None:
+        check_name(self.name, "layer name")
         for f in ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h", "kernel_w",
                   "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise TopologyError(f"layer {self.name!r}: {f} must be a positive integer, got {v!r}")
+            if v > INT64_MAX:
+                raise TopologyError(f"layer {self.name!r}: {f} must be at most {INT64_MAX:,} (int64), got {v:,}")
+        if self.sparsity is not None:
+            check_sparsity(self.sparsity, f"layer {self.name!r}")
         if self.pad_h < 0 or self.pad_w < 0:
             raise TopologyError(f"layer {self.name!r}: padding must not be negative")
         if self.in_c % self.groups or self.out_c % self.groups:
@@ -258,8 +325,12 @@ class Topology:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Topology":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            text = read_regular_text(path, what="topology JSON", max_bytes=MAX_CSV_BYTES)
+        except _ReadError as e:
+            raise TopologyError(str(e)) from None
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError) as e:
             raise TopologyError(f"{path}: not a trafficsim topology JSON ({e})") from None
 
 
@@ -408,7 +479,8 @@ def write_csv(topology: Topology, path: str | os.PathLike, fmt: CsvFormat = "con
     atomic_write_text(path, topology_csv_text(topology, fmt))
 
 
-_SPARSITY = re.compile(r"^\d+:\d+$")
+_SPARSITY = re.compile(r"^(\d+):(\d+)$")
+MAX_CSV_BYTES = 256 << 20  # the largest zoo CSV is ~20 kB; bound what is read (a device file never ends)
 
 
 def detect_csv_format(header_line: str) -> CsvFormat:
@@ -424,40 +496,39 @@ def read_csv(path: str | os.PathLike, fmt: CsvFormat | None = None, name: str | 
     """Read a SCALE-Sim topology CSV (conv or GEMM format) as SCALE-Sim 3.0.0 does.
 
     The first line is the header and is skipped; blank lines are skipped; the last field of each
-    row is dropped (rows end with a trailing comma); fields may carry spaces; an optional extra
-    field is the ``N:M`` sparsity. Unlike SCALE-Sim, a row that does not parse raises
+    row is dropped (rows end with a trailing comma; whatever follows it, such as a ``#dw`` comment
+    in SCALE-Sim's own ``mobilnet_paper.csv``, is ignored); fields may carry spaces; an optional
+    extra field is the ``N:M`` sparsity. Unlike SCALE-Sim, a row that does not parse raises
     :class:`TopologyError` naming ``file:line`` and the reason.
     """
     path = Path(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise TopologyError(f"{path}: no such topology file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TopologyError(f"{path}: cannot read topology file ({e})") from None
+        text = read_regular_text(path, what="topology file", max_bytes=MAX_CSV_BYTES)
+    except _ReadError as e:
+        raise TopologyError(str(e)) from None
     lines = text.splitlines()
     if not lines:
         raise TopologyError(f"{path}: empty topology file")
     if fmt is None:
         fmt = detect_csv_format(lines[0])
+    cols = CONV_HEADER if fmt == "conv" else GEMM_HEADER
+    need = len(cols)
     layers: list[Layer] = []
     for lineno, raw in enumerate(lines[1:], start=2):
         row = raw.strip()
         if not row:
             continue
         where = f"{path}:{lineno}"
-        if not row.endswith(","):
-            raise TopologyError(f"{where}: row must end with a trailing comma (SCALE-Sim drops the last field)")
-        elems = [e.strip() for e in row.split(",")[:-1]]
-        need = 8 if fmt == "conv" else 4
+        elems = [e.strip() for e in row.split(",")[:-1]]  # SCALE-Sim: row.split(',')[:-1]
         if len(elems) < need:
-            cols = CONV_HEADER if fmt == "conv" else GEMM_HEADER
-            raise TopologyError(f"{where}: expected {need} fields ({', '.join(cols)}), got {len(elems)}")
+            raise TopologyError(f"{where}: expected {need} fields ({', '.join(cols)}) before the row's trailing "
+                                f"comma, got {len(elems)} (SCALE-Sim ignores what follows a row's last comma)")
         lname = elems[0]
-        if not lname:
-            raise TopologyError(f"{where}: empty layer name")
+        try:
+            check_name(lname, "layer name")
+        except TopologyError as e:
+            raise TopologyError(f"{where}: {e}") from None
         nums = []
-        cols = CONV_HEADER if fmt == "conv" else GEMM_HEADER
         for col, v in zip(cols[1:], elems[1:need]):
             try:
                 n = int(v)
@@ -465,19 +536,23 @@ def read_csv(path: str | os.PathLike, fmt: CsvFormat | None = None, name: str | 
                 raise TopologyError(f"{where}: {col} must be an integer, got {v!r}") from None
             if n <= 0:
                 raise TopologyError(f"{where}: {col} must be positive, got {n}")
+            if n > INT64_MAX:
+                raise TopologyError(f"{where}: {col} must be at most {INT64_MAX:,} (int64), got {v}")
             nums.append(n)
         sparsity = None
-        extra = [e for e in elems[need:]]
+        extra = elems[need:]
         if extra:
             if len(extra) > 1 or not _SPARSITY.match(extra[0]):
                 raise TopologyError(f"{where}: unexpected extra field(s) {extra!r}; only an 'N:M' sparsity "
                                     "column may follow")
+            check_sparsity(extra[0], where)
             sparsity = extra[0]
+        if fmt == "conv":
+            h, w, r, s, c, k, st = nums
+            if r > h or s > w:
+                raise TopologyError(f"{where}: filter {r}x{s} is larger than the IFMAP {h}x{w}")
         try:
             if fmt == "conv":
-                h, w, r, s, c, k, st = nums
-                if r > h or s > w:
-                    raise TopologyError(f"{where}: filter {r}x{s} is larger than the IFMAP {h}x{w}")
                 layers.append(Layer(name=lname, kind="conv", in_c=c, in_h=h, in_w=w, out_c=k,
                                     out_h=scalesim_out_size(h, r, st), out_w=scalesim_out_size(w, s, st),
                                     kernel_h=r, kernel_w=s, stride_h=st, stride_w=st, sparsity=sparsity,

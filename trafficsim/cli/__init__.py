@@ -7,10 +7,11 @@ with a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
-from ..errors import TrafficsimError
+from ..errors import TrafficsimError, TrafficsimWarning
 
 def _click_exception_types() -> tuple[type, ...]:
     # typer >= 0.20 vendors click as typer._click; older typer uses click itself.
@@ -67,10 +68,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``trafficsim`` console script."""
-    import warnings
-
-    warnings.showwarning = _show_warning
     _register()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TrafficsimWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="trafficsim")
         return int(rv or 0) if isinstance(rv, int) else 0

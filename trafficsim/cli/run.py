@@ -1,6 +1,7 @@
 """``trafficsim run``: simulate a model or topology CSV, print a summary, write a run folder."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -74,8 +75,8 @@ def run(
 
     engine_info(engine)  # InputError naming the choices if unknown
     for name, v in (("--word-bytes", word_bytes), ("--bandwidth-gbs", bandwidth_gbs), ("--clock-mhz", clock_mhz)):
-        if v is not None and v <= 0:
-            raise InputError(f"{name} must be positive, got {v}")
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"{name} must be a positive finite number, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
     options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
-from ..errors import InputError
+from ..errors import InputError, TrafficsimWarning
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import Topology
@@ -175,7 +175,7 @@ def family_of(name: str) -> str:
     return _REGISTRY[name].family if is_registered(name) else str(name)
 
 
-class UnmodelledOpWarning(UserWarning):
+class UnmodelledOpWarning(TrafficsimWarning):
     """The topology holds calls the converter could not model; results leave out their MACs and traffic."""
 
 
