@@ -112,13 +112,13 @@ def test_parse_input_shape_rejects(bad):
 
 def test_apply_options():
     hw = apply_options(array="16x8", dataflow="OS", sram="512,512,256", bandwidth="4,5,6", word_bytes=2,
-                       clock_mhz=None)
+                       clock_mhz=None, ifmap_bank_num=2, filter_bank_num=5)
     assert (hw.array_rows, hw.array_cols, hw.dataflow) == (16, 8, "os")
     assert (hw.ifmap_sram_kb, hw.filter_sram_kb, hw.ofmap_sram_kb) == (512, 512, 256)
     assert (hw.bandwidth_mode, hw.ifmap_dram_bw, hw.filter_dram_bw, hw.bandwidth) == ("USER", 4, 5, 6)
     assert hw.word_bytes == 2 and hw.clock_mhz == Hardware().clock_mhz
     assert apply_options(hw, bandwidth="calc").bandwidth_mode == "CALC"
-    assert apply_options(array=(4, 4), sram=32, bandwidth=7).ifmap_dram_bw == 7
+    assert apply_options(array=(4, 4), sram=32, bandwidth=20).ifmap_dram_bw == 20
     base = Hardware(array_rows=3)
     assert apply_options(base) is base
 

@@ -321,32 +321,16 @@ class _Cfg:
 
 def _read_cfg_text(path: Path) -> str:
     """The text of a .cfg: a regular file of at most MAX_CFG_BYTES, UTF-8 without a byte-order mark."""
-    import stat
+    from .files import read_bytes_bounded
 
-    where = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such config file") from None
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read config ({e.strerror or e})") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ConfigError(f"{where}: cannot read config: {kind}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CFG_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read config ({e.strerror or e})") from None
-    if len(data) > MAX_CFG_BYTES:
-        raise ConfigError(f"{where}: cannot read config: larger than {MAX_CFG_BYTES:,} bytes")
+    data = read_bytes_bounded(path, what="config file", error=ConfigError, max_bytes=MAX_CFG_BYTES)
     if data.startswith(b"\xef\xbb\xbf"):
-        raise ConfigError(f"{where}: starts with a UTF-8 byte-order mark, which SCALE-Sim 3.0.0 cannot read "
+        raise ConfigError(f"{path}: starts with a UTF-8 byte-order mark, which SCALE-Sim 3.0.0 cannot read "
                           "('File contains no section headers'); save it as UTF-8 without BOM")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{where}: cannot read config (not UTF-8 text: {e.reason} at byte {e.start})") from None
+        raise ConfigError(f"{path}: cannot read config (not UTF-8 text: bad byte at offset {e.start})") from None
 
 
 def read_cfg(path: str | os.PathLike) -> Hardware:

@@ -64,41 +64,6 @@ def check_sparsity(text: str, where: str) -> tuple[int, int]:
     return n, block
 
 
-def read_regular_text(path: str | os.PathLike, *, what: str, max_bytes: int) -> str:
-    """The UTF-8 text of a regular file of at most ``max_bytes`` (a FIFO or device never ends; a folder
-    is not a file), or a one-line :class:`TopologyError`-style message as ``OSError``-free ``ValueError``.
-
-    Raises ``_ReadError`` (a ValueError) with ``"<path>: <reason>"``; callers re-raise their own type.
-    """
-    import stat
-
-    where = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise _ReadError(f"{where}: no such {what}") from None
-    except OSError as e:
-        raise _ReadError(f"{where}: cannot read {what} ({e.strerror or e})") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise _ReadError(f"{where}: cannot read {what}: {kind}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise _ReadError(f"{where}: cannot read {what} ({e.strerror or e})") from None
-    if len(data) > max_bytes:
-        raise _ReadError(f"{where}: cannot read {what}: larger than {max_bytes:,} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _ReadError(f"{where}: cannot read {what} (not UTF-8 text: {e.reason} at byte {e.start})") from None
-
-
-class _ReadError(ValueError):
-    """A file that cannot be read as text; the message is one line starting with the path."""
-
-
 def scalesim_out_size(ifmap: int, kernel: int, stride: int) -> int:
     """SCALE-Sim's output size of a valid convolution: ``ceil((H - R + s) / s)``."""
     return math.ceil((ifmap - kernel + stride) / stride)
@@ -324,10 +289,9 @@ class Topology:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Topology":
-        try:
-            text = read_regular_text(path, what="topology JSON", max_bytes=MAX_CSV_BYTES)
-        except _ReadError as e:
-            raise TopologyError(str(e)) from None
+        from .files import read_text_bounded
+
+        text = read_text_bounded(path, what="topology JSON", error=TopologyError, max_bytes=MAX_CSV_BYTES)
         try:
             return cls.from_dict(json.loads(text))
         except (ValueError, KeyError, TypeError) as e:
@@ -501,11 +465,10 @@ def read_csv(path: str | os.PathLike, fmt: CsvFormat | None = None, name: str | 
     extra field is the ``N:M`` sparsity. Unlike SCALE-Sim, a row that does not parse raises
     :class:`TopologyError` naming ``file:line`` and the reason.
     """
+    from .files import read_text_bounded
+
     path = Path(path)
-    try:
-        text = read_regular_text(path, what="topology file", max_bytes=MAX_CSV_BYTES)
-    except _ReadError as e:
-        raise TopologyError(str(e)) from None
+    text = read_text_bounded(path, what="topology file", error=TopologyError, max_bytes=MAX_CSV_BYTES)
     lines = text.splitlines()
     if not lines:
         raise TopologyError(f"{path}: empty topology file")
