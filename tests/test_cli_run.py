@@ -138,3 +138,96 @@ def test_huge_and_non_finite_options(tmp_path, cli, extra, needle):
     line = cli(["run", *model, "--out", out_dir, *extra]).error_line()
     assert needle in line
     assert not out_dir.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Output-side failures: one line, non-zero exit, nothing written (run and convert)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def out_places(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    return afile, adir
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("afile", "exists and is not a folder"),
+    ("afile/sub", "is a file, not a folder"),
+    ("/dev/null", "exists and is not a folder"),
+])
+def test_run_out_that_cannot_be_a_folder(tmp_path, small_csv, cli, out_places, target, needle):
+    out = target if target.startswith("/") else tmp_path / target
+    line = cli(["run", small_csv, "--array", "8x8", "--out", out]).error_line()
+    assert needle in line
+    assert out_places[0].read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "small.csv"]
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("adir", "is a folder, not a file"),
+    ("afile/sub.csv", "afile"),
+    ("/dev/null", "not a regular file"),
+])
+def test_convert_out_that_cannot_be_a_file(tmp_path, cli, out_places, target, needle):
+    out = target if target.startswith("/") else tmp_path / target
+    line = cli(["convert", "resnet18", "-o", out]).error_line()
+    assert needle in line
+    assert out_places[0].read_text() == "keep me\n" and not any(out_places[1].iterdir())
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path):
+    """A folder nobody can write: a read-only tmpfs for root (permissions do not stop root), else mode 555."""
+    import os
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro
+        ro.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_read_only_output_folder(small_csv, cli, read_only_dir):
+    line = cli(["run", small_csv, "--array", "8x8", "--out", read_only_dir / "reports"]).error_line()
+    assert "read-only" in line or "not writable" in line
+    line = cli(["convert", small_csv, "-o", read_only_dir / "x.csv"]).error_line()
+    assert str(read_only_dir) in line
+    assert not any(read_only_dir.iterdir())
+
+
+@pytest.mark.parametrize("command", ["run", "convert"])
+def test_full_disk_is_one_line(tmp_path, small_csv, cli, command):
+    """A file size limit (RLIMIT_FSIZE) stands in for a full disk: every write past 200 bytes fails."""
+    import resource
+    import subprocess
+    import sys
+
+    def args(out):
+        if command == "run":
+            return ["run", str(small_csv), "--array", "8x8", "--out", str(out), "-q"]
+        return ["convert", "resnet18", "-o", str(out)]
+
+    assert cli(args(tmp_path / "warm" / "x.json")).rc == 0  # compiles the kernel (numba caches) first
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+    p = subprocess.run([sys.executable, "-m", "trafficsim", *args(tmp_path / "out" / "x.json")], capture_output=True, text=True, timeout=600,
+                       preexec_fn=limit)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trafficsim: error:"), p.stderr
+    leftovers = [q for q in tmp_path.rglob("*") if q.is_file() and "warm" not in q.parts and q != small_csv]
+    assert not leftovers, leftovers

@@ -188,3 +188,56 @@ def test_load_user_model_instance_class_factory(tmp_path):
         load_user_model(f"{f}:not_a_model")
     with pytest.raises(InputError):
         load_user_model(str(f))  # no :attr
+
+
+# ---------------------------------------------------------------------------------------------
+# A user's model file runs the user's code: whatever it does ends in one line
+# ---------------------------------------------------------------------------------------------
+_BASE = """
+import sys
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.c(x)
+"""
+
+
+@pytest.mark.parametrize("body, attr, needle", [
+    ("sys.exit(3)", "Net", "importing net.py called sys.exit(3)"),
+    ("raise KeyboardInterrupt", "Net", "importing net.py raised KeyboardInterrupt"),
+    ("def f():\n    raise ValueError('boom')", "f", "calling f() failed: ValueError: boom"),
+    ("def f():\n    sys.exit(4)", "f", "calling f() called sys.exit(4)"),
+    ("def f():\n    raise KeyboardInterrupt", "f", "calling f() raised KeyboardInterrupt"),
+    ("class A(Net):\n    def forward(self, x):\n        sys.exit(5)", "A", "called sys.exit(5)"),
+    ("class A(Net):\n    def forward(self, x):\n        raise KeyboardInterrupt", "A", "raised KeyboardInterrupt"),
+    ("class A(Net):\n    def forward(self, x):\n        raise RuntimeError('nope')", "A", "failed: RuntimeError: nope"),
+])
+def test_user_code_failures_are_one_line(user_model_file, cli, body, attr, needle):
+    path = user_model_file(_BASE + "\n" + body + "\n")
+    line = cli(["info", f"{path}:{attr}"]).error_line()
+    assert needle in line
+
+
+def test_real_ctrl_c_during_a_user_model_interrupts(tmp_path, user_model_file):
+    """SIGINT while a user's model is loading is an interruption (exit 130, one line), not the model's error."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = user_model_file(_BASE + "\nimport time\nprint('ready', flush=True)\ntime.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-m", "trafficsim", "info", f"{path}:Net"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130 and err.strip() == "trafficsim: interrupted", err

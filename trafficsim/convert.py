@@ -18,11 +18,14 @@ becomes ``D_P``: in a SCALE-Sim CSV it would trigger the per-channel depthwise e
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from .errors import InputError, TopologyError, TrafficsimError
 from .topology import Layer, Op, TensorInfo, Topology, Unmodelled
@@ -294,6 +297,44 @@ class _Recorder:
             self.op("other", "other", list(seen.values()), o)
 
 
+@contextlib.contextmanager
+def user_code(what: str, error: type[TrafficsimError] = InputError) -> Iterator[None]:
+    """Run a user's code (a model file's import, its factory, its forward pass): anything it raises, and
+    ``sys.exit`` or a ``KeyboardInterrupt`` it raises itself, becomes one line ``error(f"{what} ...")``.
+    A real Ctrl-C (SIGINT while it runs) still interrupts."""
+    sigint_seen = False
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal sigint_seen
+        sigint_seen = True
+        if callable(previous):  # e.g. the CLI's handler, which notes the interruption
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            previous = signal.signal(signal.SIGINT, on_sigint)
+        except (ValueError, OSError):  # not where signals can be set
+            previous = None
+    try:
+        yield
+    except TrafficsimError:
+        raise
+    except KeyboardInterrupt:
+        if sigint_seen:
+            raise
+        raise error(f"{what} raised KeyboardInterrupt") from None
+    except SystemExit as e:
+        raise error(f"{what} called sys.exit({e.code!r})") from None
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise error(f"{what} failed: {type(e).__name__}" + (f": {msg}" if msg else "")) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def count_params(module: "nn.Module") -> int:
     """Parameter count of a module (shared parameters counted once), from torch."""
     return int(sum(p.numel() for p in module.parameters()))
@@ -367,9 +408,10 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
 
     training = {m: m.training for m in module.modules()}
     on_meta = all(t.device.type == "meta" for t in [*module.parameters(), *module.buffers()])
+    where = f"forward pass of {model_name} with input {'x'.join(map(str, shape))} on the meta device"
     try:
         module.eval()  # BN in training mode rejects a batch of 1 on 1x1 maps
-        with torch.device("meta"), torch.no_grad():
+        with user_code(where, TopologyError), torch.device("meta"), torch.no_grad():
             x = torch.empty((1, *shape), device="meta")
             rec.new_tensor(x, "input")
             with _Mode(), _Flops():
@@ -379,12 +421,6 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
                     meta_state = {k: torch.empty_like(v, device="meta")
                                   for k, v in [*module.named_parameters(), *module.named_buffers()]}
                     torch.func.functional_call(module, meta_state, (x,))
-    except TrafficsimError:
-        raise
-    except Exception as e:  # the user's forward: data-dependent control flow, wrong input size...
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise TopologyError(f"forward pass of {model_name} with input {'x'.join(map(str, shape))} failed on the "
-                            f"meta device: {type(e).__name__}: {msg}") from None
     finally:
         for h in handles:
             h.remove()
@@ -429,11 +465,11 @@ def load_user_model(spec: str) -> tuple["nn.Module", str]:
     pymod = importlib.util.module_from_spec(loader_spec)
     sys.modules[mod_name] = pymod
     try:
-        with torch.device("meta"):
+        with user_code(f"model spec {spec!r}: importing {path.name}"), torch.device("meta"):
             loader_spec.loader.exec_module(pymod)
-    except Exception as e:
+    except TrafficsimError:
         sys.modules.pop(mod_name, None)
-        raise InputError(f"model spec {spec!r}: importing {path.name} failed: {type(e).__name__}: {e}") from None
+        raise
     obj: Any = pymod
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -446,11 +482,8 @@ def load_user_model(spec: str) -> tuple["nn.Module", str]:
         if not callable(obj):
             raise InputError(f"model spec {spec!r}: {attr} is a {type(obj).__name__}, not an nn.Module, class or "
                              "factory")
-        try:
-            with torch.device("meta"):
-                obj = obj()
-        except TypeError as e:
-            raise InputError(f"model spec {spec!r}: calling {attr}() failed: {e}") from None
+        with user_code(f"model spec {spec!r}: calling {attr}()"), torch.device("meta"):
+            obj = obj()
         if not isinstance(obj, torch.nn.Module):
             raise InputError(f"model spec {spec!r}: {attr}() returned a {type(obj).__name__}, not an nn.Module")
     return obj, attr.split(".")[-1]

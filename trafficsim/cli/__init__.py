@@ -6,7 +6,9 @@ with a non-zero exit status, never a traceback.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import warnings
 
 import typer
@@ -69,10 +71,31 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``trafficsim`` console script."""
     _register()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", TrafficsimWarning)
-        warnings.showwarning = _show_warning
-        return _main(argv)
+    global _interrupted
+    _interrupted = False
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TrafficsimWarning)
+            warnings.showwarning = _show_warning
+            rc = _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if _interrupted and rc == 130:  # typer turns Ctrl-C into a silent exit status 130
+        print("trafficsim: interrupted", file=sys.stderr)
+    return rc
+
+
+_interrupted = False
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
 
 
 def _main(argv: list[str] | None) -> int:
@@ -97,7 +120,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"trafficsim: error: {e.format_message()}{hint}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("trafficsim: interrupted", file=sys.stderr)
+        globals()["_interrupted"] = True
         return 130
     except BrokenPipeError:
         return 0

@@ -40,6 +40,53 @@ FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
 
 
+def check_output_dir(path: Path) -> None:
+    """Refuse, before any simulation, an output folder that cannot be created or written: an existing
+    file (``-o results.csv``), a path under a file (``-o file/sub``), a device (``-o /dev/null``), a
+    read-only place. One-line :class:`~trafficsim.errors.OutputError`; nothing is created here."""
+    import os
+    import stat
+
+    from ..errors import OutputError
+
+    probe = Path(path)
+    while True:
+        try:
+            st = os.stat(probe)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if probe.parent == probe:
+                return
+            probe = probe.parent
+        except OSError as e:
+            raise OutputError(f"{probe}: {e.strerror or e}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        what = "exists and is not a folder" if probe == Path(path) else f"is a file, not a folder (needed for {path})"
+        raise OutputError(f"{probe}: {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{probe}: folder not writable")
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return
+    if st.f_flag & os.ST_RDONLY:
+        raise OutputError(f"{probe}: read-only file system")
+
+
+def write_guarded(write, *args, **kwargs):
+    """Call a writer; any OSError it lets through becomes one-line :class:`~trafficsim.errors.OutputError`
+    (``"<path>: <reason>"``), so a full disk or a vanished folder is never a traceback."""
+    from ..errors import OutputError, TrafficsimError
+
+    try:
+        return write(*args, **kwargs)
+    except TrafficsimError:
+        raise
+    except OSError as e:
+        where = e.filename or (args[-1] if args else "output")
+        raise OutputError(f"{where}: {' '.join((e.strerror or str(e)).split()).lower()}") from None
+
+
 def resolve_hardware(preset: str | None = None, config: Path | None = None, array: str | None = None,
                      dataflow: str | None = None, sram: str | None = None, bandwidth: str | None = None,
                      **extra) -> Hardware:

@@ -10,7 +10,7 @@ import typer
 
 from . import app
 from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
-                     SramOpt, StrictOpt, resolve_hardware, resolve_topology)
+                     SramOpt, StrictOpt, check_output_dir, resolve_hardware, resolve_topology, write_guarded)
 from ..errors import InputError
 
 
@@ -83,6 +83,8 @@ def run(
     topology = resolve_topology(model, input_shape, fmt)
     if strict:
         topology.check_modelled()
+    if not no_write:
+        check_output_dir(out)  # before the simulation, not after minutes of it
 
     t0 = time.perf_counter()
     if quiet:
@@ -104,7 +106,7 @@ def run(
     if not no_write:
         from ..runs import write_run
 
-        folder = write_run(result, topology, out)
+        folder = write_guarded(write_run, result, topology, out)
     if quiet:
         if folder:
             print(folder)
@@ -188,4 +190,4 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
     console.print(table)
     n = len(result.layers)
     where = f"; run folder {folder}" if folder else ""
-    console.print(f"{n} layers simulated in {elapsed_s:.3f} s{where}")
+    console.print(f"{n} layers simulated in {elapsed_s:.3f} s{where}", soft_wrap=True)  # paths unbroken
