@@ -102,3 +102,36 @@ def test_info_on_csv(tmp_path, cli):
     assert doc["layers"][0]["macs"] == 8 * 8 * 9 * 4 * 8 and doc["cio"] == (400 + 512) + (512 + 4 * 4 * 1)
     rc, _, err = cli(["info", str(csv), "--input", "3x8x8"])
     assert rc != 0 and "--input applies to models" in err
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def test_tables_fit_80_columns_and_keep_names_whole(cli, monkeypatch):
+    from trafficsim.zoo import list_models
+
+    monkeypatch.setenv("COLUMNS", "80")
+    rc, out, err = cli(["list"])
+    assert rc == 0, err
+    assert _widest(out) <= 80
+    listed = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    assert listed == set(list_models())  # every name whole, none cut to "fc_densene…"
+    rc, out, err = cli(["info", "densenet121"])
+    assert rc == 0, err
+    assert _widest(out) <= 80 and "…" not in out
+    names = [r["name"] for r in json.loads(cli(["info", "densenet121", "--json"]).out)["layers"]]
+    shown = {line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│")}
+    assert set(names) <= shown and "left out to fit 80 columns" in out
+
+
+def test_info_shows_pool_add_concat_ops(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    rc, out, err = cli(["info", "resnet18"])
+    assert rc == 0, err
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    kinds = {r[2] for r in rows}
+    assert {"conv", "maxpool", "add", "avgpool"} <= kinds
+    assert "resnet18: 21 layers and" in out and " ops" in out
+    doc = json.loads(cli(["info", "densenet121", "--json"]).out)
+    assert {o["kind"] for o in doc["ops"]} >= {"concat", "maxpool", "avgpool"}

@@ -15,20 +15,26 @@ from ..inputs import DEFAULT_INPUT_SHAPE, apply_options, resolve_topology  # noq
 ModelArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), a SCALE-Sim topology CSV (conv or GEMM format), "
          "or path/to/file.py:attr for your own nn.Module.", metavar="MODEL|CSV")]
-ArrayOpt = Annotated[Optional[str], typer.Option("--array", "-a", help="Systolic array rows x columns, e.g. 32x32.",
-                                                  rich_help_panel="Hardware")]
-DataflowOpt = Annotated[Optional[str], typer.Option("--dataflow", "-d", help="os, ws or is.", rich_help_panel="Hardware")]
+_D = Hardware()  # the defaults shown in --help: SCALE-Sim 3.0.0's scale.cfg
+ArrayOpt = Annotated[Optional[str], typer.Option(
+    "--array", "-a", help=f"Systolic array rows x columns, e.g. 16x16. [default: {_D.array}]", rich_help_panel="Hardware")]
+DataflowOpt = Annotated[Optional[str], typer.Option(
+    "--dataflow", "-d", help=f"os, ws or is (output, weight or input stationary). [default: {_D.dataflow}]",
+    rich_help_panel="Hardware")]
 SramOpt = Annotated[Optional[str], typer.Option(
-    "--sram", help="SRAM kB: one size for all three buffers, or IFMAP,FILTER,OFMAP (e.g. 512,512,256).",
+    "--sram", help="SRAM kB: one size for all three buffers, or IFMAP,FILTER,OFMAP (e.g. 512,512,256). "
+                   f"[default: {_D.ifmap_sram_kb},{_D.filter_sram_kb},{_D.ofmap_sram_kb}]",
     rich_help_panel="Hardware")]
 PresetOpt = Annotated[Optional[str], typer.Option(
-    "--preset", help="Start from a preset: scalesim (default: SCALE-Sim 3.0.0's scale.cfg), arm-scale, eyeriss, tpu.",
+    "--preset", help="Start from a preset: scalesim (SCALE-Sim 3.0.0's scale.cfg: 32x32 ws, 64 kB each, CALC), "
+                     "arm-scale, eyeriss, tpu. [default: scalesim]",
     rich_help_panel="Hardware")]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", "-c", help="Start from a SCALE-Sim .cfg file (3.0.0 or v2).", rich_help_panel="Hardware")]
 BandwidthOpt = Annotated[Optional[str], typer.Option(
     "--bandwidth", help="DRAM interface of the SCALE-Sim model: 'calc' (SCALE-Sim's default: never stalls), or USER "
-                        "mode with N words/cycle for all operands, or I,F,O (IFMAP read, FILTER read, OFMAP drain).",
+                        "mode with N words/cycle for all operands, or I,F,O (IFMAP read, FILTER read, OFMAP drain); "
+                        f"SCALE-Sim needs I and F divisible by its {_D.ifmap_bank_num} SRAM banks. [default: calc]",
     rich_help_panel="Hardware")]
 InputOpt = Annotated[Optional[str], typer.Option(
     "--input", "-i", help="Input shape CxHxW for zoo/user models (default: the model's own, "

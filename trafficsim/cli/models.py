@@ -13,20 +13,15 @@ from . import app
 from .common import InputOpt, StrictOpt
 from ..errors import InputError
 from ..inputs import resolve_topology
-from ..topology import atomic_write_text, topology_csv_text
+from ..topology import Layer, atomic_write_text, topology_csv_text
 
 SpecArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "
          "or a SCALE-Sim topology CSV.", metavar="MODEL")]
 
 
-def _console():
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze layer names into 80 columns
-        console = Console(width=160)
-    return console
+def _shape(s) -> str:
+    return "x".join(map(str, s))
 
 
 def _millions(n: int) -> str:
@@ -60,16 +55,18 @@ def list_cmd(
         print(json.dumps([{k: r[k] for k in ("model", "input", "params", "macs", "cio", "layers")} for r in rows],
                          indent=1))
         return
-    from rich.table import Table
+    from .tables import Column, console, dropped_note, fitted_table
 
-    table = Table(title="trafficsim model zoo", header_style="bold")
-    for col, justify in (("model", "left"), ("input", "left"), ("layers", "right"), ("params", "right"),
-                         ("MACs", "right"), ("CIO", "right"), ("MACs/CIO", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(r["model"], r["input"], str(r["layers"]), _millions(r["params"]), _giga(r["macs"]),
-                      _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-")
-    _console().print(table)
+    columns = [Column("model", "left"), Column("input", "left", drop=2), Column("layers", drop=3),
+               Column("params"), Column("MACs"), Column("CIO"), Column("MACs/CIO", drop=1)]
+    cells = [[r["model"], r["input"], str(r["layers"]), _millions(r["params"]), _giga(r["macs"]),
+              _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-"] for r in rows]
+    out = console()
+    table, dropped = fitted_table(columns, cells, out.width, title="trafficsim model zoo")
+    out.print(table)
+    note = dropped_note(dropped, out.width)
+    if note:
+        out.print(note)
 
 
 @app.command(no_args_is_help=True)
@@ -95,29 +92,46 @@ def info(
     if as_json:
         doc = {"model": totals["model"], "input": list(topology.input_shape) if topology.input_shape else None,
                "params": totals["params"], "macs": totals["macs"], "cio": totals["cio"], "layers": rows,
+               "ops": [{"name": o.name, "kind": o.kind, "input_shapes": [list(x) for x in o.input_shapes],
+                        "output_shape": list(o.output_shape), "kernel": o.kernel, "stride": o.stride, "order": o.order}
+                       for o in topology.ops],
                "unmodelled": [{"name": u.name, "function": u.function, "macs": u.macs} for u in topology.unmodelled]}
         print(json.dumps(doc, indent=1))
         return
-    from rich.table import Table
+    from .tables import Column, dropped_note, fitted_table
+    from .tables import console as make_console
 
     shape = "x".join(map(str, topology.input_shape)) if topology.input_shape else "CSV"
-    table = Table(title=f"{topology.name} ({shape})", header_style="bold")
-    for col in ("#", "layer", "kind", "input", "output", "kernel/s", "MACs", "weights", "CIO", "MoC"):
-        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
-
-    def shp(s: list[int]) -> str:
-        return "x".join(map(str, s))
-
-    for i, r in enumerate(rows):
-        kind = r["kind"] + (f"/g{r['groups']}" if r["groups"] > 1 else "")
-        table.add_row(str(i), r["name"], kind, shp(r["in_shape"]), shp(r["out_shape"]),
-                      f"{shp(r['kernel'])}/{r['stride'][0]}", f"{r['macs']:,}", f"{r['params']:,}",
-                      f"{r['cio']:,}" if r["cio"] else "-", f"{r['moc']:.1f}" if r["moc"] else "-")
-    console = _console()
+    # narrow terminals lose MoC first, then weights, input, CIO, kernel, output and kind; never # and names
+    columns = [Column("#"), Column("layer / op", "left"), Column("kind", "left", drop=3), Column("input", drop=7),
+               Column("output", drop=4), Column("kernel/s", drop=5), Column("MACs"), Column("weights", drop=8),
+               Column("CIO", drop=6), Column("MoC", drop=9)]
+    cells = []
+    metrics = iter(rows)
+    index = 0
+    for node in topology.nodes():  # layers and the ops between them (pooling, add, concat...), in order
+        if isinstance(node, Layer):
+            r = next(metrics)
+            kind = r["kind"] + (f"/g{r['groups']}" if r["groups"] > 1 else "")
+            cells.append([str(index), r["name"], kind, _shape(r["in_shape"]), _shape(r["out_shape"]),
+                          f"{_shape(r['kernel'])}/{r['stride'][0]}", f"{r['macs']:,}", f"{r['params']:,}",
+                          f"{r['cio']:,}" if r["cio"] else "-", f"{r['moc']:.1f}" if r["moc"] else "-"])
+            index += 1
+        else:
+            ins = "+".join(_shape(s) for s in node.input_shapes) if node.kind == "concat" else (
+                _shape(node.input_shapes[0]) if node.input_shapes else "-")
+            geometry = f"{node.kernel}x{node.kernel}/{node.stride}" if node.kernel else "-"
+            cells.append(["", node.name, node.kind, ins, _shape(node.output_shape), geometry, "-", "-", "-", "-"])
+    console = make_console()
+    table, dropped = fitted_table(columns, cells, console.width, title=f"{topology.name} ({shape})")
     console.print(table)
-    console.print(f"[bold]{topology.name}[/]: {totals['layers']} layers, params {_millions(totals['params'])}, "
-                  f"MACs {_giga(totals['macs'])}, CIO {_millions(totals['cio'])}"
-                  + (f", MACs/CIO {totals['moc']:.1f}" if totals["moc"] else ""))
+    note = dropped_note(dropped, console.width)
+    if note:
+        console.print(note)
+    n_ops = len(topology.ops)
+    console.print(f"[bold]{topology.name}[/]: {totals['layers']} layers" + (f" and {n_ops} ops" if n_ops else "")
+                  + f", params {_millions(totals['params'])}, MACs {_giga(totals['macs'])}, "
+                  f"CIO {_millions(totals['cio'])}" + (f", MACs/CIO {totals['moc']:.1f}" if totals["moc"] else ""))
     if topology.unmodelled:
         console.print(f"[bold red]not modelled[/] ({len(topology.unmodelled)} op(s), left out of every run): "
                       f"{unmodelled_summary(topology.unmodelled)}", highlight=False)
