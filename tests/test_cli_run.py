@@ -231,3 +231,32 @@ def test_full_disk_is_one_line(tmp_path, small_csv, cli, command):
     assert len(lines) == 1 and lines[0].startswith("trafficsim: error:"), p.stderr
     leftovers = [q for q in tmp_path.rglob("*") if q.is_file() and "warm" not in q.parts and q != small_csv]
     assert not leftovers, leftovers
+
+
+def test_user_models_of_two_files_get_two_run_folders_and_their_source(tmp_path, cli, user_model_file):
+    net = """
+    import torch.nn as nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, {k}, 3))
+    """
+    a = user_model_file(net.format(k=8), "net.py")
+    b = user_model_file(net.format(k=16), "nets/attn.py")
+    out = tmp_path / "reports"
+    folders = []
+    for path in (a, b):
+        rc, stdout, err = cli(["run", f"{path}:model", "--input", "3x12x12", "--array", "8x8", "--out", out, "-q"])
+        assert rc == 0, err
+        folders.append(Path(stdout.strip()))
+    assert [f.name.split("-")[0] for f in folders] == ["net.model", "attn.model"]
+    for folder, path in zip(folders, (a, b)):
+        source = json.loads((folder / "summary.json").read_text())["meta"]["source"]
+        assert source == {"kind": "user", "spec": f"{path}:model", "path": str(path.resolve()), "attr": "model",
+                          "input_shape": [3, 12, 12]}
+
+
+def test_help_shows_the_hardware_defaults(cli):
+    rc, out, _ = cli(["run", "--help"])
+    assert rc == 0
+    text = " ".join(out.replace("│", " ").split())
+    for default in ("[default: 32x32]", "[default: ws]", "[default: 64,64,64]", "[default: calc]",
+                    "[default: 12.8]", "[default: 1000]", "[default: scalesim]"):
+        assert default in text, default

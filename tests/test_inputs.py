@@ -165,3 +165,28 @@ def test_python_api_takes_names_and_paths(small_csv):
         ts.simulate(small_csv, 32)
     with pytest.raises(InputError):
         ts.simulate(3.5)
+
+
+def _without_torch(*argv: str):
+    """Run the CLI in a child where ``import torch`` fails, as in an install without the [torch] extra."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None\nfrom trafficsim.cli import main\nsys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600)
+
+
+def test_main_job_runs_without_torch(small_csv):
+    p = _without_torch("run", "hardnet68", "--array", "32x32", "--no-write", "-q")
+    assert p.returncode == 0, p.stderr
+    p = _without_torch("info", str(small_csv))
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("argv", [("info", "resnet18", "--input", "3x32x32"), ("info", "{net}:model")])
+def test_torch_missing_is_one_line_with_the_install_command(user_model_file, argv):
+    net = user_model_file(NET)
+    p = _without_torch(*(a.format(net=net) for a in argv))
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "needs PyTorch" in lines[0] and "trafficsim[torch]" in lines[0] and "whl/cpu" in lines[0]

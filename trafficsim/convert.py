@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["to_topology", "parse_input_shape", "load_user_model", "count_params"]
 
 # input shapes are parsed by the one input layer; re-exported here for existing imports
-from .inputs import DEFAULT_INPUT_SHAPE, parse_input_shape  # noqa: E402
+from .inputs import DEFAULT_INPUT_SHAPE, import_torch, parse_input_shape  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
     has no convolution/linear layer or its forward pass fails on the meta device.
     """
     shape = parse_input_shape(input_shape)
-    import torch
+    torch = import_torch("converting a PyTorch model")
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
@@ -456,7 +456,7 @@ def load_user_model(spec: str) -> tuple["nn.Module", str]:
     path, attr = split_user_spec(spec)
     if not path.is_file():
         raise InputError(f"model spec {spec!r}: no such file {str(path)!r}")
-    import torch
+    torch = import_torch(f"model spec {spec!r}")
 
     mod_name = f"_trafficsim_user_{abs(hash(str(path.resolve())))}"
     loader_spec = importlib.util.spec_from_file_location(mod_name, path)

@@ -27,11 +27,27 @@ from .topology import CsvFormat, Topology, read_csv
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "parse_input_shape", "spec_kind", "resolve_topology", "user_model_topology",
+__all__ = ["DEFAULT_INPUT_SHAPE", "import_torch", "parse_input_shape", "spec_kind", "describe_source", "resolve_topology", "user_model_topology",
            "user_model_name", "resolve_hardware", "apply_options", "parse_bandwidth", "parse_dataflow"]
 
 #: The input (C, H, W) of ImageNet models, and of user models when no ``input_shape`` is given.
 DEFAULT_INPUT_SHAPE: tuple[int, int, int] = (3, 224, 224)
+
+
+#: How to get PyTorch without a multi-GB CUDA build (models and the converter need it; cached zoo
+#: topologies, CSVs and every engine do not).
+TORCH_INSTALL_HINT = ("pip install 'trafficsim[torch]' --extra-index-url https://download.pytorch.org/whl/cpu")
+
+
+def import_torch(purpose: str):
+    """``import torch``, or a one-line :class:`InputError` saying that ``purpose`` needs PyTorch and how to get it."""
+    try:
+        import torch
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        raise InputError(f"{purpose} needs PyTorch, which is not installed: {TORCH_INSTALL_HINT}") from None
+    return torch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +105,26 @@ def spec_kind(spec: str | os.PathLike) -> str:
     if Path(text).is_file():
         return "csv"
     return "zoo"
+
+
+def describe_source(spec: "str | os.PathLike | Topology", input_shape: str | Sequence[int] | None = None
+                    ) -> dict[str, Any]:
+    """Where a topology came from, for run records: ``{"kind": zoo|csv|json|user|topology, "spec": ...}``
+    with the absolute ``path`` of a file, and the ``input_shape`` asked for (None: the model's default)."""
+    if isinstance(spec, Topology):
+        return {"kind": "topology", "spec": spec.name}
+    text = os.fspath(spec)
+    kind = spec_kind(spec)
+    doc: dict[str, Any] = {"kind": kind, "spec": text}
+    if kind in ("csv", "json"):
+        doc["path"] = str(Path(text).resolve())
+    elif kind == "user":
+        path_part, _, attr = text.rpartition(":")
+        doc["path"] = str(Path(path_part).resolve())
+        doc["attr"] = attr
+    if input_shape is not None:
+        doc["input_shape"] = list(parse_input_shape(input_shape))
+    return doc
 
 
 def resolve_topology(spec: "str | os.PathLike | Topology", input_shape: str | Sequence[int] | None = None,

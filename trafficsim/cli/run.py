@@ -12,6 +12,7 @@ from . import app
 from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
                      SramOpt, StrictOpt, check_output_dir, resolve_hardware, resolve_topology, write_guarded)
 from ..errors import InputError
+from ..hardware import Hardware
 
 
 def engine_help() -> str:
@@ -36,12 +37,12 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the run folder.")] = Path("reports"),
     input_shape: InputOpt = None,
     fmt: FormatOpt = None,
-    word_bytes: Annotated[Optional[int], typer.Option("--word-bytes", help="Bytes per word (SCALE-Sim: 1).",
+    word_bytes: Annotated[Optional[int], typer.Option("--word-bytes", help=f"Bytes per word (SCALE-Sim: 1). [default: {Hardware().word_bytes}]",
                                                       rich_help_panel="Hardware")] = None,
     bandwidth_gbs: Annotated[Optional[float], typer.Option(
-        "--bandwidth-gbs", help="DRAM bandwidth in GB/s (capacity engine).", rich_help_panel="Hardware")] = None,
+        "--bandwidth-gbs", help=f"DRAM bandwidth in GB/s (capacity engine). [default: {Hardware().dram.bandwidth_gbs:g}]", rich_help_panel="Hardware")] = None,
     clock_mhz: Annotated[Optional[float], typer.Option(
-        "--clock-mhz", help="Array clock in MHz (capacity engine).", rich_help_panel="Hardware")] = None,
+        "--clock-mhz", help=f"Array clock in MHz (capacity engine). [default: {Hardware().clock_mhz:g}]", rich_help_panel="Hardware")] = None,
     tiling: Annotated[Optional[str], typer.Option(
         "--tiling", help="Capacity engine: per-operand (default: each operand resident in its whole buffer when "
                          "loaded once, else double-buffered, at its own tile level) or uniform (one tile for all "
@@ -101,6 +102,12 @@ def run(
 
             result = simulate(topology, hardware, engine=engine, progress=progress, options=options)
     elapsed = time.perf_counter() - t0
+    # where the model came from goes into summary.json ("meta"): two files' `model` differ there too
+    from dataclasses import replace as _replace
+
+    from ..inputs import describe_source
+
+    result = _replace(result, meta={**result.meta, "source": describe_source(model, input_shape)})
 
     folder = None
     if not no_write:

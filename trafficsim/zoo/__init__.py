@@ -157,8 +157,11 @@ def create_model(name: str, **kwargs: Any) -> "nn.Module":
     Raises :class:`~trafficsim.errors.UnknownModelError` for an unknown name and
     :class:`~trafficsim.errors.InputError` for an option the constructor does not take.
     """
+    from ..inputs import import_torch
+
     canonical = resolve_model_name(name)
     module_name, function_name = MODELS[canonical].split(":")
+    import_torch(f"building model {canonical!r}")
     module = importlib.import_module(f"{__name__}.{module_name}")
     constructor = getattr(module, function_name)
     try:  # an unknown or missing option is the user's mistake, not a bug

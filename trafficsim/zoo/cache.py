@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Sequence
 
 from . import model_input_size, resolve_model_name
-from ..inputs import DEFAULT_INPUT_SHAPE, parse_input_shape, user_model_topology  # noqa: F401 (old import path)
+from ..inputs import DEFAULT_INPUT_SHAPE, import_torch, parse_input_shape, user_model_topology  # noqa: F401 (old import path)
 from ..topology import Topology
 
 __all__ = ["model_topology", "build_model_topology", "cached_topology_path", "default_input_shape"]
@@ -30,7 +30,7 @@ def cached_topology_path(name: str):
 
 def build_model_topology(name: str, input_shape: Sequence[int] | str = DEFAULT_INPUT_SHAPE) -> Topology:
     """Build zoo model ``name`` on the meta device and trace it (imports torch)."""
-    import torch
+    torch = import_torch(f"model {name!r} at input {'x'.join(map(str, parse_input_shape(input_shape)))}")
 
     from . import create_model
     from ..convert import to_topology
