@@ -260,3 +260,17 @@ def test_help_shows_the_hardware_defaults(cli):
     for default in ("[default: 32x32]", "[default: ws]", "[default: 64,64,64]", "[default: calc]",
                     "[default: 12.8]", "[default: 1000]", "[default: scalesim]"):
         assert default in text, default
+
+
+@pytest.mark.slow
+def test_validate_example_of_the_readme_and_help(cli, monkeypatch):
+    """The example `trafficsim validate --help` and the README give exists and passes (the real SCALE-Sim)."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    rc, out, _ = cli(["validate", "--help"])
+    text = " ".join(out.replace("│", " ").split())
+    assert "trafficsim validate examples/tiny.csv --array 8x8" in text
+    assert "trafficsim validate examples/tiny.csv --array 8x8" in (root / "README.md").read_text()
+    rc, out, err = cli(["validate", "examples/tiny.csv", "--array", "8x8", "-q"])
+    assert rc == 0, out + err
+    assert "all 20 layers x" in out and "fields equal" in out

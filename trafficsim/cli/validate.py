@@ -72,9 +72,10 @@ def validate(
     file.py:attr): both engines run on the same topology and hardware, every per-layer report field
     is compared. Exit status 0 when all are equal, 1 on any mismatch.
 
-    The real SCALE-Sim costs ~5 us per SRAM access: use small models, inputs or CSVs.
+    The real SCALE-Sim costs ~5-8 us of CPU per SRAM access: a whole ResNet-18 takes it about 10 minutes
+    on a 32x32 array and far longer on small arrays, so check small CSVs or inputs.
 
-    Example: `trafficsim validate topologies/test.csv --array 8x8 --dataflow os --sram 4`
+    Example (a few seconds): `trafficsim validate examples/tiny.csv --array 8x8`
     """
     from rich.console import Console
     from rich.table import Table
