@@ -274,3 +274,16 @@ def test_validate_example_of_the_readme_and_help(cli, monkeypatch):
     rc, out, err = cli(["validate", "examples/tiny.csv", "--array", "8x8", "-q"])
     assert rc == 0, out + err
     assert "all 20 layers x" in out and "fields equal" in out
+
+
+def test_piped_run_prints_the_summary(tmp_path, small_csv):
+    """Output to a pipe (not a terminal) still gets the summary table and the run folder line."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "trafficsim", "run", str(small_csv), "--array", "8x8", "--out",
+                        str(tmp_path / "reports")], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "total cycles" in p.stdout and "DRAM total" in p.stdout
+    folder = next((tmp_path / "reports").iterdir())
+    assert f"run folder {folder}" in p.stdout.replace("\n", "")  # the path unbroken
