@@ -29,7 +29,11 @@ from .errors import TopologyError, UnmodelledOpError
 from .files import atomic_write_text  # re-exported: the helper moved to trafficsim.files
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
-OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other"]
+OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other",
+                 "norm", "softmax", "elementwise", "embedding", "kv_append"]
+OPERAND_B_KINDS = ("weight", "activation", "kv_cache")
+TENSOR_KINDS = ("activation", "kv_cache", "weight", "tokens")
+PHASES = ("prefill", "decode")
 CsvFormat = Literal["conv", "gemm"]
 
 CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
@@ -74,10 +78,20 @@ class Layer:
     inputs: tuple[int, ...] = ()
     output: int = -1
     order: int = -1
+    # GEMMs between activations (matmul, attention): ``count`` independent copies (heads x sequences),
+    # each an (M, N, K) GEMM; ``operand_b`` says where the second operand (SCALE-Sim's "filter") lives.
+    count: int = 1
+    operand_b: str = "weight"
+    attention: str = ""  # the attention call (SDPA / MultiheadAttention) this QK^T or AV GEMM belongs to
 
     def __post_init__(self) -> None:
+        if self.operand_b not in OPERAND_B_KINDS:
+            raise TopologyError(f"layer {self.name!r}: operand_b must be one of {', '.join(OPERAND_B_KINDS)}, "
+                                f"got {self.operand_b!r}")
+        if self.operand_b != "weight" and self.kind != "gemm":
+            raise TopologyError(f"layer {self.name!r}: only GEMM layers can take an activation as operand B")
         for f in ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h", "kernel_w",
-                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
+                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups", "count"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise TopologyError(f"layer {self.name!r}: {f} must be a positive integer, got {v!r}")
@@ -109,16 +123,30 @@ class Layer:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of the real layer (batch 1)."""
+        """Multiply-accumulates of the real layer (batch 1; all ``count`` copies)."""
         per_out = (self.in_c // self.groups) * self.kernel_h * self.kernel_w
         if self.transposed:  # every input element is scattered over the kernel
             return self.in_h * self.in_w * self.in_c * (self.out_c // self.groups) * self.kernel_h * self.kernel_w
-        return self.out_h * self.out_w * self.out_c * per_out
+        return self.out_h * self.out_w * self.out_c * per_out * self.count
 
     @property
     def params(self) -> int:
-        """Weights of the layer (no bias, no BN)."""
-        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w
+        """Weights of the layer (no bias, no BN); 0 when operand B is an activation or the KV cache."""
+        if self.operand_b != "weight":
+            return 0
+        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w * self.count
+
+    @property
+    def gemm_mnk(self) -> tuple[int, int, int]:
+        """(M, N, K) of one copy of a GEMM layer (kind ``gemm``)."""
+        return self.in_h, self.out_c, self.in_w
+
+    @property
+    def operand_b_elems(self) -> int:
+        """Elements of operand B of all copies (weights, or the activation / KV-cache operand)."""
+        if self.kind == "gemm":
+            return self.in_w * self.out_c * self.count
+        return self.params
 
     @property
     def ifmap_elems(self) -> int:
@@ -151,6 +179,7 @@ class Op:
     order: int = -1
     kernel: int = 0
     stride: int = 0
+    attention: str = ""  # softmax of an attention call: the call's name (fused attention keeps it on chip)
 
     @property
     def input_elems(self) -> int:
@@ -164,11 +193,19 @@ class Op:
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A feature map in the graph: id, (C, H, W) and the node that produced it ("input" for the network input)."""
+    """A tensor in the graph: id, (C, H, W), the node that produced it ("input" for the network input)
+    and its class: ``activation`` (feature maps), ``kv_cache`` (keys/values kept across decode steps),
+    ``weight`` (rows an embedding gathers) or ``tokens`` (token ids)."""
 
     id: int
     shape: tuple[int, int, int]
     producer: str
+    kind: str = "activation"
+
+    @property
+    def elems(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
 
 
 @dataclass(frozen=True)
@@ -206,6 +243,11 @@ class Topology:
     params: int | None = None  # the model's full parameter count (incl. BN, biases), when converted from torch
     # calls the converter saw but does not model (their MACs and traffic are missing from results)
     unmodelled: tuple[Unmodelled, ...] = ()
+    # sequence models: tokens per sequence in this pass; decoders: the phase and, for decode, the
+    # tokens already in the KV cache (``context``)
+    seq_len: int | None = None
+    phase: str | None = None
+    context: int | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -244,13 +286,15 @@ class Topology:
         layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ()))}) for ld in d["layers"])
         ops = tuple(Op(**{**od, "inputs": tuple(od["inputs"]), "input_shapes": tup(od["input_shapes"]),
                           "output_shape": tuple(od["output_shape"])}) for od in d.get("ops", ()))
-        tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"])
-                        if isinstance(t, dict) else TensorInfo(id=t[0], shape=tuple(t[1]), producer=t[2])  # compact form
+        tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"],
+                                   kind=t.get("kind", "activation"))
+                        if isinstance(t, dict) else TensorInfo(t[0], tuple(t[1]), t[2], *t[3:4])  # compact form
                         for t in d.get("tensors", ()))
         ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
         unmodelled = tuple(Unmodelled(**u) for u in d.get("unmodelled", ()))
         return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,
-                   params=d.get("params"), unmodelled=unmodelled)
+                   params=d.get("params"), unmodelled=unmodelled, seq_len=d.get("seq_len"), phase=d.get("phase"),
+                   context=d.get("context"))
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))
@@ -325,6 +369,9 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
     * depthwise (groups == in_c): one ``DP`` row with Num Filter = channel multiplier.
     * grouped (1 < groups < in_c): one row per group with C/g channels and K/g filters.
     * linear: a 1x1 conv on a 1x1 input.
+    * GEMM (M, N, K), also a matmul between activations or against the KV cache: SCALE-Sim's GEMM row,
+      the conv row ``H=M, W=K, R=1, S=K, C=1, Num Filter=N, stride 1``; a batched GEMM of ``count``
+      copies (heads x sequences) is ``count`` such rows.
     * transposed conv: an ordinary stride-1 conv on the zero-upsampled grid (SCALE-Sim cannot
       express it; the HarDNet paper treated deconvolutions the same way).
     * dilated conv: a dense kernel of the dilated extent (over-counts MACs; SCALE-Sim has no dilation).
@@ -333,8 +380,12 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
         if layer.kind == "linear":
             return [ScaleSimRow(_safe_name(layer.name, False), 1, 1, 1, 1, layer.in_c, layer.out_c, 1,
                                 layer.sparsity, index)]
-        return [ScaleSimRow(_safe_name(layer.name, False), layer.in_h, layer.in_w, layer.kernel_h,
-                            layer.kernel_w, layer.in_c, layer.out_c, layer.stride_h, layer.sparsity, index)]
+        row = ScaleSimRow(_safe_name(layer.name, False), layer.in_h, layer.in_w, layer.kernel_h,
+                          layer.kernel_w, layer.in_c, layer.out_c, layer.stride_h, layer.sparsity, index)
+        if layer.count == 1:
+            return [row]
+        # a batched GEMM (heads x sequences) is `count` independent SCALE-Sim GEMM rows
+        return [replace(row, name=f"{row.name}_{j}") for j in range(layer.count)]
     if layer.stride_h != layer.stride_w:
         raise TopologyError(f"layer {layer.name!r}: SCALE-Sim supports one stride, got "
                             f"{layer.stride_h}x{layer.stride_w}")

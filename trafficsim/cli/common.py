@@ -37,6 +37,15 @@ InputOpt = Annotated[Optional[str], typer.Option(
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Fail if the model calls an op the converter cannot model (matmul between activations, "
                      "attention, conv1d, embeddings...) instead of warning and leaving its work out.")]
+SeqOpt = Annotated[Optional[int], typer.Option(
+    "--seq", help="Token models: tokens per sequence (encoders; the prefill phase of decoders). Default: the "
+                  "model's (bert_base 128, gpt2 1024, llama3* 2048).", rich_help_panel="Workload", min=None)]
+PhaseOpt = Annotated[Optional[str], typer.Option(
+    "--phase", help="Decoders: prefill (--seq tokens on an empty KV cache, the default) or decode (one token "
+                    "on a KV cache of --context tokens).", rich_help_panel="Workload")]
+ContextOpt = Annotated[Optional[int], typer.Option(
+    "--context", help="Decoders, decode phase: tokens already in the KV cache (read every step; the step "
+                      "appends one). Implies --phase decode.", rich_help_panel="Workload")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
 
@@ -84,13 +93,18 @@ def is_csv_spec(spec: str) -> bool:
     return spec.lower().endswith(".csv")
 
 
-def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None = None) -> Topology:
-    """A topology from a zoo model name, a SCALE-Sim CSV path or ``file.py:attr``."""
+def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None = None, *,
+                     seq_len: int | None = None, phase: str | None = None, context: int | None = None) -> Topology:
+    """A topology from a zoo model name, a SCALE-Sim CSV path or ``file.py:attr``; token models take
+    ``seq_len`` and decoders ``phase``/``context`` instead of an input shape."""
     if fmt is not None and fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
+    sequence = {"seq_len": seq_len, "phase": phase, "context": context}
     if is_csv_spec(spec) or (Path(spec).is_file() and not spec.endswith(".py") and ".py:" not in spec):
         if input_shape is not None:
             raise InputError("--input applies to models, not to a topology CSV")
+        if any(v is not None for v in sequence.values()):
+            raise InputError("--seq, --phase and --context apply to token models, not to a topology CSV")
         return read_csv(spec, fmt)  # type: ignore[arg-type]
     if fmt is not None:
         raise InputError("--format applies to CSV topologies only")
@@ -100,7 +114,7 @@ def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None 
     if ".py:" in spec or spec.endswith(".py"):
         from ..zoo.cache import user_model_topology
 
-        return user_model_topology(spec, shape)
+        return user_model_topology(spec, shape, **sequence)  # type: ignore[arg-type]
     from ..zoo.cache import model_topology
 
-    return model_topology(spec, shape)
+    return model_topology(spec, shape, **sequence)  # type: ignore[arg-type]

@@ -10,31 +10,34 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import InputOpt, StrictOpt, is_csv_spec
+from .common import ContextOpt, InputOpt, PhaseOpt, SeqOpt, StrictOpt
 from ..errors import InputError
-from ..topology import Topology, atomic_write_text, read_csv, topology_csv_text
+from ..topology import Topology, atomic_write_text, topology_csv_text
 
 SpecArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "
          "or a SCALE-Sim topology CSV.", metavar="MODEL")]
 
 
-def load_topology(spec: str, input_shape: str | None = None) -> Topology:
-    """A topology from a zoo name, ``file.py:attr`` or a SCALE-Sim CSV (format told by its header)."""
-    from ..convert import parse_input_shape
+def load_topology(spec: str, input_shape: str | None = None, **sequence: int | str | None) -> Topology:
+    """A topology from a zoo name, ``file.py:attr`` or a SCALE-Sim CSV (format told by its header);
+    token models take ``seq_len``/``phase``/``context``."""
+    from .common import resolve_topology
 
-    if is_csv_spec(spec):
-        if input_shape is not None:
-            raise InputError("--input applies to models, not to a topology CSV")
-        return read_csv(spec)
-    shape = parse_input_shape(input_shape) if input_shape else None  # None: the model's default input
-    if ".py:" in spec or spec.endswith(".py"):
-        from ..zoo.cache import user_model_topology
+    return resolve_topology(spec, input_shape, **sequence)  # type: ignore[arg-type]
 
-        return user_model_topology(spec, shape)
-    from ..zoo.cache import model_topology
 
-    return model_topology(spec, shape)
+def input_label(t: Topology) -> str:
+    """What a topology was traced at: ``3x224x224``, ``seq 128``, ``prefill 2048``, ``decode @4096``."""
+    if t.input_shape is not None:
+        return "x".join(map(str, t.input_shape))
+    if t.phase == "decode":
+        return f"decode @{t.context}"
+    if t.phase == "prefill":
+        return f"prefill {t.seq_len}"
+    if t.seq_len is not None:
+        return f"seq {t.seq_len}"
+    return "CSV"
 
 
 def _console():
@@ -71,7 +74,7 @@ def list_cmd(
     for name in names:
         t = model_topology(name)
         m = model_metrics(t)
-        m["input"] = "x".join(map(str, t.input_shape or default_input_shape(name)))
+        m["input"] = input_label(t) if t.input_shape is None else "x".join(map(str, t.input_shape))
         rows.append(m)
     if as_json:
         print(json.dumps([{k: r[k] for k in ("model", "input", "params", "macs", "cio", "layers")} for r in rows],
@@ -84,7 +87,7 @@ def list_cmd(
                          ("MACs", "right"), ("CIO", "right"), ("MACs/CIO", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(r["model"], r["input"], str(r["layers"]), _millions(r["params"]), _giga(r["macs"]),
+        table.add_row(r["model"], r["input"], str(r["layers"]), f"{r['params']:,}", _giga(r["macs"]),
                       _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-")
     _console().print(table)
 
@@ -98,12 +101,15 @@ def info(
     all_convs: Annotated[bool, typer.Option("--all-convs", help="Count every conv in CIO (the paper leaves out "
                                             "stand-alone stride-2 depthwise downsampling convs).")] = False,
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Per-layer shapes, MACs, weights, CIO and MACs/CIO of MODEL, and the totals, and any op not modelled."""
     from ..metrics import layer_metrics, model_metrics
     from ..topology import unmodelled_summary
 
-    topology = load_topology(model, input_shape)
+    topology = load_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context)
     if strict:
         topology.check_modelled()
     paper = not all_convs
@@ -117,7 +123,7 @@ def info(
         return
     from rich.table import Table
 
-    shape = "x".join(map(str, topology.input_shape)) if topology.input_shape else "CSV"
+    shape = input_label(topology)
     table = Table(title=f"{topology.name} ({shape})", header_style="bold")
     for col in ("#", "layer", "kind", "input", "output", "kernel/s", "MACs", "weights", "CIO", "MoC"):
         table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
@@ -151,12 +157,15 @@ def convert(
     fmt: Annotated[str, typer.Option("--format", "-f", help="CSV format: conv (SCALE-Sim's default) or gemm "
                                      "(M, N, K rows, depthwise layers expanded per channel).")] = "conv",
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Write MODEL as a SCALE-Sim topology CSV (padding folded into the IFMAP size so SCALE-Sim's output sizes
     equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
     if fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
-    topology = load_topology(model, input_shape)
+    topology = load_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context)
     if strict:
         topology.check_modelled()
     elif topology.unmodelled:

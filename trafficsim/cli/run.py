@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
-                     SramOpt, StrictOpt, resolve_hardware, resolve_topology)
+from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, ContextOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg,
+                     PhaseOpt, PresetOpt, SeqOpt, SramOpt, StrictOpt, resolve_hardware, resolve_topology)
 from ..errors import InputError
 
 
@@ -61,6 +61,9 @@ def run(
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Simulate MODEL (a zoo name, a SCALE-Sim CSV or file.py:attr) on a systolic array.
 
@@ -79,7 +82,7 @@ def run(
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
     options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling)
-    topology = resolve_topology(model, input_shape, fmt)
+    topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context)
     if strict:
         topology.check_modelled()
 

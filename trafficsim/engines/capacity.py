@@ -484,7 +484,8 @@ def compute_counts(layer: Layer, hardware: Hardware) -> ComputeCounts:
     rows (one per group; a transposed conv runs on its zero-upsampled grid, as SCALE-Sim would)."""
     ra, ca = hardware.array_rows, hardware.array_cols
     df = hardware.dataflow
-    mult = layer.groups  # identical SCALE-Sim rows: one per group (per channel for depthwise)
+    # identical SCALE-Sim rows: one per group (per channel for depthwise), one per copy of a batched GEMM
+    mult = layer.groups * layer.count
     e = layer.out_h * layer.out_w
     rsc = layer.eff_kernel_h * layer.eff_kernel_w * (layer.in_c // layer.groups)
     k = layer.out_c // layer.groups
@@ -587,6 +588,14 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
             continue
         if op.kind == "other":
             transparent.add(j)
+            continue
+        if op.kind == "kv_append":
+            # the new keys/values are written into the cache in place (the cache itself is read by the
+            # attention GEMMs as their operand B): only the appended rows move
+            kinds = {t.id: t.kind for t in topology.tensors}
+            acc[owner(op.order)].op_writes += sum(c * h * w for t, (c, h, w) in zip(op.inputs, op.input_shapes)
+                                                  if kinds.get(t) != "kv_cache")
+            producer[op.output] = ("O", j)
             continue
         if options.fuse_pool_add and op.kind in ("maxpool", "avgpool", "add"):
             host = None

@@ -3,25 +3,47 @@ a meta-device trace otherwise; and topologies of user models given as ``path/to/
 
 ``python -m trafficsim.zoo.export`` regenerates ``trafficsim/data/topologies/<name>.json`` and the
 SCALE-Sim CSVs ``topologies/<name>.csv``. Loading a cached topology does not import torch.
+
+Token models (BERT, GPT-2, Llama) take a sequence length instead of an input shape, and decoders a
+phase (``prefill`` of ``seq_len`` tokens, the default, or ``decode`` of one token at ``context``).
 """
 from __future__ import annotations
 
 from importlib import resources
 from typing import Sequence
 
-from . import model_input_size, resolve_model_name
-from ..convert import parse_input_shape
+from . import model_input_size, model_sequence, resolve_model_name
+from ..convert import check_sequence, parse_input_shape
+from ..errors import InputError
 from ..topology import Topology
 
 __all__ = ["model_topology", "user_model_topology", "build_model_topology", "cached_topology_path",
-           "default_input_shape"]
+           "default_input_shape", "sequence_options"]
 
-_MEMO: dict[tuple[str, tuple[int, int, int]], Topology] = {}
+_MEMO: dict[tuple, Topology] = {}
 
 
-def default_input_shape(name: str) -> tuple[int, int, int]:
-    """The input (C, H, W) a zoo model's topology is exported at (3x224x224 for ImageNet models)."""
+def default_input_shape(name: str) -> tuple[int, int, int] | None:
+    """The input (C, H, W) a zoo model's topology is exported at (3x224x224 for ImageNet models);
+    None for token models (they take a sequence length, :func:`sequence_options`)."""
+    if model_sequence(name) is not None:
+        return None
     return (3, *model_input_size(name))
+
+
+def sequence_options(name: str, seq_len: int | None = None, phase: str | None = None,
+                     context: int | None = None) -> dict:
+    """Validated ``{"seq_len", "phase", "context"}`` of a zoo token model with its defaults filled in
+    (``{}`` for image models, which refuse these options). One-line :class:`InputError` otherwise."""
+    canonical = resolve_model_name(name)
+    seq = model_sequence(canonical)
+    if seq is None:
+        if seq_len is not None or phase is not None or context is not None:
+            raise InputError(f"{canonical} takes an image (--input CxHxW), not a sequence length, phase or context")
+        return {}
+    s, p, c = check_sequence("context" in seq, canonical, seq_len, phase, context, seq["seq_len"],
+                             seq.get("context"), seq["max_positions"])
+    return {"seq_len": s, "phase": p, "context": c}
 
 
 def cached_topology_path(name: str):
@@ -29,51 +51,74 @@ def cached_topology_path(name: str):
     return resources.files("trafficsim").joinpath("data", "topologies", f"{resolve_model_name(name)}.json")
 
 
-def build_model_topology(name: str, input_shape: Sequence[int] | str = (3, 224, 224)) -> Topology:
-    """Build zoo model ``name`` on the meta device and trace it (imports torch)."""
+def build_model_topology(name: str, input_shape: Sequence[int] | str | None = (3, 224, 224),
+                         **sequence: int | str | None) -> Topology:
+    """Build zoo model ``name`` on the meta device and trace it (imports torch). Token models take
+    ``seq_len``/``phase``/``context`` (defaults filled in) instead of ``input_shape``."""
     import torch
 
     from . import create_model
     from ..convert import to_topology
 
     canonical = resolve_model_name(name)
-    shape = parse_input_shape(input_shape)
     with torch.device("meta"):
         module = create_model(canonical)
-    return to_topology(module, shape, name=canonical)
+    if model_sequence(canonical) is not None:
+        return to_topology(module, name=canonical, **sequence_options(canonical, **sequence))  # type: ignore[arg-type]
+    return to_topology(module, parse_input_shape(input_shape or (3, 224, 224)), name=canonical)
 
 
-def model_topology(name: str, input_shape: Sequence[int] | str | None = None) -> Topology:
+def model_topology(name: str, input_shape: Sequence[int] | str | None = None, *, seq_len: int | None = None,
+                   phase: str | None = None, context: int | None = None) -> Topology:
     """The topology of zoo model ``name`` (case, ``-`` and ``_`` are ignored) at ``input_shape`` (C, H, W).
 
     ``None`` means the model's default input (:func:`default_input_shape`: 3x224x224 for ImageNet
-    models, 3x360x480 for the CamVid segmentation nets...). The default input loads the exported
+    models, 3x360x480 for the CamVid segmentation nets...). Token models take ``seq_len`` and decoders
+    ``phase``/``context`` instead (:func:`sequence_options`). The default input loads the exported
     JSON from package data (fast, no torch); other inputs, or a missing JSON, build the model and
     trace it. Results are memoised per process.
     Raises :class:`~trafficsim.errors.UnknownModelError` (with close names) or ``InputError``.
     """
     canonical = resolve_model_name(name)
-    shape = default_input_shape(canonical) if input_shape is None else parse_input_shape(input_shape)
-    key = (canonical, shape)
+    if model_sequence(canonical) is not None:
+        if input_shape is not None:
+            raise InputError(f"{canonical} takes token ids: give a sequence length (--seq), not an input shape")
+        opts = sequence_options(canonical, seq_len, phase, context)
+        key: tuple = (canonical, tuple(sorted(opts.items())))
+        is_default = opts == sequence_options(canonical)
+        shape = None
+    else:
+        sequence_options(canonical, seq_len, phase, context)  # refuses sequence options for image models
+        opts = {}
+        shape = default_input_shape(canonical) if input_shape is None else parse_input_shape(input_shape)
+        key = (canonical, shape)
+        is_default = shape == default_input_shape(canonical)
     if key in _MEMO:
         return _MEMO[key]
     topology = None
-    if shape == default_input_shape(canonical):
+    if is_default:
         path = cached_topology_path(canonical)
         if path.is_file():
             with resources.as_file(path) as p:
                 topology = Topology.from_json(p)
     if topology is None:
-        topology = build_model_topology(canonical, shape)
+        topology = build_model_topology(canonical, shape, **opts)
     _MEMO[key] = topology
     return topology
 
 
-def user_model_topology(spec: str, input_shape: Sequence[int] | str | None = None) -> Topology:
+def user_model_topology(spec: str, input_shape: Sequence[int] | str | None = None, *, seq_len: int | None = None,
+                        phase: str | None = None, context: int | None = None) -> Topology:
     """The topology of a user model ``path/to/file.py:attr`` (an nn.Module instance, class or
-    zero-argument factory), traced at ``input_shape``. Missing file/attribute: one-line ``InputError``."""
+    zero-argument factory), traced at ``input_shape`` (image models) or ``seq_len``/``phase``/``context``
+    (token models, see :func:`trafficsim.convert.to_topology`). Missing file/attribute: one-line ``InputError``."""
     from ..convert import load_user_model, to_topology
 
-    shape = parse_input_shape(input_shape if input_shape is not None else (3, 224, 224))
     module, name = load_user_model(spec)
+    if seq_len is not None or phase is not None or context is not None or \
+            getattr(module, "trafficsim_input", None) == "tokens":
+        if input_shape is not None:
+            raise InputError(f"{spec}: a token model takes --seq (and --phase/--context), not --input")
+        return to_topology(module, name=name, seq_len=seq_len, phase=phase, context=context)
+    shape = parse_input_shape(input_shape if input_shape is not None else (3, 224, 224))
     return to_topology(module, shape, name=name)
