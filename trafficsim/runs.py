@@ -18,13 +18,15 @@ from .engines import engine_info, is_registered
 from .engines import run_id_tags as engine_run_id_tags
 from .errors import ResultsError
 from .results import RunResult
+from .metrics import traffic_split
 from .topology import Topology, atomic_write_text, topology_csv_text
 
 LAYER_COUNT_COLUMNS = ("total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_reads",
                        "sram_ofmap_writes", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")
 
 
-def run_id(result: RunResult, input_shape: tuple[int, int, int] | None = None) -> str:
+def run_id(result: RunResult, input_shape: tuple[int, int, int] | None = None,
+           workload_tags: list[str] | tuple[str, ...] = ()) -> str:
     """A readable, deterministic folder name: ``<model>-<RxC>-<df>-<I>.<F>.<O>kB-<engine>[-<options>][-<input>]``.
 
     Options that change the numbers appear as suffixes (USER-mode bandwidths, word size, and the
@@ -40,6 +42,7 @@ def run_id(result: RunResult, input_shape: tuple[int, int, int] | None = None) -
         parts.append(f"{hw.word_bytes}B")
     if input_shape is not None and tuple(input_shape) != (3, 224, 224):
         parts.append("x".join(str(d) for d in input_shape))
+    parts += workload_tags  # Topology.workload_tags(): sequence/phase/context, batch, precision
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
 
 
@@ -124,7 +127,7 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rid = name or run_id(result, topology.input_shape)
+    rid = name or run_id(result, topology.input_shape, topology.workload_tags())
     final = out_dir / rid
     tmp = Path(tempfile.mkdtemp(prefix=f".{rid}.", dir=out_dir))
     try:
@@ -153,6 +156,10 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "trafficsim_version": package_versions.get("trafficsim", ""),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "input_shape": list(topology.input_shape) if topology.input_shape else None,
+            # token models and the workload (batch, bytes per tensor class; None: Hardware.word_bytes)
+            "workload": {"seq_len": topology.seq_len, "phase": topology.phase, "context": topology.context,
+                         "batch": topology.batch,
+                         "precision": topology.precision.to_dict() if topology.precision else None},
             "hardware": result.hardware.to_dict(),
             "versions": package_versions,
             "num_layers": len(topology.layers),
@@ -161,6 +168,7 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             # calls the converter could not model: their MACs and traffic are not in the totals
             "unmodelled": [{"name": u.name, "function": u.function, "macs": u.macs} for u in topology.unmodelled],
             "totals": result.totals(),
+            "traffic_split_bytes": traffic_split(result, topology),
             "meta": dict(result.meta),
             "files": files,
         }

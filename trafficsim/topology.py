@@ -27,6 +27,7 @@ from typing import Iterable, Literal, Sequence
 
 from .errors import TopologyError, UnmodelledOpError
 from .files import atomic_write_text  # re-exported: the helper moved to trafficsim.files
+from .workload import MAX_BATCH, Precision
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
 OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other",
@@ -83,6 +84,7 @@ class Layer:
     count: int = 1
     operand_b: str = "weight"
     attention: str = ""  # the attention call (SDPA / MultiheadAttention) this QK^T or AV GEMM belongs to
+    precision: Precision | None = None  # per-layer override of the topology's precision (workload.with_workload)
 
     def __post_init__(self) -> None:
         if self.operand_b not in OPERAND_B_KINDS:
@@ -248,17 +250,42 @@ class Topology:
     seq_len: int | None = None
     phase: str | None = None
     context: int | None = None
+    # the workload: images or sequences per step, and bytes per tensor class (None: Hardware.word_bytes)
+    batch: int = 1
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise TopologyError(f"topology {self.name!r} has no convolution or linear layers")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or not 1 <= self.batch <= MAX_BATCH:
+            raise TopologyError(f"topology {self.name!r}: batch must be an integer from 1 to {MAX_BATCH:,}, "
+                                f"got {self.batch!r}")
+
+    def workload_tags(self) -> list[str]:
+        """Short tags for what the topology was traced at and runs with (run folder names): ``seq128``,
+        ``prefill2048``, ``decode4096``, ``b8``, ``w8a16``."""
+        tags = []
+        if self.phase == "decode":
+            tags.append(f"decode{self.context}")
+        elif self.phase == "prefill":
+            tags.append(f"prefill{self.seq_len}")
+        elif self.seq_len is not None:
+            tags.append(f"seq{self.seq_len}")
+        if self.batch != 1:
+            tags.append(f"b{self.batch}")
+        if self.precision is not None:
+            tags.append(self.precision.label)
+        if any(layer.precision is not None for layer in self.layers):
+            tags.append("layerprec")
+        return tags
 
     def __len__(self) -> int:
         return len(self.layers)
 
     @property
     def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
+        """MACs of one step: every layer, every image or sequence of the batch."""
+        return sum(layer.macs for layer in self.layers) * self.batch
 
     @property
     def unmodelled_macs(self) -> int:
@@ -283,7 +310,9 @@ class Topology:
     def from_dict(cls, d: dict) -> "Topology":
         def tup(x):
             return tuple(tuple(i) if isinstance(i, list) else i for i in x)
-        layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ()))}) for ld in d["layers"])
+        layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ())),
+                                "precision": Precision(**ld["precision"]) if ld.get("precision") else None})
+                       for ld in d["layers"])
         ops = tuple(Op(**{**od, "inputs": tuple(od["inputs"]), "input_shapes": tup(od["input_shapes"]),
                           "output_shape": tuple(od["output_shape"])}) for od in d.get("ops", ()))
         tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"],
@@ -294,7 +323,8 @@ class Topology:
         unmodelled = tuple(Unmodelled(**u) for u in d.get("unmodelled", ()))
         return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,
                    params=d.get("params"), unmodelled=unmodelled, seq_len=d.get("seq_len"), phase=d.get("phase"),
-                   context=d.get("context"))
+                   context=d.get("context"), batch=d.get("batch", 1),
+                   precision=Precision(**d["precision"]) if d.get("precision") else None)
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))
@@ -407,11 +437,27 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
             for g in range(layer.groups)]
 
 
+def batch_scalesim_rows(layer: Layer, rows: list[ScaleSimRow], batch: int) -> list[ScaleSimRow]:
+    """A layer's rows at ``batch`` (SCALE-Sim itself has batch 1): a weight GEMM stacks the batch's tokens
+    into M (one row, weights shared, as an accelerator runs it); every other layer (convolutions, GEMMs
+    between activations) is ``batch`` copies of its rows, named ``<row>_b<i>``."""
+    if batch == 1:
+        return rows
+    if layer.kind in ("gemm", "linear") and layer.operand_b == "weight" and layer.count == 1:
+        (row,) = rows
+        if layer.kind == "linear":  # one token: a GEMM row of M = batch
+            k = row.channels
+            return [replace(row, ifmap_h=batch, ifmap_w=k, filter_h=1, filter_w=k, channels=1)]
+        return [replace(row, ifmap_h=row.ifmap_h * batch)]
+    return [replace(r, name=f"{r.name}_b{j}") for j in range(batch) for r in rows]
+
+
 def scalesim_rows(topology: Topology) -> list[ScaleSimRow]:
-    """All SCALE-Sim rows of a topology, in order, before ``DP`` expansion (what the CSV holds)."""
+    """All SCALE-Sim rows of a topology, in order, before ``DP`` expansion (what the CSV holds), at the
+    topology's batch (:func:`batch_scalesim_rows`)."""
     rows: list[ScaleSimRow] = []
     for i, layer in enumerate(topology.layers):
-        rows.extend(layer_scalesim_rows(layer, i))
+        rows.extend(batch_scalesim_rows(layer, layer_scalesim_rows(layer, i), topology.batch))
     return rows
 
 

@@ -46,6 +46,13 @@ PhaseOpt = Annotated[Optional[str], typer.Option(
 ContextOpt = Annotated[Optional[int], typer.Option(
     "--context", help="Decoders, decode phase: tokens already in the KV cache (read every step; the step "
                       "appends one). Implies --phase decode.", rich_help_panel="Workload")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch", help="Images or sequences per step (default 1). Weight GEMMs stack the batch's tokens "
+                    "(weights read once); other layers run once per image or sequence.", rich_help_panel="Workload")]
+PrecisionOpt = Annotated[Optional[str], typer.Option(
+    "--precision", help="Bytes per tensor class: int8 (SCALE-Sim's 1 byte), int4, fp8, bf16, fp16, fp32, or mixed "
+                        "like w8a16, w4a16kv8, w8a8p32 (weights, activations, KV cache, partial sums). The compat "
+                        "engine keeps SCALE-Sim's 1-byte words.", rich_help_panel="Workload")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
 
@@ -94,9 +101,19 @@ def is_csv_spec(spec: str) -> bool:
 
 
 def resolve_topology(spec: str, input_shape: str | None = None, fmt: str | None = None, *,
-                     seq_len: int | None = None, phase: str | None = None, context: int | None = None) -> Topology:
+                     seq_len: int | None = None, phase: str | None = None, context: int | None = None,
+                     batch: int | None = None, precision: str | None = None) -> Topology:
     """A topology from a zoo model name, a SCALE-Sim CSV path or ``file.py:attr``; token models take
-    ``seq_len`` and decoders ``phase``/``context`` instead of an input shape."""
+    ``seq_len`` and decoders ``phase``/``context`` instead of an input shape; ``batch`` and
+    ``precision`` set the workload (:func:`trafficsim.workload.with_workload`)."""
+    from ..workload import parse_precision, with_workload
+
+    if batch is not None or precision is not None:  # checked before any tracing
+        if batch is not None and batch < 1:
+            raise InputError(f"--batch must be a positive integer, got {batch}")
+        prec = parse_precision(precision) if precision is not None else None
+        base = resolve_topology(spec, input_shape, fmt, seq_len=seq_len, phase=phase, context=context)
+        return with_workload(base, batch=batch, precision=prec)
     if fmt is not None and fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
     sequence = {"seq_len": seq_len, "phase": phase, "context": context}

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import ContextOpt, InputOpt, PhaseOpt, SeqOpt, StrictOpt
+from .common import BatchOpt, ContextOpt, InputOpt, PhaseOpt, PrecisionOpt, SeqOpt, StrictOpt
 from ..errors import InputError
 from ..topology import Topology, atomic_write_text, topology_csv_text
 
@@ -160,12 +160,15 @@ def convert(
     seq_len: SeqOpt = None,
     phase: PhaseOpt = None,
     context: ContextOpt = None,
+    batch: BatchOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Write MODEL as a SCALE-Sim topology CSV (padding folded into the IFMAP size so SCALE-Sim's output sizes
     equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
     if fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
-    topology = load_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context)
+    topology = load_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context, batch=batch,
+                             precision=precision)
     if strict:
         topology.check_modelled()
     elif topology.unmodelled:

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, ContextOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg,
-                     PhaseOpt, PresetOpt, SeqOpt, SramOpt, StrictOpt, resolve_hardware, resolve_topology)
+from .common import (ArrayOpt, BandwidthOpt, BatchOpt, ConfigOpt, ContextOpt, DataflowOpt, FormatOpt, InputOpt,
+                     ModelArg, PhaseOpt, PrecisionOpt, PresetOpt, SeqOpt, SramOpt, StrictOpt, resolve_hardware,
+                     resolve_topology)
 from ..errors import InputError
 
 
@@ -64,6 +65,8 @@ def run(
     seq_len: SeqOpt = None,
     phase: PhaseOpt = None,
     context: ContextOpt = None,
+    batch: BatchOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Simulate MODEL (a zoo name, a SCALE-Sim CSV or file.py:attr) on a systolic array.
 
@@ -82,7 +85,8 @@ def run(
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
     options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling)
-    topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context)
+    topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context,
+                                batch=batch, precision=precision)
     if strict:
         topology.check_modelled()
 
@@ -111,7 +115,7 @@ def run(
         if folder:
             print(folder)
         return
-    print_summary(result, elapsed, folder)
+    print_summary(result, elapsed, folder, topology)
 
 
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
@@ -152,7 +156,7 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     return options_type(engine)(**fields)
 
 
-def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
+def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) -> None:
     """A rich table of the run's totals."""
     from rich.console import Console
     from rich.table import Table
@@ -181,6 +185,16 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
     row("DRAM FILTER reads", t["dram_filter_reads"])
     row("DRAM OFMAP writes", t["dram_ofmap_writes"])
     row("DRAM total", t["dram_words"])
+    if topology is not None and (topology.seq_len is not None or any(layer.operand_b != "weight"
+                                                                    for layer in topology.layers)):
+        from ..metrics import traffic_split
+
+        split = traffic_split(result, topology)
+        total = sum(split.values()) or 1
+        for cls, label in (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"),
+                           ("psums", "partial sums")):
+            if split[cls] or cls != "psums":
+                table.add_row(f"  DRAM {label}", f"{100 * split[cls] / total:.1f} %", f"{split[cls]:,}")
     for key, label in (("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"),
                        ("compulsory_bytes", "compulsory traffic (bytes)"), ("bound_bytes", "lower bound (bytes)")):
         if key in t:

@@ -35,9 +35,11 @@ def topology_json_text(topology: Topology) -> str:
     d["ops"] = [_without_defaults(x, Op) for x in d["ops"]]
     d["tensors"] = [[t["id"], t["shape"], t["producer"]] + ([t["kind"]] if t["kind"] != "activation" else [])
                     for t in d["tensors"]]
-    for key in ("unmodelled", "seq_len", "phase", "context"):
+    for key in ("unmodelled", "seq_len", "phase", "context", "precision"):
         if not d.get(key):
             d.pop(key, None)  # at their defaults: files of older exports stay byte-identical
+    if d.get("batch") == 1:
+        d.pop("batch")
     return json.dumps(d, separators=(",", ":")) + "\n"
 
 
