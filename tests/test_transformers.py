@@ -220,3 +220,18 @@ def test_bad_sequence_options(argv, needle, tmp_path, capsys):
     assert rc != 0
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", sorted(KV_GEOMETRY))
+def test_decode_json_is_fresh_and_rescaling_equals_tracing(name):
+    """Decode steps at any context come from the exported decode JSON, rescaled without torch; that equals a
+    fresh trace (here at contexts where the attended length equals the head dim, 63 and 127)."""
+    from trafficsim.zoo.cache import build_model_topology, cached_topology_path
+    from trafficsim.zoo.export import topology_json_text
+
+    fresh = build_model_topology(name, None, phase="decode")
+    assert cached_topology_path(name, "decode").read_text() == topology_json_text(fresh), \
+        "stale export: run 'python -m trafficsim.zoo.export' and commit the files"
+    from trafficsim.topology import with_decode_context
+    for c in (1, 63, 127, 300):
+        assert with_decode_context(fresh, c) == build_model_topology(name, None, phase="decode", context=c)

@@ -337,6 +337,50 @@ class Topology:
             raise TopologyError(f"{path}: not a trafficsim topology JSON ({e})") from None
 
 
+def with_decode_context(topology: Topology, context: int) -> Topology:
+    """The decode topology of the same decoder at another ``context`` (tokens in the KV cache), without
+    tracing: only the attended length changes (``context + 1`` positions), in the attention GEMMs that read
+    the KV cache (QK^T's N, AV's K), their softmax, the cache tensors and the appends.
+
+    Exact for decoders whose attention reads the whole cache (a test compares it with fresh traces); raises
+    :class:`TopologyError` for a topology that is not a decode step."""
+    if topology.phase != "decode" or topology.context is None:
+        raise TopologyError(f"{topology.name}: not a decode-phase topology")
+    c0, c1 = topology.context, context
+    if c1 == c0:
+        return topology
+    s0, s1 = c0 + 1, c1 + 1
+    kv_ids = {t.id for t in topology.tensors if t.kind == "kv_cache"}
+    att_ids: set[int] = set()
+    layers = []
+    for layer in topology.layers:
+        if layer.operand_b == "kv_cache":
+            if layer.out_c == s0 and layer.in_w != s0:      # QK^T: N = positions
+                layer = replace(layer, out_c=s1)
+            elif layer.in_w == s0 and layer.out_c != s0:    # AV: K = positions
+                layer = replace(layer, in_w=s1, kernel_w=s1)
+            else:
+                raise TopologyError(f"{topology.name}: cannot tell the positions of {layer.name!r} at context {c0}")
+            att_ids.update(layer.inputs[:1])
+            att_ids.add(layer.output)
+        layers.append(layer)
+
+    def fix(shape: tuple[int, int, int], tid: int) -> tuple[int, int, int]:
+        c, h, w = shape
+        if tid in kv_ids:   # (heads, tokens, head_dim): the cache before (c0) or after (s0) the append
+            return (c, c1 if h == c0 else s1 if h == s0 else h, w)
+        if tid in att_ids and w == s0:   # scores and probabilities (copies, rows, positions)
+            return (c, h, s1)
+        return shape
+
+    tensors = tuple(replace(t, shape=fix(t.shape, t.id)) for t in topology.tensors)
+    ops = tuple(replace(op, input_shapes=tuple(fix(sh, t) for t, sh in zip(op.inputs, op.input_shapes)),
+                        output_shape=fix(op.output_shape, op.output))
+                if op.kind in ("softmax", "kv_append") or any(t in kv_ids or t in att_ids for t in op.inputs)
+                else op for op in topology.ops)
+    return replace(topology, layers=tuple(layers), tensors=tensors, ops=ops, context=c1)
+
+
 # ---------------------------------------------------------------------------------------------
 # SCALE-Sim rows
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Sequence
 from . import model_input_size, model_sequence, resolve_model_name
 from ..convert import check_sequence, parse_input_shape
 from ..errors import InputError
-from ..topology import Topology
+from ..topology import Topology, with_decode_context
 
 __all__ = ["model_topology", "user_model_topology", "build_model_topology", "cached_topology_path",
            "default_input_shape", "sequence_options"]
@@ -46,9 +46,18 @@ def sequence_options(name: str, seq_len: int | None = None, phase: str | None = 
     return {"seq_len": s, "phase": p, "context": c}
 
 
-def cached_topology_path(name: str):
-    """The package-data JSON of a zoo model (a ``Traversable``; may not exist)."""
-    return resources.files("trafficsim").joinpath("data", "topologies", f"{resolve_model_name(name)}.json")
+def cached_topology_path(name: str, phase: str | None = None):
+    """The package-data JSON of a zoo model (a ``Traversable``; may not exist); decoders also have
+    ``<name>.decode.json``, their decode step at the default context (``phase="decode"``)."""
+    suffix = ".decode.json" if phase == "decode" else ".json"
+    return resources.files("trafficsim").joinpath("data", "topologies", f"{resolve_model_name(name)}{suffix}")
+
+
+def _load_cached(path) -> Topology | None:
+    if not path.is_file():
+        return None
+    with resources.as_file(path) as p:
+        return Topology.from_json(p)
 
 
 def build_model_topology(name: str, input_shape: Sequence[int] | str | None = (3, 224, 224),
@@ -97,10 +106,12 @@ def model_topology(name: str, input_shape: Sequence[int] | str | None = None, *,
         return _MEMO[key]
     topology = None
     if is_default:
-        path = cached_topology_path(canonical)
-        if path.is_file():
-            with resources.as_file(path) as p:
-                topology = Topology.from_json(p)
+        topology = _load_cached(cached_topology_path(canonical))
+    elif opts.get("phase") == "decode":
+        # a decode step at any context is the cached one with the attended length changed (no torch)
+        base = _load_cached(cached_topology_path(canonical, "decode"))
+        if base is not None:
+            topology = with_decode_context(base, opts["context"])
     if topology is None:
         topology = build_model_topology(canonical, shape, **opts)
     _MEMO[key] = topology

@@ -14,7 +14,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import list_models, resolve_model_name
+from . import is_decoder_model, list_models, resolve_model_name
 from ..topology import Layer, Op, Topology, atomic_write_text, topology_csv_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -51,6 +51,9 @@ def export_model(name: str, json_dir: Path = JSON_DIR, csv_dir: Path = CSV_DIR) 
     topology = build_model_topology(canonical, default_input_shape(canonical))  # token models: default sequence
     atomic_write_text(Path(json_dir) / f"{canonical}.json", topology_json_text(topology))
     atomic_write_text(Path(csv_dir) / f"{canonical}.csv", topology_csv_text(topology, "conv"))
+    if is_decoder_model(canonical):  # the decode step at the default context (other contexts: rescaled)
+        decode = build_model_topology(canonical, None, phase="decode")
+        atomic_write_text(Path(json_dir) / f"{canonical}.decode.json", topology_json_text(decode))
     return topology
 
 
