@@ -27,6 +27,9 @@ _LAZY = {
     "cio": "trafficsim.metrics:cio",
     "sweep": "trafficsim.sweeps:sweep",
     "plot": "trafficsim.plots:plot",
+    "with_workload": "trafficsim.workload:with_workload",
+    "Precision": "trafficsim.workload:Precision",
+    "parse_precision": "trafficsim.workload:parse_precision",
 }
 
 __all__ = ["TrafficsimError", "Hardware", "preset", "read_cfg", "LayerResult", "RunResult", "Layer", "Op",
