@@ -211,11 +211,6 @@ def simulate(topology: Topology, hardware: Hardware | None = None, engine: str =
     mod = importlib.import_module(info.module)
     if topology.unmodelled:  # never silently wrong: name what the results leave out
         warn_unmodelled(topology)
-    if info.family == FAMILY_CAPACITY and (topology.batch != 1 or topology.precision is not None
-                                           or any(layer.precision is not None for layer in topology.layers)):
-        # never silently wrong: refuse until the capacity engine charges batch and bytes per tensor class
-        raise InputError(f"engine {engine!r} does not model --batch or --precision yet (issue 14, in progress); "
-                         "the compat engine takes --batch")
     if info.family == FAMILY_SCALESIM and (topology.precision is not None
                                           or any(layer.precision is not None for layer in topology.layers)):
         import warnings
