@@ -679,7 +679,8 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
     def conv_input_pieces(layer: Layer) -> set[int]:
         # tensors a layer reads as its conv input, looking through zero-copy concats and views
         out: set[int] = set()
-        todo = list(layer.inputs)
+        # a GEMM between activations reads operand B as its "filter": only operand A is its input
+        todo = list(layer.inputs if layer.operand_b == "weight" else layer.inputs[:1])
         while todo:
             t = todo.pop()
             out.add(t)
