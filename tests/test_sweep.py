@@ -709,6 +709,8 @@ def test_table_lines_shorten_numbers_before_dropping_columns() -> None:
     assert all(len(line) <= 80 for line in narrow)
     assert narrow[0].split() == ["model", "array", "flow", "SRAM", "kB", "cycles", "util", "%", "DRAM", "bytes"]
     assert narrow[2].split() == ["fc_densenet103", "128x128", "ws", "512,512,256", "123G", "12.35", "98.8G"]
+    halves = df.assign(dram_bytes=[98_765_432_109.5, 1024.0])  # fractional bytes (half-byte precisions)
+    assert [line.split()[-1] for line in table_lines(halves, 200)[1:]] == ["98,765,432,109.5", "1,024"]
     tiny = table_lines(df, 30)
     assert [line.split()[0] for line in tiny[1:3]] == ["densenet264", "fc_densenet103"]  # names whole
 
