@@ -1,6 +1,7 @@
 """``trafficsim run``: simulate a model or topology CSV, print a summary, write a run folder."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -114,7 +115,10 @@ def run(
     if not no_write:
         from ..runs import write_run
 
-        folder = write_run(result, topology, out)
+        source = model if (".py:" in model or model.endswith(".py")) else None  # a user model: file.py:attr
+        folder = write_run(result, topology, out, source=source)
+        if folder.replaced:
+            print(f"trafficsim: note: replaced the earlier run folder {folder}", file=sys.stderr)
     if quiet:
         if folder:
             print(folder)
