@@ -260,7 +260,8 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "num_scalesim_layers": len(result.layers),
             "metrics": network_metrics(topology),
             # calls the converter could not model: their MACs and traffic are not in the totals
-            "unmodelled": [{"name": u.name, "function": u.function, "macs": u.macs} for u in topology.unmodelled],
+            "unmodelled": [{"name": printable(u.name), "function": printable(u.function), "macs": u.macs}
+                           for u in topology.unmodelled],
             "totals": result.totals(),
             "traffic_split_bytes": traffic_split(result, topology),
             "meta": dict(result.meta),
