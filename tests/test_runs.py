@@ -300,3 +300,18 @@ def test_cli_user_models_get_their_own_folders(tmp_path, capsys):
     assert read_summary(folders[1])["source"] == f"{tmp_path / 'attn'}.py:model"
     runs, _ = load_runs(out)
     assert len(runs) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_report_is_refused_without_blocking(tmp_path, result):
+    from test_files import _returns_within
+
+    from trafficsim.reports import read_scalesim_reports
+
+    folder = write_run(*result, tmp_path).path
+    (folder / "COMPUTE_REPORT.csv").unlink()
+    os.mkfifo(folder / "COMPUTE_REPORT.csv")
+    with pytest.raises(ResultsError) as info:
+        _returns_within(lambda: read_scalesim_reports(folder))
+    assert str(info.value) == f"{folder / 'COMPUTE_REPORT.csv'}: a named pipe (FIFO), not a report file; give a " \
+                              "regular file"
