@@ -120,7 +120,7 @@ class Hardware:
         return _CFG_TEMPLATE.format(h=self) + f"\n[{_DRAM_SECTION}]\n" + dram
 
     def write_cfg(self, path: str | os.PathLike) -> None:
-        from .topology import atomic_write_text
+        from .files import atomic_write_text
         atomic_write_text(path, self.to_cfg())
 
 

@@ -12,7 +12,8 @@ import typer
 from . import app
 from .common import BatchOpt, ContextOpt, InputOpt, PhaseOpt, PrecisionOpt, SeqOpt, StrictOpt
 from ..errors import InputError
-from ..topology import Topology, atomic_write_text, topology_csv_text
+from ..files import atomic_write_text
+from ..topology import Topology, topology_csv_text
 
 SpecArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "

@@ -15,7 +15,8 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import is_decoder_model, list_models, resolve_model_name
-from ..topology import Layer, Op, Topology, atomic_write_text, topology_csv_text
+from ..files import atomic_write_text
+from ..topology import Layer, Op, Topology, topology_csv_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 JSON_DIR = PACKAGE_DIR / "data" / "topologies"
