@@ -31,7 +31,7 @@ from pathlib import Path
 from trafficsim import metrics
 from trafficsim.engines import simulate
 from trafficsim.hardware import preset
-from trafficsim.topology import atomic_write_text
+from trafficsim.files import atomic_write_text
 from trafficsim.zoo.cache import model_topology
 
 # The paper's CamVid networks (Table 2 / Fig. 4c), then the Cityscapes FC-HarDNet-70 for context

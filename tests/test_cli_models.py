@@ -15,7 +15,8 @@ from trafficsim.zoo.cache import model_topology
 def test_list(cli):
     rc, out, err = cli(["list"])
     assert rc == 0, err
-    assert "hardnet68" in out and "17.57 M" in out and "11.47 M" in out  # params and CIO
+    assert "hardnet68" in out and "17,565,348" in out and "11.47 M" in out  # exact params and CIO
+    assert "llama3_8b" in out and "8,030,261,248" in out and "decode" not in out
     rc, out, _ = cli(["list", "resnet*", "--json"])
     rows = json.loads(out)
     assert rc == 0 and {r["model"] for r in rows} >= {"resnet18", "resnet50_v1"}

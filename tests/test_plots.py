@@ -22,8 +22,10 @@ from trafficsim.topology import Layer, Topology
 matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
-from trafficsim import metrics, plots  # noqa: E402
-from trafficsim.plots import layer_blocks, load, plot, write_report  # noqa: E402
+from trafficsim import metrics, report  # noqa: E402
+from trafficsim.report import figures as figmod  # noqa: E402
+from trafficsim.report import tables  # noqa: E402
+from trafficsim.report import layer_blocks, load, plot, write_report  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,12 +141,12 @@ def test_layer_blocks_from_real_names():
 
 
 def test_units_scale():
-    assert plots.scale_for(3.2e8, "bytes") == (1e6, "MB")
-    assert plots.scale_for(999, "bytes") == (1.0, "bytes")
-    assert plots.scale_for(5e9, "cycles") == (1e9, "G cycles")
-    assert plots.scale_for(4.5, "ms") == (1.0, "ms")
-    assert plots.axis_label("dram_bytes", 2e6) == (1e6, "DRAM traffic (MB)")
-    assert plots.axis_label("total_cycles", 2e4) == (1e3, "Total cycles (k cycles)")
+    assert report.scale_for(3.2e8, "bytes") == (1e6, "MB")
+    assert report.scale_for(999, "bytes") == (1.0, "bytes")
+    assert report.scale_for(5e9, "cycles") == (1e9, "G cycles")
+    assert report.scale_for(4.5, "ms") == (1.0, "ms")
+    assert report.axis_label("dram_bytes", 2e6) == (1e6, "DRAM traffic (MB)")
+    assert report.axis_label("total_cycles", 2e4) == (1e3, "Total cycles (k cycles)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_plot_returns_every_figure(data, reports):
 
 
 def test_traffic_bars_match_totals_and_colours(data):
-    fig = plots.figures(data)["traffic_by_operand"]
+    fig = report.draw_figures(data)["traffic_by_operand"]
     ax_compat, ax_cap = fig.axes
     assert "compatible" in ax_compat.get_title() and "capacity" in ax_cap.get_title()
     assert ax_compat.get_ylabel() == "DRAM traffic (kB)"
@@ -181,7 +183,7 @@ def test_traffic_bars_match_totals_and_colours(data):
     colors = data.colors()
     solid = {matplotlib.colors.to_hex(p.get_facecolor()) for p in ax_compat.patches}
     assert {c.lower() for c in colors.values()} <= solid
-    layers_fig = plots.figures(data)["layers"]
+    layers_fig = report.draw_figures(data)["layers"]
     for ax in layers_fig.axes:
         net = ax.get_title(loc="left").split(":")[0]
         assert {matplotlib.colors.to_hex(line.get_color()) for line in ax.lines} == {colors[net].lower()}
@@ -189,7 +191,7 @@ def test_traffic_bars_match_totals_and_colours(data):
 
 
 def test_layer_figure_marks_dense_blocks(data):
-    fig = plots.fig_layers(data)
+    fig = figmod.fig_layers(data)
     by_net = {ax.get_title(loc="left").split(":")[0]: ax for ax in fig.axes}
     spans = {n: [t.get_text() for t in ax.texts] for n, ax in by_net.items()}
     assert spans == {"tinydensenet": ["B1", "B2", "B3"], "tinyhardnet": ["B1", "B2"], "tinyresnet": []}
@@ -198,48 +200,88 @@ def test_layer_figure_marks_dense_blocks(data):
     assert len(ax.lines) == 3
     lay = data.layers[(data.layers["network"] == "tinyhardnet") & (data.layers["hardware"] == "4x4-ws-1.1.1kB")
                       & (data.layers["model_kind"] == "compatible")].sort_values("layer_index")
-    div, _ = plots.axis_label("dram_bytes", float(data.layers[data.layers["network"] == "tinyhardnet"]
+    div, _ = report.axis_label("dram_bytes", float(data.layers[data.layers["network"] == "tinyhardnet"]
                                                    ["dram_bytes"].max()))
     ys = [list(line.get_ydata()) for line in ax.lines]
     assert list(lay["dram_bytes"] / div) in ys
 
 
-def test_cio_fit_and_r(data):
-    fig = plots.fig_cio(data)
+def test_cio_no_fit_below_five_networks(data):
+    """Three networks: points only. A line through 2-3 points and its r (issue 11: r = -0.735 at n = 3, p = 0.47)
+    say nothing; the legend says why there is no fit."""
+    fig = figmod.fig_cio(data)
     ax = fig.axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    sub = data.runs[(data.runs["model_kind"] == "compatible") & (data.runs["hardware"] == "8x8-ws-1.1.1kB")]
-    r = np.corrcoef(sub["cio"].astype(float), sub["dram_bytes"].astype(float))[0, 1]
-    assert f"8x8-ws-1.1.1kB: r = {r:.3f} (n=3)" in legend
-    assert any(t.startswith("8x8-ws-4.4.4kB") and "r =" not in t for t in legend)  # a single point: no fit
+    assert "8×8 WS, SRAM 1/1/1 kB: n=3, no fit (needs 5)" in legend
+    assert "8×8 WS, SRAM 4/4/4 kB: n=1, no fit (needs 5)" in legend
+    assert not any("r =" in t for t in legend) and len(ax.lines) == 0
+
+
+def _more_nets() -> list:
+    extra = []
+    for k, c in ((1, 12), (2, 16)):
+        layers = [_conv("conv1", 3, c, hw=16, stride=2), _conv("conv2", c, c), Layer("fc", "linear", c, 1, 1, 10, 1, 1)]
+        extra.append(Topology(f"tinyextra{k}", tuple(layers), (3, 16, 16)))
+    return extra
+
+
+def test_cio_fit_and_r_from_five_networks(tmp_path):
+    for topo in [make() for make in TOPOLOGIES] + _more_nets():
+        write_run(simulate(topo, HW_BIG, engine="compat"), topo, tmp_path)
+    d = load(tmp_path)
+    ax = figmod.fig_cio(d).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    r = np.corrcoef(d.runs["cio"].astype(float), d.runs["dram_bytes"].astype(float))[0, 1]
+    assert legend == [f"8×8 WS, SRAM 1/1/1 kB: r = {r:.3f} (n=5)"]
+    assert len(ax.lines) == 1
+
+
+def test_cio_panels_need_two_networks(tmp_path):
+    """A model kind with one network gives no CIO panel (docs/plots.md said so; a single-point capacity panel
+    appeared)."""
+    for make in TOPOLOGIES:
+        topo = make()
+        write_run(simulate(topo, HW_BIG, engine="compat"), topo, tmp_path)
+    topo = tiny_resnet()
+    write_run(simulate(topo, HW_BIG, engine="capacity"), topo, tmp_path)
+    fig = figmod.fig_cio(load(tmp_path))
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["DRAM traffic against CIO — SCALE-Sim-compatible model"]
+
+
+def test_ticks_are_readable_hardware(data):
+    fig = report.draw_figures(data)["traffic_by_operand"]
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["4×4 WS\nSRAM 1/1/1 kB", "8×8 WS\nSRAM 1/1/1 kB", "8×8 WS\nSRAM 4/4/4 kB"]
+    ticks = [t.get_text() for t in figmod.fig_engines(data).axes[0].get_xticklabels()]
+    assert ticks[0] == "tinydensenet\n8×8 WS\nSRAM 1/1/1 kB"
 
 
 def test_sweeps_found(data):
-    arr = plots.sweeps(plots._compatible_first(data.runs), "array")
+    arr = tables.sweeps(tables.compatible_first(data.runs), "array")
     assert sorted(k[0] for k, _ in arr) == ["tinydensenet", "tinyhardnet", "tinyresnet"]
     assert all(list(pts["pes"]) == [16, 64] for _, pts in arr)
-    sram = plots.sweeps(data.runs, "sram")
+    sram = tables.sweeps(data.runs, "sram")
     assert [(k[0], list(p["sram_kb_total"])) for k, p in sram] == [("tinyhardnet", [3, 12])]
-    fig = plots.fig_sweep(data, "array")
+    fig = figmod.fig_sweep(data, "array")
     assert [ax.get_ylabel() for ax in fig.axes] == ["DRAM traffic (kB)", "Total cycles (k cycles)"]
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["4x4", "8x8"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["4×4", "8×8"]
 
 
 def test_engine_pairs(data):
-    pairs = plots.engine_pairs(data.runs)
+    pairs = tables.engine_pairs(data.runs)
     assert len(pairs) == 3 and set(pairs["hardware"]) == {"8x8-ws-1.1.1kB"}
-    fig = plots.fig_engines(data)
+    fig = figmod.fig_engines(data)
     labels = [t.get_text() for t in fig.axes[0].texts]
     expect = [f"×{b / a:.2f}" for a, b in zip(pairs["dram_bytes_compatible"], pairs["dram_bytes_capacity"])]
     assert sorted(labels) == sorted(expect)
 
 
 def test_metric_option(data):
-    figs = plots.figures(data, metric="total_cycles")
+    figs = report.draw_figures(data, metric="total_cycles")
     assert figs["layers"].axes[0].get_ylabel().startswith("Total cycles")
     assert figs["cio"].axes[0].get_ylabel().startswith("Total cycles")
     with pytest.raises(InputError, match="unknown metric 'bogus'.*dram_bytes"):
-        plots.figures(data, metric="bogus")
+        report.draw_figures(data, metric="bogus")
 
 
 def test_single_run_gives_the_figures_it_can(tmp_path):
@@ -302,7 +344,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys, reports):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert main(["plot", str(reports), "-m", "tinyresnet", "--out", str(blocker / "sub")]) == 1
-    assert capsys.readouterr().err.startswith("trafficsim: error: cannot write the report to")
+    err = capsys.readouterr().err
+    assert err == f"trafficsim: error: {blocker}: is a file, not a folder (needed for {blocker / 'sub'})\n"
 
 
 @pytest.mark.slow
@@ -404,10 +447,72 @@ def test_plot_a_sweep_dataframe():
     figs = trafficsim.plot(df)
     assert set(figs) == {"traffic_by_operand", "cycles", "sweep_array"}
     ax = figs["sweep_array"].axes[1]
-    div, _ = plots.axis_label("total_cycles", float(df["total_cycles"].max()))
+    div, _ = report.axis_label("total_cycles", float(df["total_cycles"].max()))
     got = sorted(tuple(np.round(line.get_ydata(), 9)) for line in ax.lines)
     want = sorted(tuple(np.round(g.sort_values("array_rows")["total_cycles"].to_numpy() / div, 9))
                   for _, g in df.groupby("model"))
     assert got == want
     with pytest.raises(InputError, match="lacks column"):
-        plots.from_frame(df.drop(columns=["dram_bytes"]))
+        report.from_frame(df.drop(columns=["dram_bytes"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the package: one registry, no import circle
+# ---------------------------------------------------------------------------------------------
+def test_a_registered_figure_is_drawn_paged_and_listed(reports, tmp_path, monkeypatch):
+    """Adding a figure = one function + one registration: drawn, written, on the page, in --help."""
+    from trafficsim.cli.plot import _help
+    from trafficsim.report.style import new_figure
+
+    monkeypatch.setattr(figmod, "FIGURES", dict(figmod.FIGURES))  # registered for this test only
+
+    @figmod.register_figure("toy_runs", caption="Total of {metric} per run.", summary="a toy figure")
+    def toy(data, metric):
+        fig = new_figure(3, 2)
+        fig.subplots().bar(range(len(data.runs)), data.runs[metric])
+        return fig
+
+    rep = write_report(reports, tmp_path / "p", models=["tinyresnet"], metric="total_cycles")
+    assert list(rep.files)[-1] == "toy_runs" and (tmp_path / "p" / "toy_runs.svg").exists()
+    assert "<b>toy_runs</b>: Total of total cycles per run." in rep.page.read_text()
+    assert "* **toy_runs**: a toy figure" in _help()
+    with pytest.raises(ValueError, match="already registered"):
+        figmod.register_figure("toy_runs", caption="", summary="")(lambda d, m: None)
+
+
+def _relative_imports(path: Path) -> set[str]:
+    import ast
+
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out.add((node.module or "").split(".")[0])
+    return out
+
+
+def test_report_package_layers():
+    """loading <- tables <- figures / page <- build: no circle; the page imports no figure code; loading and
+    tables never import matplotlib."""
+    import ast
+
+    root = Path(report.__file__).parent
+    graph = {f.stem: _relative_imports(f) - {"", "__init__"} for f in root.glob("*.py") if f.stem != "__init__"}
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: tuple[str, ...]) -> None:
+        assert state.get(m) != 1, f"import circle: {' -> '.join(stack + (m,))}"
+        if state.get(m) == 2:
+            return
+        state[m] = 1
+        for d in graph.get(m, ()):
+            visit(d, stack + (m,))
+        state[m] = 2
+
+    for m in graph:
+        visit(m, ())
+    assert not {"figures", "build"} & graph["page"]
+    for name in ("loading", "tables", "units"):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(str(m).startswith("matplotlib") for m in mods), name

@@ -709,6 +709,8 @@ def test_table_lines_shorten_numbers_before_dropping_columns() -> None:
     assert all(len(line) <= 80 for line in narrow)
     assert narrow[0].split() == ["model", "array", "flow", "SRAM", "kB", "cycles", "util", "%", "DRAM", "bytes"]
     assert narrow[2].split() == ["fc_densenet103", "128x128", "ws", "512,512,256", "123G", "12.35", "98.8G"]
+    halves = df.assign(dram_bytes=[98_765_432_109.5, 1024.0])  # fractional bytes (half-byte precisions)
+    assert [line.split()[-1] for line in table_lines(halves, 200)[1:]] == ["98,765,432,109.5", "1,024"]
     tiny = table_lines(df, 30)
     assert [line.split()[0] for line in tiny[1:3]] == ["densenet264", "fc_densenet103"]  # names whole
 
@@ -767,3 +769,15 @@ def test_stopping_a_process_sweep_stops_its_workers(tmp_path: Path) -> None:
     assert next(runs) == (0, str(fast))
     runs.close()  # what the sweep does when its loop ends by an exception (KeyboardInterrupt included)
     assert not slow.exists()  # the 30 s job was stopped, not waited for
+
+
+def test_cache_keeps_fractional_dram_bytes(tmp_path: Path) -> None:
+    """Half-byte precisions give fractional dram_bytes totals (engines' extras override words x word_bytes):
+    a cached point keeps them, it is not taken for a damaged file and recomputed on every run."""
+    fresh = sweep(models=[small_topology()], arrays=["4x4"], executor="serial", cache_dir=None, progress=False)
+    totals = {k: v for k, v in fresh.iloc[0].to_dict().items() if k in fresh.columns[9:]}
+    totals = {k: (v.item() if hasattr(v, "item") else v) for k, v in totals.items()}
+    totals["dram_bytes"] = totals["dram_words"] * 0.5 + 0.5
+    cache = PointCache(tmp_path, "compat")
+    cache.write("k" * 40, {"totals": totals, "layers": None}, "small", Hardware())
+    assert cache.read("k" * 40, per_layer=False) == {"totals": totals, "layers": None}

@@ -27,7 +27,10 @@ _LAZY = {
     "layer_metrics": "trafficsim.metrics:layer_metrics",
     "cio": "trafficsim.metrics:cio",
     "sweep": "trafficsim.sweeps:sweep",
-    "plot": "trafficsim.plots:plot",
+    "plot": "trafficsim.report:plot",
+    "with_workload": "trafficsim.workload:with_workload",
+    "Precision": "trafficsim.workload:Precision",
+    "parse_precision": "trafficsim.workload:parse_precision",
 }
 
 __all__ = ["TrafficsimError", "Hardware", "preset", "read_cfg", "DEFAULT_INPUT_SHAPE", "apply_options",

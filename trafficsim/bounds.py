@@ -57,10 +57,11 @@ def gemm_dims(layer: Layer) -> tuple[int, int, int, int, int, int, int, int, int
     """The layer as a grouped convolution loop nest:
     ``(groups, K/g, C/g, P, Q, H, W, R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)``.
 
-    Linear and GEMM layers become 1x1 convolutions (GEMM: M output pixels, K reduction channels).
+    Linear and GEMM layers become 1x1 convolutions (GEMM: M output pixels, K reduction channels); the
+    ``count`` independent copies of a batched GEMM (attention heads) are its groups.
     """
     if layer.kind == "gemm":  # read_csv: in_h=M, in_w=K (reduction), out_c=N
-        return 1, layer.out_c, layer.in_w, layer.in_h, 1, layer.in_h, 1, 1, 1, 1, 1, 0, 0, 1, 1
+        return layer.count, layer.out_c, layer.in_w, layer.in_h, 1, layer.in_h, 1, 1, 1, 1, 1, 0, 0, 1, 1
     if layer.kind == "linear":
         return 1, layer.out_c, layer.in_c, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1
     g = layer.groups
@@ -85,9 +86,9 @@ def compulsory_words(layer: Layer) -> tuple[int, int, int]:
 
 
 def layer_macs(layer: Layer) -> int:
-    """Real multiply-accumulates of the layer (GEMM layers: M*N*K)."""
+    """Real multiply-accumulates of the layer (GEMM layers: M*N*K per copy)."""
     if layer.kind == "gemm":
-        return layer.in_h * layer.in_w * layer.out_c
+        return layer.in_h * layer.in_w * layer.out_c * layer.count
     return layer.macs
 
 

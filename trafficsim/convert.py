@@ -50,14 +50,26 @@ _POOL_KINDS = {
 _UPSAMPLE = {"interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "upsample_nearest2d",
              "upsample_bilinear2d", "pixel_shuffle", "max_unpool2d"}
 _CAT = {"cat", "concat", "concatenate"}
+_ADD_NAMES = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
 # Element-wise calls whose output has the input's shape (run as empty_like on meta; see to_topology)
 _SHAPE_PRESERVING = {f + sfx for f in ("relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu", "gelu",
                                        "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "softplus",
                                        "dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout")
-                     for sfx in ("", "_")} | {"batch_norm", "instance_norm", "group_norm", "layer_norm"}
-_ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
+                     for sfx in ("", "_")} | {"batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm"}
+# Normalisations that need statistics over a row or group: ops with traffic (batch norm at inference is an
+# affine map folded into the producing conv, and stays a pass-through as for the CNNs).
+_NORMS = {"layer_norm", "group_norm", "rms_norm", "instance_norm"}
+_SOFTMAX = {"softmax", "log_softmax", "_softmax"}
+# GEMMs that may run between two activations (or an activation and a bare weight tensor)
+_MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "baddbmm", "addmm", "addbmm", "einsum"}
+_ATTENTION = {"scaled_dot_product_attention", "multi_head_attention_forward"}
+# Element-wise combinations of two or more tensors (broadcasting allowed): ops with traffic, no MACs
+_ELEMENTWISE = {f + sfx for f in ("mul", "div", "true_divide", "where", "maximum", "minimum", "add", "sub")
+                for sfx in ("", "_")} | {"__mul__", "__rmul__", "__imul__", "__truediv__", "__rtruediv__",
+                                        "__itruediv__", *_ADD_NAMES}
+_ADD = _ADD_NAMES
 # Calls that move data but have no FLOPs and are not modelled yet: named on the output, never dropped.
-_DATA_MOVEMENT_UNMODELLED = {"embedding", "embedding_bag"}
+_DATA_MOVEMENT_UNMODELLED = {"embedding_bag"}
 # Calls that never touch feature maps (attribute reads, dtype/device queries): skip bookkeeping.
 _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "__format__", "__repr__", "__bool__", "__index__",
             "_set_grad_enabled", "is_floating_point", "is_complex", "__hash__", "__eq__"}
@@ -106,11 +118,20 @@ class _Recorder:
         self.call_macs = 0                 # MACs torch's FLOP formulas saw in the current call
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def new_tensor(self, t: Any, producer: str) -> int:
+    def new_tensor(self, t: Any, producer: str, kind: str = "activation") -> int:
         tid = len(self.tensors)
-        self.tensors.append(TensorInfo(tid, _shape3(t), producer))
+        self.tensors.append(TensorInfo(tid, _shape3(t), producer, kind))
         self.bind(t, tid)
         return tid
+
+    def shaped_tensor(self, shape: tuple[int, int, int], producer: str, kind: str = "activation") -> int:
+        """A tensor known only by its shape (an intermediate of a call we decompose, gathered rows)."""
+        tid = len(self.tensors)
+        self.tensors.append(TensorInfo(tid, shape, producer, kind))
+        return tid
+
+    def kind_of(self, tid: int | None) -> str:
+        return self.tensors[tid].kind if tid is not None else "weight"
 
     def bind(self, t: Any, tid: int) -> None:
         self.tid_of[id(t)] = tid
@@ -190,16 +211,201 @@ class _Recorder:
         self.layers.append(layer)
 
     def op(self, kind: str, func_name: str, inputs: Sequence[Any], out: Any, kernel: int = 0,
-           stride: int = 0, rebind_inplace: bool = False) -> None:
+           stride: int = 0, rebind_inplace: bool = False, out_kind: str | None = None) -> None:
         name = self.node_name(func_name)
         in_tids = tuple(self.input_tid(t) for t in inputs)
         shapes = tuple(_shape3(t) for t in inputs)
         order = self.next_order()
         out_tid = len(self.tensors)
-        self.tensors.append(TensorInfo(out_tid, _shape3(out), name))
+        if out_kind is None:  # slices and crops of the KV cache are still the cache
+            kinds = {self.kind_of(t) for t in in_tids}
+            out_kind = "kv_cache" if kind == "other" and kinds == {"kv_cache"} else "activation"
+        self.tensors.append(TensorInfo(out_tid, _shape3(out), name, out_kind))
         self.bind(out, out_tid)  # for in-place ops `out` is the first input: its id now means the result
         self.ops.append(Op(name=name, kind=kind, inputs=in_tids, output=out_tid, input_shapes=shapes,  # type: ignore[arg-type]
                            output_shape=_shape3(out), order=order, kernel=kernel, stride=stride))
+
+    def shaped_op(self, kind: str, name: str, in_tids: Sequence[int], out_tid: int, attention: str = "") -> None:
+        """An op between tensors known by id (intermediates of a decomposed call)."""
+        shapes = tuple(self.tensors[t].shape for t in in_tids)
+        self.ops.append(Op(name=name, kind=kind, inputs=tuple(in_tids), output=out_tid,  # type: ignore[arg-type]
+                           input_shapes=shapes, output_shape=self.tensors[out_tid].shape,
+                           order=self.next_order(), attention=attention))
+
+    # -- GEMMs between activations, attention, embeddings -----------------------------------------
+    def gemm(self, name: str, a_tid: int, b_tid: int | None, m: int, n: int, k: int, count: int,
+             out_tid: int, attention: str = "") -> None:
+        """One (M, N, K) GEMM layer, ``count`` copies; operand B's class comes from its tensor."""
+        inputs = (a_tid,) if b_tid is None else (a_tid, b_tid)
+        operand_b = "weight" if b_tid is None else ("kv_cache" if self.kind_of(b_tid) == "kv_cache" else "activation")
+        self.layers.append(Layer(name=name, kind="gemm", in_c=1, in_h=m, in_w=k, out_c=n, out_h=m, out_w=1,
+                                 kernel_h=1, kernel_w=k, inputs=inputs, output=out_tid, order=self.next_order(),
+                                 count=count, operand_b=operand_b, attention=attention))
+
+    def matmul(self, fname: str, args: tuple, kwargs: dict, out: Any) -> bool:
+        """``matmul``/``@``/``mm``/``bmm``/``baddbmm``/``addmm``/two-operand ``einsum`` -> a GEMM layer.
+
+        Operand A is an activation; operand B is the other activation (or KV cache), or a bare weight
+        tensor (then it is an ordinary weight GEMM). Broadcast batch dims become ``count`` copies; a
+        2-d operand B is shared by every row of A, so A's batch dims fold into M. Returns False
+        when the call is not a two-operand GEMM on traced tensors (then it is handled generically)."""
+        torch = self.torch
+        if fname == "einsum":
+            return self.einsum(args, out)
+        if fname in ("baddbmm", "addmm", "addbmm"):
+            a, b = (args[1], args[2]) if len(args) >= 3 else (kwargs.get("batch1", kwargs.get("mat1")),
+                                                               kwargs.get("batch2", kwargs.get("mat2")))
+        elif fname == "__rmatmul__":
+            b, a = args[0], args[1]
+        else:
+            a, b = (args[0], args[1]) if len(args) >= 2 else (kwargs.get("input"), kwargs.get("other", kwargs.get("mat2")))
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and isinstance(out, torch.Tensor)):
+            return False
+        ta, tb = self.tid(a), self.tid(b)
+        if ta is None and tb is None:
+            return False
+        if fname == "addbmm":
+            return False  # sums over the batch: rare, named by the generic path
+        transposed = ta is None  # W @ x: compute (x^T W^T) so that the activation is operand A
+        if transposed:
+            a, b, ta, tb = b.transpose(-1, -2) if b.dim() > 1 else b, a.transpose(-1, -2) if a.dim() > 1 else a, tb, ta
+        a_shape = list(a.shape) if a.dim() > 1 else [1, int(a.shape[0])]
+        b_shape = list(b.shape) if b.dim() > 1 else [int(b.shape[0]), 1]
+        m, k = int(a_shape[-2]), int(a_shape[-1])
+        n = int(b_shape[-1])
+        if int(b_shape[-2]) != k:
+            return False
+        if len(b_shape) == 2:  # B shared by every row of A
+            m *= math.prod(int(d) for d in a_shape[:-2])
+            count = 1
+        else:
+            try:
+                batch = torch.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
+            except RuntimeError:
+                return False
+            count = math.prod(int(d) for d in batch)
+        name = self.node_name("matmul")
+        a_tid = self.input_tid(a) if ta is None else ta
+        out_tid = self.new_tensor(out, name)
+        self.gemm(name, a_tid, tb, m, n, k, count, out_tid)
+        return True
+
+    def einsum(self, args: tuple, out: Any) -> bool:
+        """Two-operand ``einsum`` as a GEMM: indices in both inputs and the output are batch (copies),
+        in A and the output M, in B and the output N, in both inputs only K (the reduction)."""
+        torch = self.torch
+        if not args or not isinstance(args[0], str):
+            return False
+        ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+        if len(ops) != 2 or not all(isinstance(t, torch.Tensor) for t in ops) or "..." in args[0]:
+            return False
+        eq = args[0].replace(" ", "")
+        if "->" not in eq:
+            return False
+        lhs, res = eq.split("->")
+        ia, ib = lhs.split(",")
+        a, b = ops
+        if self.tid(a) is None:
+            if self.tid(b) is None:
+                return False
+            a, b, ia, ib = b, a, ib, ia
+        if len(ia) != a.dim() or len(ib) != b.dim() or len(set(ia)) != len(ia) or len(set(ib)) != len(ib):
+            return False
+        size = {**dict(zip(ib, (int(d) for d in b.shape))), **dict(zip(ia, (int(d) for d in a.shape)))}
+        if any(c not in res and not (c in ia and c in ib) for c in set(ia) | set(ib)):
+            return False  # an index summed within one operand: not a GEMM
+        def prod(chars):
+            return math.prod(size[c] for c in chars)
+        batch = [c for c in res if c in ia and c in ib]
+        m = prod(c for c in res if c in ia and c not in ib)
+        n = prod(c for c in res if c in ib and c not in ia)
+        k = prod(c for c in ia if c in ib and c not in res)
+        name = self.node_name("einsum")
+        out_tid = self.new_tensor(out, name)
+        self.gemm(name, self.tid(a), self.tid(b), m, n, k, prod(batch), out_tid)  # type: ignore[arg-type]
+        return True
+
+    def attention_core(self, base: str, q_tid: int, k_tid: int, v_tid: int, count: int, m: int, s: int,
+                       e: int, ev: int) -> int:
+        """QK^T, softmax and AV of one attention call (``count`` independent (M x S) score matrices);
+        returns the tensor id of the attention output (count, M, Ev)."""
+        scores = self.shaped_tensor((count, m, s), f"{base}.qk")
+        self.gemm(f"{base}.qk", q_tid, k_tid, m, s, e, count, scores, attention=base)
+        probs = self.shaped_tensor((count, m, s), f"{base}.softmax")
+        self.shaped_op("softmax", f"{base}.softmax", [scores], probs, attention=base)
+        out = self.shaped_tensor((count, m, ev), f"{base}.av")
+        self.gemm(f"{base}.av", probs, v_tid, m, ev, s, count, out, attention=base)
+        return out
+
+    def sdpa(self, args: tuple, kwargs: dict, out: Any) -> None:
+        """``F.scaled_dot_product_attention(q, k, v)``: QK^T, softmax, AV. With fewer key/value heads
+        than query heads (GQA), the query heads that share a key/value head are stacked into M, so
+        each key/value head is one GEMM pair (its keys and values read once for the group)."""
+        names = ["query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"]
+        a = dict(zip(names, args))
+        a.update(kwargs)
+        q, k, v = a["query"], a["key"], a["value"]
+        count = max(1, math.prod(int(d) for d in k.shape[:-2]))
+        q_copies = max(1, math.prod(int(d) for d in q.shape[:-2]))
+        group = max(1, q_copies // count)
+        m, e = int(q.shape[-2]) * group, int(q.shape[-1])
+        s, ev = int(k.shape[-2]), int(v.shape[-1])
+        base = self.node_name("attention")
+        res = self.attention_core(base, self.input_tid(q), self.input_tid(k), self.input_tid(v), count, m, s, e, ev)
+        self.bind(out, res)
+
+    def mha(self, args: tuple, kwargs: dict, out: Any) -> None:
+        """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls): the input
+        projection(s), QK^T, softmax, AV per head, and the output projection, as separate records."""
+        names = ["query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight", "in_proj_bias",
+                 "bias_k", "bias_v", "add_zero_attn", "dropout_p", "out_proj_weight", "out_proj_bias", "training",
+                 "key_padding_mask", "need_weights", "attn_mask", "use_separate_proj_weight", "q_proj_weight",
+                 "k_proj_weight", "v_proj_weight"]
+        a = dict(zip(names, args))
+        a.update(kwargs)
+        q, k, v = a["query"], a["key"], a["value"]
+        heads = int(a["num_heads"])
+        e = int(q.shape[-1])
+        batch = int(q.shape[1]) if q.dim() == 3 else 1
+        lq, sk = int(q.shape[0]), int(k.shape[0])
+        base = self.node_name("attention")
+
+        if not a.get("use_separate_proj_weight") and q is k and k is v:
+            qkv = self.linear_layer(f"{base}.in_proj", self.input_tid(q), e, 3 * e, lq * batch)
+            q_t = k_t = v_t = qkv
+        else:
+            q_t = self.linear_layer(f"{base}.q_proj", self.input_tid(q), e, e, lq * batch)
+            k_t = self.linear_layer(f"{base}.k_proj", self.input_tid(k), int(k.shape[-1]), e, sk * batch)
+            v_t = self.linear_layer(f"{base}.v_proj", self.input_tid(v), int(v.shape[-1]), e, sk * batch)
+        s = sk + (a.get("bias_k") is not None) + bool(a.get("add_zero_attn"))
+        hd = e // heads
+        att = self.attention_core(base, q_t, k_t, v_t, batch * heads, lq, s, hd, hd)
+        out_t = out[0] if isinstance(out, (tuple, list)) else out
+        self.linear_layer(f"{base}.out_proj", att, e, e, lq * batch, out=out_t)
+
+    def linear_layer(self, name: str, in_tid: int, in_f: int, out_f: int, rows: int, out: Any = None) -> int:
+        """A weight GEMM of ``rows`` tokens (kind ``linear`` for one row); returns its output tensor id
+        (``out``'s id when given, else a new intermediate)."""
+        out_tid = self.new_tensor(out, name) if out is not None else self.shaped_tensor((rows, out_f, 1), name)
+        if rows <= 1:
+            layer = Layer(name=name, kind="linear", in_c=in_f, in_h=1, in_w=1, out_c=out_f, out_h=1, out_w=1,
+                          inputs=(in_tid,), output=out_tid, order=self.next_order())
+        else:
+            layer = Layer(name=name, kind="gemm", in_c=1, in_h=rows, in_w=in_f, out_c=out_f, out_h=rows, out_w=1,
+                          kernel_h=1, kernel_w=in_f, inputs=(in_tid,), output=out_tid, order=self.next_order())
+        self.layers.append(layer)
+        return out_tid
+
+    def embedding(self, args: tuple, kwargs: dict, out: Any) -> None:
+        """``F.embedding``: a gather of only the rows the tokens read (weight-class data), written out."""
+        ids = args[0] if args else kwargs["input"]
+        weight = args[1] if len(args) > 1 else kwargs["weight"]
+        rows_read = int(ids.numel())
+        name = self.node_name("embedding")
+        rows = self.shaped_tensor((rows_read, int(weight.shape[-1]), 1), "external", kind="weight")
+        out_tid = self.new_tensor(out, name)
+        self.ops.append(Op(name=name, kind="embedding", inputs=(rows,), output=out_tid,
+                           input_shapes=(self.tensors[rows].shape,), output_shape=_shape3(out), order=self.next_order()))
 
     # -- dispatch ------------------------------------------------------------------------------
     def record(self, func: Any, args: tuple, kwargs: dict, out: Any, macs: int = 0) -> None:
@@ -211,9 +417,14 @@ class _Recorder:
             return
         n_layers = len(self.layers)
         self._record(fname, args, kwargs, out)
+        recorded = sum(layer.macs for layer in self.layers[n_layers:])
         if len(self.layers) == n_layers and (macs > 0 or fname in _DATA_MOVEMENT_UNMODELLED):
             if any(self.tid(t) is not None for t in _iter_tensors((args, kwargs), self.torch)) or macs > 0:
                 self.unmodelled.append(Unmodelled(self._unmodelled_name(fname), fname or repr(func), int(macs)))
+        elif (fname in _MATMUL or fname in _ATTENTION) and macs > recorded:
+            # a decomposition that missed part of the call's work (an exotic broadcast, extra bias
+            # keys...): the rest is named, never dropped
+            self.unmodelled.append(Unmodelled(self._unmodelled_name(fname), f"{fname} (part)", int(macs - recorded)))
 
     def _unmodelled_name(self, fname: str) -> str:
         if self.stack:
@@ -232,11 +443,22 @@ class _Recorder:
         if fname == "linear":
             self.linear(args, kwargs, out)
             return
+        if fname == "scaled_dot_product_attention":
+            self.sdpa(args, kwargs, out)
+            return
+        if fname == "multi_head_attention_forward":
+            self.mha(args, kwargs, out)
+            return
+        if fname in _MATMUL and self.matmul(fname, args, kwargs, out):
+            return
+        if fname == "embedding":
+            self.embedding(args, kwargs, out)
+            return
         if not isinstance(out, torch.Tensor):
             if isinstance(out, (tuple, list)) and fname in _POOL_KINDS and out and isinstance(out[0], torch.Tensor):
                 out = out[0]  # max_pool2d(return_indices=True)
             else:
-                self._passthrough(args, kwargs, out)
+                self._passthrough(args, kwargs, out, fname)
                 return
         x_in = args[0] if args else next(iter(kwargs.values()), None)
         if fname in _POOL_KINDS and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None:
@@ -247,8 +469,18 @@ class _Recorder:
             scale = max(1, out.shape[-1] // max(1, x_in.shape[-1])) if out.dim() >= 3 else 1
             self.op("upsample", fname, [x_in], out, kernel=int(scale), stride=int(scale))
             return
+        if fname in _NORMS and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None:
+            self.op("norm", fname, [x_in], out)
+            return
+        if fname in _SOFTMAX and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None:
+            self.op("softmax", "softmax", [x_in], out)
+            return
         if fname in _CAT:
             pieces = list(args[0] if args else kwargs.get("tensors", kwargs.get("tensor", ())))
+            if any(self.tid(p) is not None and self.kind_of(self.tid(p)) == "kv_cache" for p in pieces):
+                # keys or values appended to the KV cache: the result is the cache (read by attention)
+                self.op("kv_append", "kv_append", [p for p in pieces if p.numel()], out, out_kind="kv_cache")
+                return
             if any(self.tid(p) is not None for p in pieces):
                 self.op("concat", "cat", pieces, out)
                 return
@@ -258,7 +490,7 @@ class _Recorder:
                     and tuple(both[0].shape) == tuple(both[1].shape)):
                 self.op("add", "add", both, out)
                 return
-        self._passthrough(args, kwargs, out)
+        self._passthrough(args, kwargs, out, fname)
 
     def _pool_geometry(self, fname: str, args: tuple, kwargs: dict, x: Any, out: Any) -> tuple[int, int]:
         if fname.startswith("adaptive"):
@@ -270,7 +502,7 @@ class _Recorder:
         s = _pair(stride)[0] if stride not in (None, (), []) else k
         return k, s
 
-    def _passthrough(self, args: tuple, kwargs: dict, out: Any) -> None:
+    def _passthrough(self, args: tuple, kwargs: dict, out: Any, fname: str = "") -> None:
         torch = self.torch
         ins = [t for t in _iter_tensors((args, kwargs), torch) if self.tid(t) is not None]
         if not ins:
@@ -278,6 +510,23 @@ class _Recorder:
         outs = list(_iter_tensors(out, torch))
         if not outs:
             return
+        if fname in _ELEMENTWISE and len(outs) == 1:
+            # x + pos_embedding, x * layer_scale: a feature map combined with a parameter as large as
+            # the output reads that parameter (small ones, per-channel scales, are folded away)
+            params = [t for t in _iter_tensors(list(args[:2]), torch)
+                      if self.tid(t) is None and isinstance(t, torch.nn.Parameter) and t.numel() > 1
+                      and t.numel() * max(1, int(outs[0].shape[0])) >= outs[0].numel()]
+            if params:
+                rows = [self.shaped_tensor(_shape3(p.unsqueeze(0)), "external", kind="weight") for p in params]
+                name = self.node_name(fname.strip("_") or "elementwise")
+                in_tids = [self.tid(t) for t in ins] + rows
+                out_tid = len(self.tensors)
+                self.tensors.append(TensorInfo(out_tid, _shape3(outs[0]), name))
+                self.bind(outs[0], out_tid)
+                self.ops.append(Op(name=name, kind="elementwise", inputs=tuple(in_tids),  # type: ignore[arg-type]
+                                   output=out_tid, input_shapes=tuple(self.tensors[t].shape for t in in_tids),
+                                   output_shape=_shape3(outs[0]), order=self.next_order()))
+                return
         # distinct traced inputs (the same tensor twice, e.g. x * x, is one)
         seen: dict[int, Any] = {}
         for t in ins:
@@ -292,9 +541,66 @@ class _Recorder:
                 else:  # slicing, padding, reductions, split: a new feature map
                     self.op("other", "other", [src], o)
             return
-        # several feature maps combined (mul, matmul, broadcast add...): an "other" op per output
+        # several feature maps combined: element-wise (mul, broadcast add, where...) or "other" per output
+        kind = "elementwise" if fname in _ELEMENTWISE else "other"
         for o in outs:
-            self.op("other", "other", list(seen.values()), o)
+            self.op(kind, fname.strip("_") if kind == "elementwise" else "other", list(seen.values()), o)
+
+
+MAX_TOKENS = 10_000_000  # sequence or context lengths beyond this are surely a typo (and would not fit anywhere)
+
+
+def is_decoder(module: Any) -> bool:
+    """A decoder for the converter: a module with ``kv_cache_shapes(batch, context)``."""
+    return callable(getattr(module, "kv_cache_shapes", None))
+
+
+def _check_count(what: str, value: Any, minimum: int) -> int:
+    if value is None:
+        flag = "--context" if what.startswith("context") else "--seq"
+        raise InputError(f"a {what} is required for this model ({flag} N)")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{what} must be an integer, got {value!r}")
+    if value < minimum:
+        raise InputError(f"{what} must be at least {minimum}, got {value}")
+    if value > MAX_TOKENS:
+        raise InputError(f"{what} {value} is beyond {MAX_TOKENS:,} tokens")
+    return value
+
+
+def check_sequence(decoder: bool, model_name: str, seq_len: int | None, phase: str | None,
+                   context: int | None, default_seq_len: int | None = None,
+                   default_context: int | None = None,
+                   max_positions: int | None = None) -> tuple[int, str | None, int | None]:
+    """Validate (seq_len, phase, context) of a token model; returns them with the defaults filled in.
+
+    Encoders take ``seq_len`` only. Decoders (:func:`is_decoder`) take ``phase`` ``"prefill"``
+    (``seq_len`` tokens, default phase) or ``"decode"`` (one token on a cache of ``context`` tokens).
+    Raises :class:`InputError` with one line otherwise."""
+    if phase is not None and phase not in ("prefill", "decode"):
+        raise InputError(f"unknown phase {phase!r}: choose prefill or decode")
+    if not decoder:
+        if phase is not None:
+            raise InputError(f"{model_name} is an encoder: --phase applies to decoders (models with a KV cache)")
+        if context is not None:
+            raise InputError(f"{model_name} is an encoder: --context applies to decoders in the decode phase")
+    else:
+        phase = phase or ("decode" if context is not None else "prefill")
+    if phase == "decode":
+        if seq_len is not None and seq_len != 1:
+            raise InputError(f"{model_name}: the decode phase runs one token; use --context for the tokens "
+                             f"already in the KV cache (got a sequence length of {seq_len})")
+        seq_len = 1
+        context = _check_count("context length", context if context is not None else default_context, 1)
+    else:
+        if context is not None:
+            raise InputError(f"{model_name}: --context applies to the decode phase; the prefill phase takes a "
+                             "sequence length")
+        seq_len = _check_count("sequence length", seq_len if seq_len is not None else default_seq_len, 1)
+    if isinstance(max_positions, int) and seq_len + (context or 0) > max_positions:
+        raise InputError(f"{model_name} has {max_positions:,} positions: {seq_len + (context or 0):,} tokens "
+                         "do not fit")
+    return seq_len, phase, context
 
 
 @contextlib.contextmanager
@@ -340,9 +646,18 @@ def count_params(module: "nn.Module") -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_INPUT_SHAPE,
-                name: str | None = None, strict: bool = False) -> Topology:
-    """Trace ``module`` with one batch-1 input of ``input_shape`` (C, H, W) on the meta device.
+def to_topology(module: "nn.Module", input_shape: Sequence[int] | str | None = None,
+                name: str | None = None, strict: bool = False, *, seq_len: int | None = None,
+                phase: str | None = None, context: int | None = None) -> Topology:
+    """Trace ``module`` with one batch-1 input on the meta device: an image of ``input_shape`` (C, H, W;
+    default 3x224x224), or, for token models, ``seq_len`` token ids.
+
+    Token models are those given ``seq_len``/``phase`` or whose class sets ``trafficsim_input = "tokens"``;
+    they are called as ``module(input_ids)``. Decoders (modules with ``kv_cache_shapes(batch, context)``)
+    are called as ``module(input_ids, kv_cache=[...])`` with meta tensors of those shapes, recorded as
+    the KV cache: ``phase="prefill"`` runs ``seq_len`` tokens on an empty cache; ``phase="decode"`` runs
+    one token on a cache of ``context`` tokens (the step appends its keys and values and attends over
+    ``context + 1`` positions).
 
     A module whose parameters and buffers are not on the meta device is run through
     :func:`torch.func.functional_call` with meta stand-ins, so no weights are copied or allocated.
@@ -356,7 +671,18 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
     Raises :class:`InputError` for a bad ``input_shape`` and :class:`TopologyError` when the model
     has no convolution/linear layer or its forward pass fails on the meta device.
     """
-    shape = parse_input_shape(input_shape)
+    tokens = (seq_len is not None or phase is not None or context is not None
+              or getattr(module, "trafficsim_input", None) == "tokens")
+    if tokens:
+        if input_shape is not None:
+            raise InputError(f"{name or type(module).__name__} takes token ids: give a sequence length, "
+                             "not an input shape")
+        limit = getattr(module, "max_positions", None)
+        seq_len, phase, context = check_sequence(is_decoder(module), name or type(module).__name__, seq_len, phase,
+                                                 context, max_positions=limit if isinstance(limit, int) else None)
+        shape = (1, 1, seq_len)
+    else:
+        shape = parse_input_shape(DEFAULT_INPUT_SHAPE if input_shape is None else input_shape)
     torch = import_torch("converting a PyTorch model")
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -408,19 +734,32 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
 
     training = {m: m.training for m in module.modules()}
     on_meta = all(t.device.type == "meta" for t in [*module.parameters(), *module.buffers()])
-    where = f"forward pass of {model_name} with input {'x'.join(map(str, shape))} on the meta device"
+    what = (f"{seq_len} token(s)" + (f", {phase}" if phase else "") + (f" at context {context}" if context else "")
+            if tokens else f"input {'x'.join(map(str, shape))}")
+    where = f"forward pass of {model_name} with {what} on the meta device"
     try:
         module.eval()  # BN in training mode rejects a batch of 1 on 1x1 maps
         with user_code(where, TopologyError), torch.device("meta"), torch.no_grad():
-            x = torch.empty((1, *shape), device="meta")
-            rec.new_tensor(x, "input")
+            call_kwargs: dict = {}
+            if tokens:
+                x = torch.zeros((1, seq_len), dtype=torch.long, device="meta")
+                rec.new_tensor(x, "input", kind="tokens")
+                if phase is not None:
+                    cache = [torch.empty(tuple(int(d) for d in s), device="meta")
+                             for s in module.kv_cache_shapes(1, context or 0)]  # type: ignore[operator]
+                    for c in cache:
+                        rec.new_tensor(c, "kv_cache", kind="kv_cache")
+                    call_kwargs["kv_cache"] = cache
+            else:
+                x = torch.empty((1, *shape), device="meta")
+                rec.new_tensor(x, "input")
             with _Mode(), _Flops():
                 if on_meta:
-                    module(x)
+                    module(x, **call_kwargs)
                 else:
                     meta_state = {k: torch.empty_like(v, device="meta")
                                   for k, v in [*module.named_parameters(), *module.named_buffers()]}
-                    torch.func.functional_call(module, meta_state, (x,))
+                    torch.func.functional_call(module, meta_state, (x,), call_kwargs)
     finally:
         for h in handles:
             h.remove()
@@ -428,8 +767,10 @@ def to_topology(module: "nn.Module", input_shape: Sequence[int] | str = DEFAULT_
             m.training = t
     if not rec.layers:
         raise TopologyError(f"{model_name}: no convolution or linear layer was called in the forward pass")
-    topology = Topology(name=model_name, layers=tuple(rec.layers), input_shape=shape, ops=tuple(rec.ops),
-                        tensors=tuple(rec.tensors), params=count_params(module), unmodelled=tuple(rec.unmodelled))
+    topology = Topology(name=model_name, layers=tuple(rec.layers), input_shape=None if tokens else shape,
+                        ops=tuple(rec.ops), tensors=tuple(rec.tensors), params=count_params(module),
+                        unmodelled=tuple(rec.unmodelled), seq_len=seq_len if tokens else None, phase=phase,
+                        context=context if phase == "decode" else None)
     if strict:
         topology.check_modelled()
     return topology

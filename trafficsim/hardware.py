@@ -144,7 +144,7 @@ class Hardware:
                 + f"\n[{_DRAM_SECTION}]\n" + dram)
 
     def write_cfg(self, path: str | os.PathLike, run_name: str = DEFAULT_RUN_NAME) -> None:
-        from .topology import atomic_write_text
+        from .files import atomic_write_text
         atomic_write_text(path, self.to_cfg(run_name))
 
 

@@ -128,7 +128,9 @@ def describe_source(spec: "str | os.PathLike | Topology", input_shape: str | Seq
 
 
 def resolve_topology(spec: "str | os.PathLike | Topology", input_shape: str | Sequence[int] | None = None,
-                     fmt: CsvFormat | str | None = None) -> Topology:
+                     fmt: CsvFormat | str | None = None, *, seq_len: int | None = None, phase: str | None = None,
+                     context: int | None = None, batch: int | None = None,
+                     precision: str | None = None) -> Topology:
     """A :class:`Topology` from a zoo model name, a SCALE-Sim CSV path, a topology JSON path,
     ``path/to/file.py:attr`` or a Topology (returned as it is).
 
@@ -137,9 +139,20 @@ def resolve_topology(spec: "str | os.PathLike | Topology", input_shape: str | Se
     (``conv``/``gemm``) applies to CSVs only; ``None`` tells the format by the header.
     Raises a one-line :class:`~trafficsim.errors.TrafficsimError` for anything it cannot resolve.
     """
+    if batch is not None or precision is not None:  # the workload, checked before any tracing
+        from .workload import parse_precision, with_workload
+
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise InputError(f"--batch must be a positive integer, got {batch}")
+        prec = parse_precision(precision) if precision is not None else None
+        base = resolve_topology(spec, input_shape, fmt, seq_len=seq_len, phase=phase, context=context)
+        return with_workload(base, batch=batch, precision=prec)
+    sequence = {"seq_len": seq_len, "phase": phase, "context": context}
     if fmt is not None and fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
     if isinstance(spec, Topology):
+        if any(v is not None for v in sequence.values()):
+            raise InputError("--seq, --phase and --context apply to token models, not to a Topology")
         if input_shape is not None or fmt is not None:
             raise InputError("input_shape and fmt apply to model names and files, not to a Topology")
         return spec
@@ -155,6 +168,8 @@ def resolve_topology(spec: "str | os.PathLike | Topology", input_shape: str | Se
     if kind in ("csv", "json"):
         if input_shape is not None:
             raise InputError("--input applies to models, not to a topology file (input_shape must be None)")
+        if any(v is not None for v in sequence.values()):
+            raise InputError("--seq, --phase and --context apply to token models, not to a topology file")
         if kind == "json":
             if fmt is not None:
                 raise InputError("--format applies to CSV topologies only (fmt must be None)")
@@ -164,10 +179,10 @@ def resolve_topology(spec: "str | os.PathLike | Topology", input_shape: str | Se
         raise InputError("--format applies to CSV topologies only (fmt must be None)")
     shape = _shape_or_none(input_shape)
     if kind == "user":
-        return user_model_topology(text, shape)
+        return user_model_topology(text, shape, **sequence)
     from .zoo.cache import model_topology
 
-    return model_topology(text, shape)
+    return model_topology(text, shape, **sequence)
 
 
 def user_model_name(spec: str) -> str:
@@ -179,15 +194,23 @@ def user_model_name(spec: str) -> str:
     return f"{path.stem}.{attr}"
 
 
-def user_model_topology(spec: str, input_shape: str | Sequence[int] | None = None) -> Topology:
+def user_model_topology(spec: str, input_shape: str | Sequence[int] | None = None, *, seq_len: int | None = None,
+                        phase: str | None = None, context: int | None = None) -> Topology:
     """The topology of a user model ``path/to/file.py:attr`` (an nn.Module instance, class or
-    zero-argument factory), traced at ``input_shape`` (default :data:`DEFAULT_INPUT_SHAPE`) and named
+    zero-argument factory), traced at ``input_shape`` (image models; default :data:`DEFAULT_INPUT_SHAPE`) or
+    ``seq_len``/``phase``/``context`` (token models, see :func:`trafficsim.convert.to_topology`), and named
     :func:`user_model_name`. Every failure of the user's code is a one-line ``InputError``/``TopologyError``."""
     from .convert import load_user_model, to_topology
 
-    shape = parse_input_shape(input_shape) if input_shape is not None else DEFAULT_INPUT_SHAPE
     module, _ = load_user_model(spec)
-    return to_topology(module, shape, name=user_model_name(spec))
+    name = user_model_name(spec)
+    if seq_len is not None or phase is not None or context is not None or \
+            getattr(module, "trafficsim_input", None) == "tokens":
+        if input_shape is not None:
+            raise InputError(f"{spec}: a token model takes --seq (and --phase/--context), not --input")
+        return to_topology(module, name=name, seq_len=seq_len, phase=phase, context=context)
+    shape = parse_input_shape(input_shape) if input_shape is not None else DEFAULT_INPUT_SHAPE
+    return to_topology(module, shape, name=name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,10 @@ from typing import Any
 from .topology import Layer, Topology
 
 __all__ = ["cio", "cio_layers", "is_standalone_downsampler", "layer_metrics", "model_metrics", "params", "macs",
-           "consumers"]
+           "consumers", "traffic_split", "TRAFFIC_CLASSES"]
+
+#: DRAM traffic classes of :func:`traffic_split`
+TRAFFIC_CLASSES = ("weights", "kv_cache", "activations", "psums")
 
 _CONV_KINDS = ("conv", "dwconv")
 
@@ -73,8 +76,8 @@ def cio(topology: Topology, paper: bool = True) -> int:
 
 
 def macs(topology: Topology) -> int:
-    """Multiply-accumulates of all conv, linear and GEMM layers (batch 1)."""
-    return sum(layer.macs for layer in topology.layers)
+    """Multiply-accumulates of all conv, linear and GEMM layers (of the topology's batch; 1 unless set)."""
+    return topology.macs
 
 
 def params(topology: Topology) -> int:
@@ -114,3 +117,26 @@ def model_metrics(topology: Topology, paper: bool = True) -> dict[str, Any]:
     total_macs = macs(topology)
     return {"model": topology.name, "params": params(topology), "macs": total_macs, "cio": total_cio,
             "moc": total_macs / total_cio if total_cio else None, "layers": len(topology.layers)}
+
+
+def traffic_split(result: Any, topology: Topology) -> dict[str, float]:
+    """DRAM bytes of a run by tensor class: ``weights``, ``kv_cache``, ``activations`` and ``psums``.
+
+    An engine that reports the split itself (``dram_<class>_bytes`` in a layer's ``extra``, as the capacity
+    engine does) is summed as reported. Otherwise (the SCALE-Sim engines) each SCALE-Sim row's FILTER reads
+    belong to its layer's operand B (weights, an activation, or the KV cache) and its IFMAP reads and OFMAP
+    writes to the activations (SCALE-Sim's WS/IS partial-sum writes included, as it reports them), in words
+    of ``Hardware.word_bytes``."""
+    out = {c: 0.0 for c in TRAFFIC_CLASSES}
+    word_bytes = result.hardware.word_bytes
+    b_class = {"weight": "weights", "activation": "activations", "kv_cache": "kv_cache"}
+    for r in result.layers:
+        if "dram_weights_bytes" in r.extra:
+            for c in TRAFFIC_CLASSES:
+                out[c] += r.extra.get(f"dram_{c}_bytes", 0)
+            continue
+        layer = topology.layers[r.source_layer] if 0 <= r.source_layer < len(topology.layers) else None
+        cls = b_class[layer.operand_b] if layer is not None else "weights"
+        out[cls] += r.dram_filter_reads * word_bytes
+        out["activations"] += (r.dram_ifmap_reads + r.dram_ofmap_writes) * word_bytes
+    return {c: (int(v) if float(v).is_integer() else v) for c, v in out.items()}

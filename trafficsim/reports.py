@@ -17,12 +17,14 @@ from typing import Sequence
 from .errors import ResultsError
 from .hardware import Hardware
 from .results import LayerResult, RunResult
-from .files import atomic_write_text
+from .files import atomic_write_text, read_text_bounded
 
 COMPUTE_REPORT = "COMPUTE_REPORT.csv"
 BANDWIDTH_REPORT = "BANDWIDTH_REPORT.csv"
 DETAILED_ACCESS_REPORT = "DETAILED_ACCESS_REPORT.csv"
 REPORT_FILES = (COMPUTE_REPORT, BANDWIDTH_REPORT, DETAILED_ACCESS_REPORT)
+# about 300 bytes per layer in the widest report: 64 MB is 200,000 layers
+_MAX_REPORT_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,7 @@ def write_scalesim_reports(result: RunResult | Sequence[LayerResult], folder: st
 
 def _parse_report(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header titles and value rows of one report file (LayerID column included)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such report file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{path}: cannot read report ({e})") from None
+    text = read_text_bounded(path, what="report file", error=ResultsError, max_bytes=_MAX_REPORT_BYTES)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ResultsError(f"{path}: empty report file")

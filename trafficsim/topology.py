@@ -27,9 +27,14 @@ from typing import Iterable, Literal, Sequence
 
 from .errors import TopologyError, UnmodelledOpError
 from .files import atomic_write_text  # re-exported: the helper moved to trafficsim.files
+from .workload import MAX_BATCH, Precision
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
-OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other"]
+OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other",
+                 "norm", "softmax", "elementwise", "embedding", "kv_append"]
+OPERAND_B_KINDS = ("weight", "activation", "kv_cache")
+TENSOR_KINDS = ("activation", "kv_cache", "weight", "tokens")
+PHASES = ("prefill", "decode")
 CsvFormat = Literal["conv", "gemm"]
 
 CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
@@ -101,11 +106,22 @@ class Layer:
     inputs: tuple[int, ...] = ()
     output: int = -1
     order: int = -1
+    # GEMMs between activations (matmul, attention): ``count`` independent copies (heads x sequences),
+    # each an (M, N, K) GEMM; ``operand_b`` says where the second operand (SCALE-Sim's "filter") lives.
+    count: int = 1
+    operand_b: str = "weight"
+    attention: str = ""  # the attention call (SDPA / MultiheadAttention) this QK^T or AV GEMM belongs to
+    precision: Precision | None = None  # per-layer override of the topology's precision (workload.with_workload)
 
     def __post_init__(self) -> None:
         check_name(self.name, "layer name")
+        if self.operand_b not in OPERAND_B_KINDS:
+            raise TopologyError(f"layer {self.name!r}: operand_b must be one of {', '.join(OPERAND_B_KINDS)}, "
+                                f"got {self.operand_b!r}")
+        if self.operand_b != "weight" and self.kind != "gemm":
+            raise TopologyError(f"layer {self.name!r}: only GEMM layers can take an activation as operand B")
         for f in ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h", "kernel_w",
-                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
+                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups", "count"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise TopologyError(f"layer {self.name!r}: {f} must be a positive integer, got {v!r}")
@@ -141,16 +157,30 @@ class Layer:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of the real layer (batch 1)."""
+        """Multiply-accumulates of the real layer (batch 1; all ``count`` copies)."""
         per_out = (self.in_c // self.groups) * self.kernel_h * self.kernel_w
         if self.transposed:  # every input element is scattered over the kernel
             return self.in_h * self.in_w * self.in_c * (self.out_c // self.groups) * self.kernel_h * self.kernel_w
-        return self.out_h * self.out_w * self.out_c * per_out
+        return self.out_h * self.out_w * self.out_c * per_out * self.count
 
     @property
     def params(self) -> int:
-        """Weights of the layer (no bias, no BN)."""
-        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w
+        """Weights of the layer (no bias, no BN); 0 when operand B is an activation or the KV cache."""
+        if self.operand_b != "weight":
+            return 0
+        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w * self.count
+
+    @property
+    def gemm_mnk(self) -> tuple[int, int, int]:
+        """(M, N, K) of one copy of a GEMM layer (kind ``gemm``)."""
+        return self.in_h, self.out_c, self.in_w
+
+    @property
+    def operand_b_elems(self) -> int:
+        """Elements of operand B of all copies (weights, or the activation / KV-cache operand)."""
+        if self.kind == "gemm":
+            return self.in_w * self.out_c * self.count
+        return self.params
 
     @property
     def ifmap_elems(self) -> int:
@@ -183,6 +213,7 @@ class Op:
     order: int = -1
     kernel: int = 0
     stride: int = 0
+    attention: str = ""  # softmax of an attention call: the call's name (fused attention keeps it on chip)
 
     @property
     def input_elems(self) -> int:
@@ -196,11 +227,19 @@ class Op:
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A feature map in the graph: id, (C, H, W) and the node that produced it ("input" for the network input)."""
+    """A tensor in the graph: id, (C, H, W), the node that produced it ("input" for the network input)
+    and its class: ``activation`` (feature maps), ``kv_cache`` (keys/values kept across decode steps),
+    ``weight`` (rows an embedding gathers) or ``tokens`` (token ids)."""
 
     id: int
     shape: tuple[int, int, int]
     producer: str
+    kind: str = "activation"
+
+    @property
+    def elems(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
 
 
 @dataclass(frozen=True)
@@ -238,17 +277,47 @@ class Topology:
     params: int | None = None  # the model's full parameter count (incl. BN, biases), when converted from torch
     # calls the converter saw but does not model (their MACs and traffic are missing from results)
     unmodelled: tuple[Unmodelled, ...] = ()
+    # sequence models: tokens per sequence in this pass; decoders: the phase and, for decode, the
+    # tokens already in the KV cache (``context``)
+    seq_len: int | None = None
+    phase: str | None = None
+    context: int | None = None
+    # the workload: images or sequences per step, and bytes per tensor class (None: Hardware.word_bytes)
+    batch: int = 1
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise TopologyError(f"topology {self.name!r} has no convolution or linear layers")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or not 1 <= self.batch <= MAX_BATCH:
+            raise TopologyError(f"topology {self.name!r}: batch must be an integer from 1 to {MAX_BATCH:,}, "
+                                f"got {self.batch!r}")
+
+    def workload_tags(self) -> list[str]:
+        """Short tags for what the topology was traced at and runs with (run folder names): ``seq128``,
+        ``prefill2048``, ``decode4096``, ``b8``, ``w8a16``."""
+        tags = []
+        if self.phase == "decode":
+            tags.append(f"decode{self.context}")
+        elif self.phase == "prefill":
+            tags.append(f"prefill{self.seq_len}")
+        elif self.seq_len is not None:
+            tags.append(f"seq{self.seq_len}")
+        if self.batch != 1:
+            tags.append(f"b{self.batch}")
+        if self.precision is not None:
+            tags.append(self.precision.label)
+        if any(layer.precision is not None for layer in self.layers):
+            tags.append("layerprec")
+        return tags
 
     def __len__(self) -> int:
         return len(self.layers)
 
     @property
     def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
+        """MACs of one step: every layer, every image or sequence of the batch."""
+        return sum(layer.macs for layer in self.layers) * self.batch
 
     @property
     def unmodelled_macs(self) -> int:
@@ -273,16 +342,21 @@ class Topology:
     def from_dict(cls, d: dict) -> "Topology":
         def tup(x):
             return tuple(tuple(i) if isinstance(i, list) else i for i in x)
-        layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ()))}) for ld in d["layers"])
+        layers = tuple(Layer(**{**ld, "inputs": tuple(ld.get("inputs", ())),
+                                "precision": Precision(**ld["precision"]) if ld.get("precision") else None})
+                       for ld in d["layers"])
         ops = tuple(Op(**{**od, "inputs": tuple(od["inputs"]), "input_shapes": tup(od["input_shapes"]),
                           "output_shape": tuple(od["output_shape"])}) for od in d.get("ops", ()))
-        tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"])
-                        if isinstance(t, dict) else TensorInfo(id=t[0], shape=tuple(t[1]), producer=t[2])  # compact form
+        tensors = tuple(TensorInfo(id=t["id"], shape=tuple(t["shape"]), producer=t["producer"],
+                                   kind=t.get("kind", "activation"))
+                        if isinstance(t, dict) else TensorInfo(t[0], tuple(t[1]), t[2], *t[3:4])  # compact form
                         for t in d.get("tensors", ()))
         ishape = tuple(d["input_shape"]) if d.get("input_shape") else None
         unmodelled = tuple(Unmodelled(**u) for u in d.get("unmodelled", ()))
         return cls(name=d["name"], layers=layers, input_shape=ishape, ops=ops, tensors=tensors,
-                   params=d.get("params"), unmodelled=unmodelled)
+                   params=d.get("params"), unmodelled=unmodelled, seq_len=d.get("seq_len"), phase=d.get("phase"),
+                   context=d.get("context"), batch=d.get("batch", 1),
+                   precision=Precision(**d["precision"]) if d.get("precision") else None)
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), separators=(",", ":")))
@@ -296,6 +370,50 @@ class Topology:
             return cls.from_dict(json.loads(text))
         except (ValueError, KeyError, TypeError) as e:
             raise TopologyError(f"{path}: not a trafficsim topology JSON ({e})") from None
+
+
+def with_decode_context(topology: Topology, context: int) -> Topology:
+    """The decode topology of the same decoder at another ``context`` (tokens in the KV cache), without
+    tracing: only the attended length changes (``context + 1`` positions), in the attention GEMMs that read
+    the KV cache (QK^T's N, AV's K), their softmax, the cache tensors and the appends.
+
+    Exact for decoders whose attention reads the whole cache (a test compares it with fresh traces); raises
+    :class:`TopologyError` for a topology that is not a decode step."""
+    if topology.phase != "decode" or topology.context is None:
+        raise TopologyError(f"{topology.name}: not a decode-phase topology")
+    c0, c1 = topology.context, context
+    if c1 == c0:
+        return topology
+    s0, s1 = c0 + 1, c1 + 1
+    kv_ids = {t.id for t in topology.tensors if t.kind == "kv_cache"}
+    att_ids: set[int] = set()
+    layers = []
+    for layer in topology.layers:
+        if layer.operand_b == "kv_cache":
+            if layer.out_c == s0 and layer.in_w != s0:      # QK^T: N = positions
+                layer = replace(layer, out_c=s1)
+            elif layer.in_w == s0 and layer.out_c != s0:    # AV: K = positions
+                layer = replace(layer, in_w=s1, kernel_w=s1)
+            else:
+                raise TopologyError(f"{topology.name}: cannot tell the positions of {layer.name!r} at context {c0}")
+            att_ids.update(layer.inputs[:1])
+            att_ids.add(layer.output)
+        layers.append(layer)
+
+    def fix(shape: tuple[int, int, int], tid: int) -> tuple[int, int, int]:
+        c, h, w = shape
+        if tid in kv_ids:   # (heads, tokens, head_dim): the cache before (c0) or after (s0) the append
+            return (c, c1 if h == c0 else s1 if h == s0 else h, w)
+        if tid in att_ids and w == s0:   # scores and probabilities (copies, rows, positions)
+            return (c, h, s1)
+        return shape
+
+    tensors = tuple(replace(t, shape=fix(t.shape, t.id)) for t in topology.tensors)
+    ops = tuple(replace(op, input_shapes=tuple(fix(sh, t) for t, sh in zip(op.inputs, op.input_shapes)),
+                        output_shape=fix(op.output_shape, op.output))
+                if op.kind in ("softmax", "kv_append") or any(t in kv_ids or t in att_ids for t in op.inputs)
+                else op for op in topology.ops)
+    return replace(topology, layers=tuple(layers), tensors=tensors, ops=ops, context=c1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +478,9 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
     * depthwise (groups == in_c): one ``DP`` row with Num Filter = channel multiplier.
     * grouped (1 < groups < in_c): one row per group with C/g channels and K/g filters.
     * linear: a 1x1 conv on a 1x1 input.
+    * GEMM (M, N, K), also a matmul between activations or against the KV cache: SCALE-Sim's GEMM row,
+      the conv row ``H=M, W=K, R=1, S=K, C=1, Num Filter=N, stride 1``; a batched GEMM of ``count``
+      copies (heads x sequences) is ``count`` such rows.
     * transposed conv: an ordinary stride-1 conv on the zero-upsampled grid (SCALE-Sim cannot
       express it; the HarDNet paper treated deconvolutions the same way).
     * dilated conv: a dense kernel of the dilated extent (over-counts MACs; SCALE-Sim has no dilation).
@@ -368,8 +489,12 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
         if layer.kind == "linear":
             return [ScaleSimRow(_safe_name(layer.name, False), 1, 1, 1, 1, layer.in_c, layer.out_c, 1,
                                 layer.sparsity, index)]
-        return [ScaleSimRow(_safe_name(layer.name, False), layer.in_h, layer.in_w, layer.kernel_h,
-                            layer.kernel_w, layer.in_c, layer.out_c, layer.stride_h, layer.sparsity, index)]
+        row = ScaleSimRow(_safe_name(layer.name, False), layer.in_h, layer.in_w, layer.kernel_h,
+                          layer.kernel_w, layer.in_c, layer.out_c, layer.stride_h, layer.sparsity, index)
+        if layer.count == 1:
+            return [row]
+        # a batched GEMM (heads x sequences) is `count` independent SCALE-Sim GEMM rows
+        return [replace(row, name=f"{row.name}_{j}") for j in range(layer.count)]
     if layer.stride_h != layer.stride_w:
         raise TopologyError(f"layer {layer.name!r}: SCALE-Sim supports one stride, got "
                             f"{layer.stride_h}x{layer.stride_w}")
@@ -391,11 +516,27 @@ def layer_scalesim_rows(layer: Layer, index: int = -1) -> list[ScaleSimRow]:
             for g in range(layer.groups)]
 
 
+def batch_scalesim_rows(layer: Layer, rows: list[ScaleSimRow], batch: int) -> list[ScaleSimRow]:
+    """A layer's rows at ``batch`` (SCALE-Sim itself has batch 1): a weight GEMM stacks the batch's tokens
+    into M (one row, weights shared, as an accelerator runs it); every other layer (convolutions, GEMMs
+    between activations) is ``batch`` copies of its rows, named ``<row>_b<i>``."""
+    if batch == 1:
+        return rows
+    if layer.kind in ("gemm", "linear") and layer.operand_b == "weight" and layer.count == 1:
+        (row,) = rows
+        if layer.kind == "linear":  # one token: a GEMM row of M = batch
+            k = row.channels
+            return [replace(row, ifmap_h=batch, ifmap_w=k, filter_h=1, filter_w=k, channels=1)]
+        return [replace(row, ifmap_h=row.ifmap_h * batch)]
+    return [replace(r, name=f"{r.name}_b{j}") for j in range(batch) for r in rows]
+
+
 def scalesim_rows(topology: Topology) -> list[ScaleSimRow]:
-    """All SCALE-Sim rows of a topology, in order, before ``DP`` expansion (what the CSV holds)."""
+    """All SCALE-Sim rows of a topology, in order, before ``DP`` expansion (what the CSV holds), at the
+    topology's batch (:func:`batch_scalesim_rows`)."""
     rows: list[ScaleSimRow] = []
     for i, layer in enumerate(topology.layers):
-        rows.extend(layer_scalesim_rows(layer, i))
+        rows.extend(batch_scalesim_rows(layer, layer_scalesim_rows(layer, i), topology.batch))
     return rows
 
 

@@ -42,6 +42,22 @@ InputOpt = Annotated[Optional[str], typer.Option(
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Fail if the model calls an op the converter cannot model (matmul between activations, "
                      "attention, conv1d, embeddings...) instead of warning and leaving its work out.")]
+SeqOpt = Annotated[Optional[int], typer.Option(
+    "--seq", help="Token models: tokens per sequence (encoders; the prefill phase of decoders). Default: the "
+                  "model's (bert_base 128, gpt2 1024, llama3* 2048).", rich_help_panel="Workload", min=None)]
+PhaseOpt = Annotated[Optional[str], typer.Option(
+    "--phase", help="Decoders: prefill (--seq tokens on an empty KV cache, the default) or decode (one token "
+                    "on a KV cache of --context tokens).", rich_help_panel="Workload")]
+ContextOpt = Annotated[Optional[int], typer.Option(
+    "--context", help="Decoders, decode phase: tokens already in the KV cache (read every step; the step "
+                      "appends one). Implies --phase decode.", rich_help_panel="Workload")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch", help="Images or sequences per step (default 1). Weight GEMMs stack the batch's tokens "
+                    "(weights read once); other layers run once per image or sequence.", rich_help_panel="Workload")]
+PrecisionOpt = Annotated[Optional[str], typer.Option(
+    "--precision", help="Bytes per tensor class: int8 (SCALE-Sim's 1 byte), int4, fp8, bf16, fp16, fp32, or mixed "
+                        "like w8a16, w4a16kv8, w8a8p32 (weights, activations, KV cache, partial sums). The compat "
+                        "engine keeps SCALE-Sim's 1-byte words.", rich_help_panel="Workload")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of a CSV argument: conv or gemm (default: told by its header).")]
 

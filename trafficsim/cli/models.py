@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import InputOpt, StrictOpt
+from .common import BatchOpt, ContextOpt, InputOpt, PhaseOpt, PrecisionOpt, SeqOpt, StrictOpt
 from ..errors import InputError
+from ..files import atomic_write_text
 from ..inputs import resolve_topology
-from ..topology import Layer, atomic_write_text, topology_csv_text
+from ..topology import Layer, Topology, topology_csv_text
 
 SpecArg = Annotated[str, typer.Argument(
     help="A zoo model name (see 'trafficsim list'), path/to/file.py:attr for your own nn.Module, "
@@ -22,6 +23,19 @@ SpecArg = Annotated[str, typer.Argument(
 
 def _shape(s) -> str:
     return "x".join(map(str, s))
+
+
+def input_label(t: Topology) -> str:
+    """What a topology was traced at: ``3x224x224``, ``seq 128``, ``prefill 2048``, ``decode @4096``."""
+    if t.input_shape is not None:
+        return "x".join(map(str, t.input_shape))
+    if t.phase == "decode":
+        return f"decode @{t.context}"
+    if t.phase == "prefill":
+        return f"prefill {t.seq_len}"
+    if t.seq_len is not None:
+        return f"seq {t.seq_len}"
+    return "CSV"
 
 
 def _millions(n: int) -> str:
@@ -49,7 +63,7 @@ def list_cmd(
     for name in names:
         t = model_topology(name)
         m = model_metrics(t)
-        m["input"] = "x".join(map(str, t.input_shape or default_input_shape(name)))
+        m["input"] = input_label(t) if t.input_shape is None else "x".join(map(str, t.input_shape))
         rows.append(m)
     if as_json:
         print(json.dumps([{k: r[k] for k in ("model", "input", "params", "macs", "cio", "layers")} for r in rows],
@@ -59,7 +73,7 @@ def list_cmd(
 
     columns = [Column("model", "left"), Column("input", "left", drop=2), Column("layers", drop=3),
                Column("params"), Column("MACs"), Column("CIO"), Column("MACs/CIO", drop=1)]
-    cells = [[r["model"], r["input"], str(r["layers"]), _millions(r["params"]), _giga(r["macs"]),
+    cells = [[r["model"], r["input"], str(r["layers"]), f"{r['params']:,}", _giga(r["macs"]),
               _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-"] for r in rows]
     out = console()
     table, dropped = fitted_table(columns, cells, out.width, title="trafficsim model zoo")
@@ -78,12 +92,15 @@ def info(
     all_convs: Annotated[bool, typer.Option("--all-convs", help="Count every conv in CIO (the paper leaves out "
                                             "stand-alone stride-2 depthwise downsampling convs).")] = False,
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Per-layer shapes, MACs, weights, CIO and MACs/CIO of MODEL, and the totals, and any op not modelled."""
     from ..metrics import layer_metrics, model_metrics
     from ..topology import unmodelled_summary
 
-    topology = resolve_topology(model, input_shape)
+    topology = resolve_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context)
     if strict:
         topology.check_modelled()
     paper = not all_convs
@@ -101,7 +118,7 @@ def info(
     from .tables import Column, dropped_note, fitted_table
     from .tables import console as make_console
 
-    shape = "x".join(map(str, topology.input_shape)) if topology.input_shape else "CSV"
+    shape = input_label(topology)
     # narrow terminals lose MoC first, then weights, input, CIO, kernel, output and kind; never # and names
     columns = [Column("#"), Column("layer / op", "left"), Column("kind", "left", drop=3), Column("input", drop=7),
                Column("output", drop=4), Column("kernel/s", drop=5), Column("MACs"), Column("weights", drop=8),
@@ -148,12 +165,18 @@ def convert(
     fmt: Annotated[str, typer.Option("--format", "-f", help="CSV format: conv (SCALE-Sim's default) or gemm "
                                      "(M, N, K rows, depthwise layers expanded per channel).")] = "conv",
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
+    batch: BatchOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Write MODEL as a SCALE-Sim topology CSV (padding folded into the IFMAP size so SCALE-Sim's output sizes
     equal the model's; depthwise convs as DP rows). Example: trafficsim convert hardnet68 -o hardnet68.csv"""
     if fmt not in ("conv", "gemm"):
         raise InputError(f"--format {fmt!r}: choose conv or gemm")
-    topology = resolve_topology(model, input_shape)
+    topology = resolve_topology(model, input_shape, seq_len=seq_len, phase=phase, context=context, batch=batch,
+                                precision=precision)
     if strict:
         topology.check_modelled()
     elif topology.unmodelled:

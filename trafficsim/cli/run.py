@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,8 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import (ArrayOpt, BandwidthOpt, ConfigOpt, DataflowOpt, FormatOpt, InputOpt, ModelArg, PresetOpt,
-                     SramOpt, StrictOpt, check_output_dir, resolve_hardware, resolve_topology, write_guarded)
+from .common import (ArrayOpt, BandwidthOpt, BatchOpt, ConfigOpt, ContextOpt, DataflowOpt, FormatOpt, InputOpt,
+                     ModelArg, PhaseOpt, PrecisionOpt, PresetOpt, SeqOpt, SramOpt, StrictOpt, check_output_dir,
+                     resolve_hardware, resolve_topology, write_guarded)
 from ..errors import InputError
 from ..hardware import Hardware
 
@@ -60,9 +62,18 @@ def run(
     energy: Annotated[Optional[str], typer.Option(
         "--energy", help="Capacity engine: energy per access in pJ, e.g. dram=160,sram=2.5,mac=0.23 "
                          "(defaults: Horowitz, ISSCC 2014; see docs/capacity.md).", rich_help_panel="Capacity model")] = None,
+    attention: Annotated[Optional[str], typer.Option(
+        "--attention", help="Capacity engine: unfused (QK^T, softmax, AV as three kernels: the scores go to DRAM and "
+                            "back; default) or fused (flash-style: the scores stay on chip).",
+        rich_help_panel="Capacity model")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
     strict: StrictOpt = False,
+    seq_len: SeqOpt = None,
+    phase: PhaseOpt = None,
+    context: ContextOpt = None,
+    batch: BatchOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Simulate MODEL (a zoo name, a SCALE-Sim CSV or file.py:attr) on a systolic array.
 
@@ -80,8 +91,9 @@ def run(
             raise InputError(f"{name} must be a positive finite number, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
-    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling)
-    topology = resolve_topology(model, input_shape, fmt)
+    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention)
+    topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context,
+                                batch=batch, precision=precision)
     if strict:
         topology.check_modelled()
     if not no_write:
@@ -113,21 +125,24 @@ def run(
     if not no_write:
         from ..runs import write_run
 
-        folder = write_guarded(write_run, result, topology, out)
+        source = model if (".py:" in model or model.endswith(".py")) else None  # a user model: file.py:attr
+        folder = write_guarded(write_run, result, topology, out, source=source)
+        if folder.replaced:
+            print(f"trafficsim: note: replaced the earlier run folder {folder}", file=sys.stderr)
     if quiet:
         if folder:
             print(folder)
         return
-    print_summary(result, elapsed, folder)
+    print_summary(result, elapsed, folder, topology)
 
 
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
 OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
-                "--energy": "energy", "--tiling": "tiling"}
+                "--energy": "energy", "--tiling": "tiling", "--attention": "attention"}
 
 
 def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None,
-                   tiling: str | None = None):
+                   tiling: str | None = None, attention: str | None = None):
     """The options record of ``engine`` from the command line (None when no option flag is given:
     the engine's defaults). A flag applies to the engines whose options type has its field."""
     import dataclasses
@@ -136,7 +151,7 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
 
     given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
                                              ("--residency", residency or None), ("--energy", energy),
-                                             ("--tiling", tiling))
+                                             ("--tiling", tiling), ("--attention", attention))
              if value is not None}
     if not given:
         return None
@@ -159,7 +174,7 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     return options_type(engine)(**fields)
 
 
-def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
+def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) -> None:
     """A rich table of the run's totals."""
     from rich.console import Console
     from rich.table import Table
@@ -175,8 +190,10 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
     table.add_column("words", justify="right")
     table.add_column("bytes", justify="right")
 
-    def row(label: str, words: int) -> None:
-        table.add_row(label, f"{words:,}", f"{words * wb:,}")
+    def row(label: str, words: int, bytes_key: str) -> None:
+        # engines that count bytes per tensor class (capacity) report them; else words x word size
+        nbytes = t.get(bytes_key, words * wb)
+        table.add_row(label, f"{words:,}", f"{nbytes:,}" if float(nbytes).is_integer() else f"{nbytes:,.1f}")
 
     table.add_row("total cycles", f"{t['total_cycles']:,}", "")
     if t.get("stall_cycles"):
@@ -184,10 +201,22 @@ def print_summary(result, elapsed_s: float, folder: Path | None) -> None:
     if "overall_util_pct" in t:
         table.add_row("overall utilisation", f"{t['overall_util_pct']:.2f} %", "")
     table.add_row("MACs", f"{t['macs']:,}", "")
-    row("DRAM IFMAP reads", t["dram_ifmap_reads"])
-    row("DRAM FILTER reads", t["dram_filter_reads"])
-    row("DRAM OFMAP writes", t["dram_ofmap_writes"])
-    row("DRAM total", t["dram_words"])
+    row("DRAM IFMAP reads", t["dram_ifmap_reads"], "dram_ifmap_bytes")
+    row("DRAM FILTER reads", t["dram_filter_reads"], "dram_filter_bytes")
+    row("DRAM OFMAP writes", t["dram_ofmap_writes"], "dram_ofmap_bytes")
+    row("DRAM total", t["dram_words"], "dram_bytes")
+    if topology is not None and (topology.seq_len is not None or any(layer.operand_b != "weight"
+                                                                    for layer in topology.layers)):
+        from ..metrics import traffic_split
+
+        split = traffic_split(result, topology)
+        total = sum(split.values()) or 1
+        for cls, label in (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"),
+                           ("psums", "partial sums")):
+            if split[cls] or cls != "psums":
+                v = split[cls]
+                table.add_row(f"  DRAM {label}", f"{100 * v / total:.1f} %",
+                              f"{v:,}" if float(v).is_integer() else f"{v:,.1f}")
     for key, label in (("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"),
                        ("compulsory_bytes", "compulsory traffic (bytes)"), ("bound_bytes", "lower bound (bytes)")):
         if key in t:

@@ -168,6 +168,9 @@ def table_lines(df, width: int = 80) -> list[str]:
             v = row[column]
             if isinstance(v, bool) or v is None or v != v:  # NaN
                 out.append("" if v is None or v != v else str(v))
+            elif isinstance(v, float) and column != "overall_util_pct":  # a count in a float column
+                whole = v.is_integer()
+                out.append(_compact(round(v)) if compact else f"{int(v):,}" if whole else f"{v:,.1f}")
             elif isinstance(v, float):
                 out.append(f"{v:.2f}")
             elif isinstance(v, int) or hasattr(v, "dtype"):

@@ -179,6 +179,10 @@ class UnmodelledOpWarning(TrafficsimWarning):
     """The topology holds calls the converter could not model; results leave out their MACs and traffic."""
 
 
+class PrecisionIgnoredWarning(UserWarning):
+    """A SCALE-Sim engine was given a topology with a precision: it keeps SCALE-Sim's 1-byte words."""
+
+
 def warn_unmodelled(topology: Topology) -> None:
     """Warn (:class:`UnmodelledOpWarning`) naming the ops of ``topology`` that no engine simulates."""
     import warnings
@@ -213,6 +217,13 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
     mod = importlib.import_module(info.module)
     if topology.unmodelled:  # never silently wrong: name what the results leave out
         warn_unmodelled(topology)
+    if info.family == FAMILY_SCALESIM and (topology.precision is not None
+                                          or any(layer.precision is not None for layer in topology.layers)):
+        import warnings
+
+        warnings.warn(PrecisionIgnoredWarning(
+            f"engine {engine!r} counts SCALE-Sim's 1-byte words: the precision of {topology.name} "
+            "applies to the capacity engine only"), stacklevel=2)
     return mod.simulate(topology, hardware, progress=progress, options=options)
 
 

@@ -28,11 +28,13 @@ from ..errors import InputError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import Layer, Topology
+from ..workload import Precision
 
 ConcatMode = Literal["zero-copy", "materialised"]
 CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
 TilingMode = Literal["per-operand", "uniform"]
 TILING_MODES: tuple[str, ...] = ("per-operand", "uniform")
+ATTENTION_MODES: tuple[str, ...] = ("unfused", "fused")
 LOOP_NAMES = ("K", "C", "S")  # output channels, input channels (reduction), output pixels
 # the six loop orders, outer to inner, as indices into LOOP_NAMES
 LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
@@ -58,6 +60,13 @@ class CapacityOptions:
       ofmap SRAMs and is consumed by the very next node is not read back from DRAM by it, and not
       written at all when that node is its only consumer.
     * ``energy``: the per-access energy table (:class:`~trafficsim.energy.EnergyTable`).
+    * ``attention``: ``"unfused"`` (QK^T, softmax and AV are three kernels: the scores are written and read
+      back) or ``"fused"`` (flash-style: the scores of an attention call never leave the chip; only Q, K, V
+      and the output move).
+
+    Element sizes come from the topology's workload (:func:`trafficsim.workload.effective_precision`:
+    its precision, else ``Hardware.word_bytes``); ``word_bytes`` here, when given, is a uniform precision
+    that overrides both (kept for existing callers).
     """
 
     word_bytes: int | None = None
@@ -66,12 +75,15 @@ class CapacityOptions:
     fuse_pool_add: bool = False
     inter_layer_residency: bool = False
     energy: EnergyTable = field(default_factory=EnergyTable)
+    attention: str = "unfused"
 
     def __post_init__(self) -> None:
         if self.tiling not in TILING_MODES:
             raise InputError(f"tiling must be 'per-operand' or 'uniform', got {self.tiling!r}")
         if self.concat not in CONCAT_MODES:
             raise InputError(f"concat must be 'zero-copy' or 'materialised', got {self.concat!r}")
+        if self.attention not in ATTENTION_MODES:
+            raise InputError(f"attention must be 'unfused' or 'fused', got {self.attention!r}")
         if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
             raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
 
@@ -484,7 +496,8 @@ def compute_counts(layer: Layer, hardware: Hardware) -> ComputeCounts:
     rows (one per group; a transposed conv runs on its zero-upsampled grid, as SCALE-Sim would)."""
     ra, ca = hardware.array_rows, hardware.array_cols
     df = hardware.dataflow
-    mult = layer.groups  # identical SCALE-Sim rows: one per group (per channel for depthwise)
+    # identical SCALE-Sim rows: one per group (per channel for depthwise), one per copy of a batched GEMM
+    mult = layer.groups * layer.count
     e = layer.out_h * layer.out_w
     rsc = layer.eff_kernel_h * layer.eff_kernel_w * (layer.in_c // layer.groups)
     k = layer.out_c // layer.groups
@@ -527,9 +540,18 @@ class _Acc:
     op_writes: int = 0
     resident_saved: int = 0
     fused_ops: list = field(default_factory=list)
+    op_weight_reads: int = 0   # part of op_reads: embedding rows (weights)
+    op_kv_writes: int = 0      # part of op_writes: keys/values appended to the KV cache
+    scores_on_chip: str = ""   # fused attention: "out" (QK^T keeps its scores) or "in" (AV reads them on chip)
 
 
 def _tensor_elems(topology: Topology) -> dict[int, int]:
+    """Elements of every tensor at the topology's batch."""
+    b = topology.batch
+    return {t: n * b for t, n in _tensor_elems_one(topology).items()}
+
+
+def _tensor_elems_one(topology: Topology) -> dict[int, int]:
     elems: dict[int, int] = {}
     for t in topology.tensors:
         c, h, w = t.shape
@@ -579,6 +601,7 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
     charged: set[int] = set()
     stats = {"ops_charged": 0, "ops_fused": 0, "concats_zero_copy": 0, "tensors_resident": 0}
     ops_in_order = sorted(range(len(topology.ops)), key=lambda j: topology.ops[j].order)
+    tensor_kind = {t.id: t.kind for t in topology.tensors}
     for j in ops_in_order:
         op = topology.ops[j]
         if op.kind == "concat" and options.concat == "zero-copy":
@@ -587,6 +610,19 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
             continue
         if op.kind == "other":
             transparent.add(j)
+            continue
+        if op.kind == "kv_append":
+            # the new keys/values are written into the cache in place (the cache itself is read by the
+            # attention GEMMs as their operand B): only the appended rows move
+            kinds = {t.id: t.kind for t in topology.tensors}
+            new = topology.batch * sum(c * h * w for t, (c, h, w) in zip(op.inputs, op.input_shapes)
+                                       if kinds.get(t) != "kv_cache")
+            acc[owner(op.order)].op_writes += new
+            acc[owner(op.order)].op_kv_writes += new
+            producer[op.output] = ("O", j)
+            continue
+        if op.kind == "softmax" and op.attention and options.attention == "fused":
+            transparent.add(j)  # flash-style: the scores stay on chip
             continue
         if options.fuse_pool_add and op.kind in ("maxpool", "avgpool", "add"):
             host = None
@@ -609,6 +645,7 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
         a = acc[owner(op.order)]
         a.op_reads += sum(elems[x] for x in op.inputs)
         a.op_writes += elems[op.output]
+        a.op_weight_reads += sum(elems[x] for x in op.inputs if tensor_kind.get(x) == "weight")  # embedding rows
         producer[op.output] = ("O", j)
         final_out[("O", j)] = op.output
         charged.add(j)
@@ -642,7 +679,8 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
     def conv_input_pieces(layer: Layer) -> set[int]:
         # tensors a layer reads as its conv input, looking through zero-copy concats and views
         out: set[int] = set()
-        todo = list(layer.inputs)
+        # a GEMM between activations reads operand B as its "filter": only operand A is its input
+        todo = list(layer.inputs if layer.operand_b == "weight" else layer.inputs[:1])
         while todo:
             t = todo.pop()
             out.add(t)
@@ -702,6 +740,8 @@ def run_id_tags(result: RunResult) -> list[str]:
         tags.append("matcat")
     if opts.get("tiling") == "uniform":
         tags.append("uniform")
+    if opts.get("attention") == "fused":
+        tags.append("flashattn")
     hw, default = result.hardware, Hardware()
     if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
         dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
@@ -709,83 +749,187 @@ def run_id_tags(result: RunResult) -> list[str]:
     return tags
 
 
+def _batched(layer: Layer, batch: int) -> tuple[Layer, int]:
+    """The layer at ``batch`` and how many identical copies of it run: a weight GEMM stacks the batch's
+    tokens into M (weights amortised by the tiling); a GEMM between activations (or against the KV cache)
+    gets ``batch`` times the copies; a convolution runs once per image (copies: its weights are re-read per
+    image unless they fit on chip across images, which this model does not credit)."""
+    if batch == 1:
+        return layer, 1
+    if layer.kind in ("gemm", "linear") and layer.operand_b == "weight" and layer.count == 1:
+        if layer.kind == "linear":
+            return replace(layer, kind="gemm", in_c=1, in_h=batch, in_w=layer.in_c, out_h=batch, out_w=1,
+                           kernel_h=1, kernel_w=layer.in_c), 1
+        return replace(layer, in_h=layer.in_h * batch, out_h=layer.out_h * batch), 1
+    if layer.kind == "gemm":
+        return replace(layer, count=layer.count * batch), 1
+    return layer, batch
+
+
+def _layer_bytes(layer: Layer, prec: "Precision") -> tuple[float, float, float, float]:
+    """Bytes per element of a layer's (A input, B operand, output, partial sums)."""
+    b = {"weight": prec.weights, "activation": prec.activations, "kv_cache": prec.kv_cache}[layer.operand_b]
+    return prec.activations, b, prec.activations, prec.psums
+
+
+def _capacities(hardware: Hardware, a_b: float, b_b: float, p_b: float) -> tuple[int, int, int]:
+    """(ifmap, filter, ofmap) SRAM sizes in elements of the operand each holds (real kB: 1024 bytes)."""
+    return (int(hardware.ifmap_sram_kb * 1024 // a_b), int(hardware.filter_sram_kb * 1024 // b_b),
+            int(hardware.ofmap_sram_kb * 1024 // p_b))
+
+
+def _fuse_attention(layers: list[Layer], acc: list["_Acc"]) -> int:
+    """Flash-style attention: the QK^T GEMM of each attention call does not write its scores and the AV
+    GEMM does not read them (the softmax between them is skipped in :func:`_apply_network`)."""
+    by_call: dict[str, list[int]] = {}
+    for i, layer in enumerate(layers):
+        if layer.attention:
+            by_call.setdefault(layer.attention, []).append(i)
+    fused = 0
+    for idx in by_call.values():
+        if len(idx) != 2:
+            continue
+        qk, av = acc[idx[0]], acc[idx[1]]
+        qk.output_writes = qk.psum_writes   # the final scores stay on chip (spills, if any, still move)
+        av.input_reads = 0
+        qk.scores_on_chip, av.scores_on_chip = "out", "in"
+        qk.fused_ops.append("attention")
+        av.fused_ops.append("attention")
+        fused += 1
+    return fused
+
+
 def simulate(topology: Topology, hardware: Hardware, progress=None,
              options: CapacityOptions | None = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` with the capacity-aware model.
 
-    One :class:`LayerResult` per topology layer. DRAM counts are in words (bytes = words x word
-    size); ``dram_ofmap_writes`` holds all ofmap-side transfers (final writes, spilled partial
-    sums and their read-backs) and ``dram_ifmap_reads``/``dram_ofmap_writes`` include the reads
-    and writes of the ops charged to the layer (split out in ``extra``).
+    One :class:`LayerResult` per topology layer. DRAM counts are in elements ("words"); bytes use the
+    workload's bytes per tensor class (:func:`trafficsim.workload.effective_precision`, a layer's own
+    precision first) and are in ``extra``: ``dram_bytes`` and its split ``dram_{weights,kv_cache,
+    activations,psums}_bytes``. ``dram_ofmap_writes`` holds all ofmap-side transfers (final writes,
+    spilled partial sums and their read-backs) and ``dram_ifmap_reads``/``dram_ofmap_writes`` include the
+    reads and writes of the ops charged to the layer (split out in ``extra``). At ``Topology.batch`` > 1 a
+    layer's numbers are those of the whole batch (:func:`_batched`).
     """
+    from ..workload import effective_precision
+
     options = options or CapacityOptions()
-    word_bytes = options.word_bytes or hardware.word_bytes
-    if word_bytes != hardware.word_bytes:
-        hardware = hardware.with_(word_bytes=word_bytes)
-    caps = sram_capacities_words(hardware, word_bytes)
-    onchip_words = sum(caps)
+    if options.word_bytes is not None:
+        base_prec = Precision.uniform(float(options.word_bytes))
+        if options.word_bytes != hardware.word_bytes:
+            hardware = hardware.with_(word_bytes=options.word_bytes)
+    else:
+        base_prec = effective_precision(topology, hardware)
+    batch = topology.batch
     n = len(topology.layers)
-    layers = [_as_scalesim_layer(layer) for layer in topology.layers]
+    layers: list[Layer] = []
+    copies: list[int] = []
+    precs: list[Precision] = []
+    for layer in topology.layers:
+        bl, c = _batched(_as_scalesim_layer(layer), batch)
+        layers.append(bl)
+        copies.append(c)
+        precs.append(layer.precision or base_prec)
     traffic: list[LayerTraffic] = []
     acc: list[_Acc] = []
+    caps_of: list[tuple[int, int, int]] = []
     for i, layer in enumerate(layers):
+        a_b, b_b, _, p_b = _layer_bytes(layer, precs[i])
+        caps = _capacities(hardware, a_b, b_b, p_b)
+        caps_of.append(caps)
         lt = layer_traffic(layer, caps, options.tiling)
         traffic.append(lt)
-        acc.append(_Acc(lt.input_reads, lt.weight_reads, lt.output_writes, lt.psum_writes, lt.psum_reads))
+        c = copies[i]
+        acc.append(_Acc(lt.input_reads * c, lt.weight_reads * c, lt.output_writes * c, lt.psum_writes * c,
+                        lt.psum_reads * c))
         if progress is not None:
             progress(i + 1, n)
     stats: dict[str, int] = {}
+    if options.attention == "fused":
+        stats["attention_fused"] = _fuse_attention(layers, acc)
     if topology.ops:
-        stats = _apply_network(topology, acc, options, min(caps[0], caps[2]) // 2)
+        a_b = base_prec.activations
+        cap0 = _capacities(hardware, a_b, a_b, a_b)
+        stats.update(_apply_network(topology, acc, options, min(cap0[0], cap0[2]) // 2))
 
     memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
     bytes_per_cycle = memory.ideal_bytes_per_cycle
     peak_macs_per_cycle = hardware.array_rows * hardware.array_cols
     balance = peak_macs_per_cycle / bytes_per_cycle
+    b_class = {"weight": "weights", "activation": "activations", "kv_cache": "kv_cache"}
     results: list[LayerResult] = []
     for i, (layer, lt, a) in enumerate(zip(layers, traffic, acc)):
+        c = copies[i]
+        prec = precs[i]
+        a_b, b_b, o_b, p_b = _layer_bytes(layer, prec)
         cc = compute_counts(layer, hardware)
-        macs = layer_macs(layer)
+        macs = layer_macs(layer) * c
         ifmap_reads = a.input_reads + a.op_reads
         ofmap_writes = a.output_writes + a.psum_reads + a.op_writes
         dram_words = ifmap_reads + a.weight_reads + ofmap_writes
-        dram_bytes = dram_words * word_bytes
-        layer_bytes = (a.input_reads + a.weight_reads + a.output_writes + a.psum_reads) * word_bytes
+        final_writes = a.output_writes - a.psum_writes
+        split = {"weights": 0.0, "kv_cache": 0.0, "activations": 0.0, "psums": 0.0}
+        split[b_class[layer.operand_b]] += a.weight_reads * b_b
+        split["activations"] += (a.input_reads + final_writes) * a_b
+        split["psums"] += (a.psum_writes + a.psum_reads) * p_b
+        # ops charged to this layer: embedding rows are weights, KV appends the cache, the rest activations
+        split["weights"] += a.op_weight_reads * base_prec.weights
+        split["kv_cache"] += a.op_kv_writes * base_prec.kv_cache
+        split["activations"] += ((a.op_reads - a.op_weight_reads) + (a.op_writes - a.op_kv_writes)) * base_prec.activations
+        dram_bytes = sum(split.values())
+        read_bytes = (a.input_reads * a_b + a.weight_reads * b_b + a.psum_reads * p_b
+                      + a.op_weight_reads * base_prec.weights + (a.op_reads - a.op_weight_reads) * base_prec.activations)
+        write_bytes = dram_bytes - read_bytes
+        layer_bytes = a.input_reads * a_b + a.weight_reads * b_b + final_writes * o_b + (a.psum_writes + a.psum_reads) * p_b
         # the layer's reads and writes as two transfers: the ideal pipe's time depends on their sum only
-        cost = transfer_cost(memory, Transfers.of([(ifmap_reads + a.weight_reads + a.psum_reads) * word_bytes,
-                                                   (a.output_writes + a.op_writes) * word_bytes], [False, True]))
+        cost = transfer_cost(memory, Transfers.of([math.ceil(read_bytes), math.ceil(write_bytes)], [False, True]))
         dram_cycles = cost.dram_cycles
-        total = max(cc.compute_cycles, dram_cycles)
-        prefetch = transfer_cost(memory, Transfers.of(lt.first_tile_words * word_bytes)).dram_cycles
+        compute_cycles = cc.compute_cycles * c
+        total = max(compute_cycles, dram_cycles)
+        first_tile_bytes = math.ceil(lt.first_tile_words * max(a_b, b_b))
+        prefetch = transfer_cost(memory, Transfers.of(first_tile_bytes)).dram_cycles
         comp_i, comp_w, comp_o = lt.compulsory_words
-        compulsory_b = (comp_i + comp_w + comp_o) * word_bytes
-        cap_bound_b = capacity_bound_words(layer, onchip_words) * word_bytes
+        if a.scores_on_chip == "out":    # fused attention: the scores are not the layer's DRAM traffic
+            comp_o = 0
+        elif a.scores_on_chip == "in":
+            comp_i = 0
+        compulsory_b = (comp_i * a_b + comp_w * b_b + comp_o * o_b) * c
+        onchip_words = sum(caps_of[i])
+        cap_bound_b = capacity_bound_words(layer, onchip_words) * min(a_b, b_b, o_b) * c
         bound_b = max(float(compulsory_b), cap_bound_b)
-        # every DRAM word passes through SRAM once; array-side accesses from the fold model
-        sram_words = (cc.sram_ifmap_reads + cc.sram_filter_reads + cc.sram_ofmap_writes + cc.sram_psum_reads
-                      + dram_words)
+        # every DRAM byte passes through SRAM once; array-side accesses from the fold model
+        sram_bytes = ((cc.sram_ifmap_reads * a_b + cc.sram_filter_reads * b_b
+                       + (cc.sram_ofmap_writes + cc.sram_psum_reads) * p_b) * c + dram_bytes)
+        mac_word_bytes = max(1, int(math.ceil(max(a_b, b_b))))
         e_dram = cost.energy_pj_total * 1e-6
-        e_sram = sram_energy_uj(sram_words * word_bytes, options.energy)
-        e_mac = mac_energy_uj(macs, options.energy, word_bytes)
+        e_sram = sram_energy_uj(sram_bytes, options.energy)
+        e_mac = mac_energy_uj(macs, options.energy, mac_word_bytes)
         intensity = macs / dram_bytes if dram_bytes else math.inf
         cio = layer.cio
+
+        def whole(x: float) -> float | int:
+            return int(x) if float(x).is_integer() else x
+
         extra = {
-            "compulsory_bytes": compulsory_b,
+            "compulsory_bytes": whole(compulsory_b),
             "capacity_bound_bytes": cap_bound_b,
             "bound_bytes": bound_b,
-            # the layer's own conv traffic (without charged ops) against its bounds
-            "layer_dram_bytes": layer_bytes,
+            # the layer's own traffic (without charged ops) against its bounds
+            "layer_dram_bytes": whole(layer_bytes),
             "traffic_over_bound_ratio": layer_bytes / bound_b if bound_b else 0.0,
             "traffic_over_compulsory_ratio": layer_bytes / compulsory_b if compulsory_b else 0.0,
-            "dram_ifmap_bytes": ifmap_reads * word_bytes,
-            "dram_filter_bytes": a.weight_reads * word_bytes,
-            "dram_ofmap_bytes": ofmap_writes * word_bytes,
+            "dram_bytes": whole(dram_bytes),
+            "dram_ifmap_bytes": whole(dram_bytes - write_bytes - a.weight_reads * b_b - a.psum_reads * p_b),
+            "dram_filter_bytes": whole(a.weight_reads * b_b),
+            "dram_ofmap_bytes": whole(write_bytes + a.psum_reads * p_b),
+            **{f"dram_{k}_bytes": whole(v) for k, v in split.items()},
+            "kv_cache_write_bytes": whole(a.op_kv_writes * base_prec.kv_cache),
             "dram_psum_writes": a.psum_writes,
             "dram_psum_reads": a.psum_reads,
             "op_read_words": a.op_reads,
             "op_write_words": a.op_writes,
             "resident_saved_words": a.resident_saved,
-            "compute_cycles": cc.compute_cycles,
+            "compute_cycles": compute_cycles,
             "dram_cycles": dram_cycles,
             "latency_ms": total / (hardware.clock_mhz * 1e3),
             "energy_uj": e_dram + e_sram + e_mac,
@@ -804,24 +948,27 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         }
         results.append(LayerResult(
             layer_id=i, name=topology.layers[i].name, source_layer=i, macs=macs,
-            total_cycles_incl_prefetch=total + prefetch, total_cycles=total, stall_cycles=total - cc.compute_cycles,
+            total_cycles_incl_prefetch=total + prefetch, total_cycles=total, stall_cycles=total - compute_cycles,
             overall_util_pct=100.0 * macs / (total * peak_macs_per_cycle) if total else 0.0,
             mapping_efficiency_pct=cc.mapping_efficiency_pct,
-            compute_util_pct=100.0 * macs / (cc.compute_cycles * peak_macs_per_cycle) if cc.compute_cycles else 0.0,
-            sram_ifmap_reads=cc.sram_ifmap_reads, sram_filter_reads=cc.sram_filter_reads,
-            sram_ofmap_writes=cc.sram_ofmap_writes,
+            compute_util_pct=100.0 * macs / (compute_cycles * peak_macs_per_cycle) if compute_cycles else 0.0,
+            sram_ifmap_reads=cc.sram_ifmap_reads * c, sram_filter_reads=cc.sram_filter_reads * c,
+            sram_ofmap_writes=cc.sram_ofmap_writes * c,
             dram_ifmap_reads=ifmap_reads, dram_filter_reads=a.weight_reads, dram_ofmap_writes=ofmap_writes,
             avg_ifmap_dram_bw=ifmap_reads / total if total else 0.0,
             avg_filter_dram_bw=a.weight_reads / total if total else 0.0,
             avg_ofmap_dram_bw=ofmap_writes / total if total else 0.0,
             extra=extra,
         ))
+    word_bytes = hardware.word_bytes
+    caps = _capacities(hardware, base_prec.activations, base_prec.weights, base_prec.psums)
     meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
                         "fuse_pool_add": options.fuse_pool_add,
-                        "inter_layer_residency": options.inter_layer_residency,
+                        "inter_layer_residency": options.inter_layer_residency, "attention": options.attention,
                         "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
                                    "sram_pj_per_byte": options.energy.sram_pj_per_byte,
                                    "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
+            "precision": base_prec.to_dict(), "batch": batch,
             "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
             "network_ops": stats}
     return RunResult(model=topology.name, engine="capacity", hardware=hardware, layers=tuple(results), meta=meta)

@@ -21,7 +21,8 @@ from pathlib import Path
 from ..errors import EngineError, InputError, TrafficsimError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
-from ..topology import ScaleSimRow, Topology, atomic_write_text, expand_dp, scalesim_rows, topology_csv_text
+from ..files import atomic_write_text
+from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows, topology_csv_text
 from . import ProgressFn
 
 ENGINE_NAME = "scalesim"

@@ -29,7 +29,8 @@ MAX_CACHE_FILE_BYTES = 512 * 1024 * 1024  # a per-layer record of the largest zo
 NOT_IN_KEY = ("run_name",)
 _DIGEST_PREFIX = ',"sha256":"'
 _DIGEST_SUFFIX_LEN = len(_DIGEST_PREFIX) + 64 + 2  # ,"sha256":"<64 hex>"}
-_INT_TOTALS = (*TOTAL_KEYS, "dram_words", "dram_bytes")
+# counts of words and cycles are integers; dram_bytes may be fractional (4-bit precisions: half-byte elements)
+_INT_TOTALS = (*TOTAL_KEYS, "dram_words")
 _LAYER_FIELDS = tuple(result_fields())
 
 
@@ -78,7 +79,9 @@ def valid_record(doc: Mapping[str, Any], per_layer: bool) -> bool:
     totals = doc.get("totals")
     if not isinstance(totals, dict):
         return False
-    if not all(type(totals.get(k)) is int for k in _INT_TOTALS) or not all(map(_is_number, totals.values())):
+    if not all(type(totals.get(k)) is int for k in _INT_TOTALS) or "dram_bytes" not in totals:
+        return False
+    if not all(map(_is_number, totals.values())):
         return False
     layers = doc.get("layers")
     if layers is None:

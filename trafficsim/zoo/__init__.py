@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch stays unimported until a model is built
     from torch import nn
 
 __all__ = ["MODELS", "register_model", "create_model", "list_models", "resolve_model_name", "model_family",
-           "model_input_size", "registered_models"]
+           "model_input_size", "registered_models", "model_sequence", "is_decoder_model"]
 
 # name -> "family_module:constructor". Keep in sync with the @register_model decorators (tests check it).
 MODELS: dict[str, str] = {
@@ -64,6 +64,12 @@ MODELS: dict[str, str] = {
     "fc_hardnet84": "fc_hardnet:fc_hardnet84",
     "fc_hardnet70": "fc_hardnet:fc_hardnet70",
     "segnet": "segnet:segnet",
+    # Transformers (written here: torchvision ViT, HF BERT/GPT-2/Llama layouts)
+    "vit_b_16": "transformer:vit_b_16",
+    "bert_base": "transformer:bert_base",
+    "gpt2": "transformer:gpt2",
+    "llama3_2_1b": "transformer:llama3_2_1b",
+    "llama3_8b": "transformer:llama3_8b",
 }
 
 # Default input (height, width) of models not meant for 224x224 ImageNet inputs.
@@ -72,6 +78,15 @@ _INPUT_SIZES: dict[str, tuple[int, int]] = {
     **{n: (360, 480) for n in ("fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_hardnet68",
                                "fc_hardnet76", "fc_hardnet84", "segnet")},
     "fc_hardnet70": (1024, 2048),
+}
+
+# Token models: default sequence length (encoders; decoders' prefill), decode context, positions.
+# Decoders are the entries with a "context".
+_SEQUENCES: dict[str, dict[str, int]] = {
+    "bert_base": {"seq_len": 128, "max_positions": 512},
+    "gpt2": {"seq_len": 1024, "context": 1023, "max_positions": 1024},
+    "llama3_2_1b": {"seq_len": 2048, "context": 4096, "max_positions": 131072},
+    "llama3_8b": {"seq_len": 2048, "context": 4096, "max_positions": 8192},
 }
 
 # Modules of this package that hold no model definitions.
@@ -144,6 +159,19 @@ def model_input_size(name: str) -> tuple[int, int]:
     from ..inputs import DEFAULT_INPUT_SHAPE
 
     return _INPUT_SIZES.get(resolve_model_name(name), DEFAULT_INPUT_SHAPE[1:])
+
+
+def model_sequence(name: str) -> dict[str, int] | None:
+    """Token models: ``{"seq_len", "max_positions"}`` and, for decoders, the default decode ``"context"``;
+    None for image models. Does not import torch."""
+    seq = _SEQUENCES.get(resolve_model_name(name))
+    return dict(seq) if seq is not None else None
+
+
+def is_decoder_model(name: str) -> bool:
+    """True for zoo decoders (models with a KV cache and prefill/decode phases). Does not import torch."""
+    seq = model_sequence(name)
+    return seq is not None and "context" in seq
 
 
 def create_model(name: str, **kwargs: Any) -> "nn.Module":

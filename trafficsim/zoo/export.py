@@ -14,8 +14,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import list_models, resolve_model_name
-from ..topology import Layer, Op, Topology, atomic_write_text, topology_csv_text
+from . import is_decoder_model, list_models, resolve_model_name
+from ..files import atomic_write_text
+from ..topology import Layer, Op, Topology, topology_csv_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 JSON_DIR = PACKAGE_DIR / "data" / "topologies"
@@ -33,9 +34,13 @@ def topology_json_text(topology: Topology) -> str:
     d = topology.to_dict()
     d["layers"] = [_without_defaults(x, Layer) for x in d["layers"]]
     d["ops"] = [_without_defaults(x, Op) for x in d["ops"]]
-    d["tensors"] = [[t["id"], t["shape"], t["producer"]] for t in d["tensors"]]
-    if not d.get("unmodelled"):
-        d.pop("unmodelled", None)  # everything modelled: files of older exports stay byte-identical
+    d["tensors"] = [[t["id"], t["shape"], t["producer"]] + ([t["kind"]] if t["kind"] != "activation" else [])
+                    for t in d["tensors"]]
+    for key in ("unmodelled", "seq_len", "phase", "context", "precision"):
+        if not d.get(key):
+            d.pop(key, None)  # at their defaults: files of older exports stay byte-identical
+    if d.get("batch") == 1:
+        d.pop("batch")
     return json.dumps(d, separators=(",", ":")) + "\n"
 
 
@@ -44,9 +49,12 @@ def export_model(name: str, json_dir: Path = JSON_DIR, csv_dir: Path = CSV_DIR) 
     from .cache import build_model_topology, default_input_shape
 
     canonical = resolve_model_name(name)
-    topology = build_model_topology(canonical, default_input_shape(canonical))
+    topology = build_model_topology(canonical, default_input_shape(canonical))  # token models: default sequence
     atomic_write_text(Path(json_dir) / f"{canonical}.json", topology_json_text(topology))
     atomic_write_text(Path(csv_dir) / f"{canonical}.csv", topology_csv_text(topology, "conv"))
+    if is_decoder_model(canonical):  # the decode step at the default context (other contexts: rescaled)
+        decode = build_model_topology(canonical, None, phase="decode")
+        atomic_write_text(Path(json_dir) / f"{canonical}.decode.json", topology_json_text(decode))
     return topology
 
 

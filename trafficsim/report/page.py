@@ -1,6 +1,7 @@
 """The report page: one self-contained ``index.html`` beside the figures (no scripts, no network access):
-the figures (PNG, with links to the SVGs), summary tables, links to the tidy tables and to each run
-folder's CSVs, and the folders that were skipped."""
+the figures (PNG, with links to the SVGs) with the captions it is given, summary tables, links to the tidy
+tables and to each run folder's CSVs, and the folders that were skipped. It draws nothing and imports no
+figure code: the caller passes the files and captions."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -9,8 +10,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import atomic_write_text
+from .tables import engine_pairs, runs_in_order
+
 if TYPE_CHECKING:
-    from .plots import ReportData
+    from .loading import ReportData
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5em auto; max-width: 1200px;
@@ -60,7 +64,7 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int], table_i
 def runs_table_html(data: "ReportData", out_dir: Path) -> str:
     """The summary table: one row per run with totals and links to the run folder's CSV files."""
     colors = data.colors()
-    runs = data.runs.sort_values(["network", "pes", "sram_kb_total", "engine"])
+    runs = runs_in_order(data)
     has_latency = "latency_ms" in runs.columns and runs["latency_ms"].notna().any()
     headers = ["network", "hardware", "engine", "total cycles", "DRAM MB", "IFMAP MB", "FILTER MB", "OFMAP MB",
                "CIO (M elements)", "MACs (G)"] + (["latency (ms)"] if has_latency else []) + ["files"]
@@ -71,7 +75,7 @@ def runs_table_html(data: "ReportData", out_dir: Path) -> str:
                          for f in ("layers.csv", "COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv",
                                    "DETAILED_ACCESS_REPORT.csv", "summary.json") if (folder / f).exists())
         row = [f'<span class="swatch" style="background:{colors[r["network"]]}"></span>{_e(r["network"])}',
-               _e(r["hardware"]), _e(r["engine"]), _num(r["total_cycles"]), _num(r["dram_bytes"] / 1e6, "{:,.3f}"),
+               _e(r["hardware_label"]), _e(r["engine"]), _num(r["total_cycles"]), _num(r["dram_bytes"] / 1e6, "{:,.3f}"),
                _num(r["dram_ifmap_bytes"] / 1e6, "{:,.3f}"), _num(r["dram_filter_bytes"] / 1e6, "{:,.3f}"),
                _num(r["dram_ofmap_bytes"] / 1e6, "{:,.3f}"),
                _num(r["cio"] / 1e6, "{:,.3f}") if "cio" in r else "–",
@@ -86,8 +90,6 @@ def runs_table_html(data: "ReportData", out_dir: Path) -> str:
 
 def engines_table_html(data: "ReportData") -> str:
     """Compatible vs capacity-aware totals where both exist (empty string otherwise)."""
-    from .plots import engine_pairs
-
     pairs = engine_pairs(data.runs)
     if pairs.empty:
         return ""
@@ -96,20 +98,17 @@ def engines_table_html(data: "ReportData") -> str:
     rows = []
     for _, r in pairs.iterrows():
         a, b = float(r["dram_bytes_compatible"]), float(r["dram_bytes_capacity"])
-        rows.append([_e(r["network"]), _e(r["hardware"]), _num(a / 1e6, "{:,.3f}"), _num(b / 1e6, "{:,.3f}"),
+        rows.append([_e(r["network"]), _e(r["hardware_label"]), _num(a / 1e6, "{:,.3f}"), _num(b / 1e6, "{:,.3f}"),
                      _num(b / a if a else float("nan"), "{:.3f}"), _num(r["total_cycles_compatible"]),
                      _num(r["total_cycles_capacity"])])
     return _table(headers, rows, {2, 3, 4, 5, 6}, "engines-table")
 
 
 def write_page(data: "ReportData", out_dir: Path, files: dict[str, tuple[Path, Path]],
-               tables: dict[str, Path], metric: str = "dram_bytes") -> Path:
-    """Write ``out_dir/index.html`` and return its path."""
-    from .plots import FIGURE_CAPTIONS, metric_info
-    from .files import atomic_write_text
-
+               tables: dict[str, Path], captions: dict[str, str]) -> Path:
+    """Write ``out_dir/index.html`` and return its path: the figures in ``files`` (name -> PNG, SVG) in that
+    order, each with ``captions[name]``; the runs table; the ``tables`` (key -> CSV path) as links."""
     out_dir = Path(out_dir)
-    metric_name = metric_info(metric)[0].lower()
     title = f"trafficsim report: {_e(data.directory)}"
     parts = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
              f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{_CSS}</style>\n</head>\n<body>',
@@ -122,7 +121,7 @@ def write_page(data: "ReportData", out_dir: Path, files: dict[str, tuple[Path, P
              "<nav>" + "".join(f'<a href="#{n}">{_e(n.replace("_", " "))}</a>' for n in files)
              + '<a href="#runs">runs</a><a href="#data">data</a></nav>']
     for name, (png, svg) in files.items():
-        caption = FIGURE_CAPTIONS.get(name, name).replace("{metric}", metric_name)
+        caption = captions.get(name, name)
         parts.append(f'<figure id="{_e(name)}"><a href="{_href(svg, out_dir)}"><img src="{_href(png, out_dir)}" '
                      f'alt="{_e(caption)}"></a><figcaption><b>{_e(name)}</b>: {_e(caption)} '
                      f'(<a href="{_href(png, out_dir)}">PNG</a>, <a href="{_href(svg, out_dir)}">SVG</a>)'
