@@ -2,10 +2,9 @@
 
     python benchmarks/bench_dram.py [--ramulator PATH] [--stream hardnet68|synthetic]
 
-The stream: HarDNet-68's DRAM requests under the capacity engine (32x32 array, 64 kB SRAMs,
-DDR4-3200, one channel) when the engine can produce them (``trafficsim.dram.layer_streams``);
-otherwise a synthetic stream of the same size and read/write mix (runs of consecutive requests
-at random places, as tile transfers are). Both simulators time it in trace mode (as fast as the
+The stream: HarDNet-68's DRAM requests under the capacity engine's tiling (32x32 array, 64 kB
+SRAMs, NCHW, 64 B bursts; benchmarks/dram_streams.py), or with --synthetic a stream of the size and
+read/write mix of its byte totals (runs of consecutive requests at random places, as tile transfers are). Both simulators time it in trace mode (as fast as the
 queues accept requests) on Ramulator's DDR4_3200 / DDR4_8Gb_x8, one channel, so their numbers
 must also agree. Ramulator's time is the CPU time of its process (os.times of children); the
 model's is this process's CPU time for simulate_requests after one warm-up call (numba compiles
@@ -34,14 +33,16 @@ HARDNET68_BYTES_READ = 12_477_583 + 19_873_532
 HARDNET68_BYTES_WRITTEN = 4_569_902
 
 
-def hardnet_stream(request_bytes: int) -> tuple[np.ndarray, np.ndarray, str]:
-    try:
-        from trafficsim.dram.layer_streams import network_stream
-    except ImportError:
-        network_stream = None
-    if network_stream is not None:
-        addr, w = network_stream("hardnet68", array="32x32", sram_kb=64, dram="ddr4-3200")
-        return addr, w, "HarDNet-68 capacity-engine requests"
+def hardnet_stream(request_bytes: int, synthetic: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    if not synthetic:
+        try:
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            from dram_streams import network_requests
+            addr, w, n_layers = network_requests("hardnet68", burst_bytes=request_bytes)
+            return addr, w, (f"HarDNet-68's {n_layers} conv/linear layers, capacity-engine tiling (32x32, 64 kB, "
+                             f"NCHW): {len(addr):,} requests, {w.mean():.1%} writes")
+        except ImportError as e:  # the capacity engine's schedule or layouts are not there
+            print(f"(no layer streams: {e}; using a synthetic stream)")
     n_read = -(-HARDNET68_BYTES_READ // request_bytes)
     n_write = -(-HARDNET68_BYTES_WRITTEN // request_bytes)
     n = n_read + n_write
@@ -57,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="a Ramulator v1 binary (default: $TRAFFICSIM_RAMULATOR); without it only the model runs")
     ap.add_argument("--repeat", type=int, default=3, help="model runs (the fastest CPU time counts)")
     ap.add_argument("--docs", action="store_true", help="write the printed lines into docs/dram.md")
+    ap.add_argument("--synthetic", action="store_true", help="a synthetic stream of HarDNet-68's size and mix")
     args = ap.parse_args(argv)
 
     cfg = DramConfig(standard="DDR4_3200", org="DDR4_8Gb_x8", channels=1)
     dev = cfg.resolve()
-    addr, w, what = hardnet_stream(dev.request_bytes)
+    addr, w, what = hardnet_stream(dev.request_bytes, args.synthetic)
     lines: list[str] = []
 
     def say(text: str) -> None:

@@ -63,6 +63,37 @@ PATTERNS = [
 ]
 
 
+# Real layers (the capacity engine's per-operand tiling at 32x32 and 64 kB, 1-byte words), in two layouts:
+# (model, layer, short name). The streams are written to tests/fixtures/dram/streams/*.npz.
+LAYERS = [
+    ("resnet18", "layer2.0.conv1", "resnet18-layer2.0.conv1"),
+    ("hardnet68", "base.3.layers.3.conv", "hardnet68-base.3.layers.3"),
+    ("mobilenet_v2", "features.4.conv.1.0", "mobilenet_v2-dw-features.4"),
+]
+LAYER_LAYOUTS = ("nchw", "nhwc")
+LAYER_CONFIGS = ("DDR4-config.cfg", "DDR4_3200-1ch", "LPDDR4-config.cfg")
+
+
+def layer_cases() -> list[dict]:
+    """Generate and save the layer streams; the fixture cases that replay them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from dram_streams import find_layer, layer_requests
+
+    out = []
+    (FIXTURES.parent / "streams").mkdir(parents=True, exist_ok=True)
+    for model, lname, short in LAYERS:
+        layer = find_layer(model, lname)
+        for layout in LAYER_LAYOUTS:
+            addr, w = layer_requests(layer, layout=layout)
+            rel = f"streams/{short}-{layout}.npz"
+            np.savez_compressed(FIXTURES.parent / rel, addr=addr, is_write=w)
+            for cname in LAYER_CONFIGS:
+                out.append(dict(name=f"{cname} {short} {layout}", config=CONFIGS[cname],
+                                stream=dict(source="file", path=rel, model=model, layer=lname, layout=layout,
+                                            tiling="capacity per-operand, 32x32, 64 kB, 1-byte words")))
+    return out
+
+
 def config_of(c: dict) -> DramConfig:
     return DramConfig(standard=c["speed"], org=c["org"], channels=c["channels"], ranks=c["ranks"])
 
@@ -125,14 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(dict(name=f"{cname} {pname}", config=c,
                               stream=dict(source="pattern", kind=kind, n=n, write_fraction=wf, seed=seed, **extra)))
     if args.layers:
-        from trafficsim.dram.layer_streams import FIXTURE_LAYERS
-        for spec in FIXTURE_LAYERS:
-            cases.append(dict(name=spec["name"], config=CONFIGS[spec["config"]], stream=spec["stream"]))
+        cases += layer_cases()
 
     out, ram_cpu, model_cpu = [], 0.0, 0.0
     with tempfile.TemporaryDirectory(prefix="ramulator-fixtures-") as tmpd:
         for case in cases:
-            addr, w = case_stream(case)
+            addr, w = case_stream(case, FIXTURES.parent)
             r, rc = run_one(binary, case["name"], case["config"], addr, w, Path(tmpd))
             m, mc = model_numbers(case["config"], addr, w)
             ram_cpu += rc

@@ -304,3 +304,24 @@ def test_docs_standards_table_is_current():
     doc = (Path(__file__).parents[1] / "docs" / "dram.md").read_text()
     table = doc.split("<!-- standards-table:begin -->\n")[1].split("\n<!-- standards-table:end -->")[0]
     assert table == standards_markdown(), "regenerate the table in docs/dram.md from standards_markdown()"
+
+
+# --- the closed form for runs of row hits must change nothing -------------------------------------------
+RUN_CASES = [(std, org, rk, kind, wf, seed)
+             for std, org, rk in [("DDR4_2400R", "DDR4_4Gb_x8", 1), ("DDR4_2400R", "DDR4_4Gb_x8", 2),
+                                  ("LPDDR4_2400", "LPDDR4_8Gb_x16", 1), ("HBM_1Gbps", "HBM_4Gb", 1),
+                                  ("ddr5-4800", None, 1)]
+             for kind, wf, seed in [("seq", 0.0, 0), ("seq", 0.05, 1), ("rows", 0.3, 2), ("rows", 0.7, 3),
+                                    ("copy", 0.0, 4), ("seq", 1.0, 5), ("random", 0.5, 6)]]
+
+
+@pytest.mark.parametrize("std,org,rk,kind,wf,seed", RUN_CASES)
+def test_row_hit_runs_in_closed_form_change_nothing(std, org, rk, kind, wf, seed):
+    from trafficsim.dram.patterns import splitmix64, stream
+    dev = DramConfig(standard=std, org=org, ranks=rk, channels=1).resolve()
+    a, w = stream(kind, 12000, seed=seed, write_fraction=wf, request_bytes=dev.request_bytes, run=100)
+    arrival = None if seed % 2 else np.cumsum(splitmix64(seed, len(a)) % np.uint64(4)).astype(np.int64)
+    fast = simulate_requests(dev, a, w, arrival, completion=True)
+    slow = simulate_requests(dev, a, w, arrival, completion=True, runs=False)
+    assert fast.to_dict() == slow.to_dict()
+    assert (fast.completion == slow.completion).all()

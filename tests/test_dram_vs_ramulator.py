@@ -38,7 +38,7 @@ def test_fixture_provenance():
 
 @pytest.mark.parametrize("case", DOC["fixtures"], ids=[f["name"] for f in DOC["fixtures"]])
 def test_model_equals_ramulator(case):
-    addr, w = case_stream(case)
+    addr, w = case_stream(case, FIXTURES.parent)
     assert len(addr) == case["requests"] and digest(addr, w) == case["digest"], "the stream generator changed"
     c = case["config"]
     dev = DramConfig(standard=c["speed"], org=c["org"], channels=c["channels"], ranks=c["ranks"]).resolve()

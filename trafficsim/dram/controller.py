@@ -56,12 +56,13 @@ B_ROW, B_HITS, B_TS = range(3)                 # banks
 R_OPEN, R_SINCE, R_ACTIVE, R_REFCNT = range(4)  # ranks
 H_WM, H_REFRESHED, H_LASTPOP, H_VERSION, H_TNEXT, H_QL = range(6)  # channels; queue lengths at H_QL + q
 NH = H_QL + 4
-(P_C, P_R, P_G, P_B, P_NREQ, P_RL, P_WL, P_NREFI, P_QR, P_QW, P_CAP, P_POLICY, P_TIMEOUT) = range(13)
-NP = 13
+(P_C, P_R, P_G, P_B, P_NREQ, P_RL, P_WL, P_NREFI, P_QR, P_QW, P_CAP, P_POLICY, P_TIMEOUT, P_DRD, P_DWR,
+ P_RUNS) = range(16)
+NP = 16
 M_START, M_END, M_HIST, M_SIB = range(4)       # rule table index per (level, command)
 # scalar state
-SC_K, SC_I, SC_END, SC_DONE, SC_CYCLES, SC_HI, SC_LO, SC_ERR, SC_VISITS, SC_WORK = range(10)
-N_SCALARS = 10
+SC_K, SC_I, SC_END, SC_DONE, SC_CYCLES, SC_HI, SC_LO, SC_ERR, SC_VISITS, SC_WORK, SC_RUNS, SC_RUN_REQS = range(12)
+N_SCALARS = 12
 # per-channel statistics columns
 (ST_RD_HIT, ST_RD_MISS, ST_RD_CONF, ST_WR_HIT, ST_WR_MISS, ST_WR_CONF, ST_RD_FWD, ST_RD_DONE, ST_WR_DONE,
  ST_CMD0) = range(10)
@@ -373,9 +374,118 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
                     nt = t + 1
                 CH[c, H_TNEXT] = nt
                 continue
-            # ---- issue the head's command -------------------------------------------------------------
+            # ---- a run of row hits in closed form ------------------------------------------------------
+            # The head is the oldest of a full queue of hits to one open row, nothing else is queued, and the
+            # next requests of the trace are hits of the same kind to the same row: then every cycle is known.
+            # Each CAS issues d = max(RD->RD or WR->WR latency on its path) after the previous one (earlier
+            # constraints are already met: the head is ready), the front end refills the freed slot in the
+            # next cycle, and no other command can issue. The timing state after the run is the state after
+            # its last CAS (CAS rules have window 1, so later times dominate). It stops before a refresh is
+            # due, before the trace's last request, and at the first request that is not such a hit.
             qi = found_q
             pos = found_pos
+            if P[P_RUNS] and C == 1 and policy == POLICY_OPEN and sc[SC_END] == 0 and qi != Q_ACT and qi != Q_OTHER \
+                    and CH[c, H_QL + Q_ACT] == 0 and CH[c, H_QL + Q_OTHER] == 0 \
+                    and CH[c, H_QL + qi] == (P[P_QW] if qi == Q_WRITE else P[P_QR]) \
+                    and CH[c, H_WM] == (1 if qi == Q_WRITE else 0) \
+                    and (qi == Q_READ or CH[c, H_QL + qi] - 1 >= sc[SC_LO]) \
+                    and Q[c, qi, pos, F_FIRST] == (WR if qi == Q_WRITE else RD) \
+                    and (P[P_DWR] if qi == Q_WRITE else P[P_DRD]) > 0:
+                n = CH[c, H_QL + qi]
+                bidx = Q[c, qi, pos, F_BIDX]
+                erow = Q[c, qi, pos, F_ROW]
+                same = BANK[bidx, B_ROW] == erow
+                for j in range(n):
+                    if Q[c, qi, j, F_BIDX] != bidx or Q[c, qi, j, F_ROW] != erow:
+                        same = False
+                        break
+                if same and qi == Q_READ:
+                    # the other queue keeps its requests through the run (the mode does not change: no write
+                    # arrives); none may be a write to this row, or a read of the run could be served from it
+                    for j in range(CH[c, H_QL + Q_WRITE]):
+                        if Q[c, Q_WRITE, j, F_BIDX] == bidx and Q[c, Q_WRITE, j, F_ROW] == erow:
+                            same = False
+                            break
+                if same:
+                    etype = T_WRITE if qi == Q_WRITE else T_READ
+                    d = P[P_DWR] if qi == Q_WRITE else P[P_DRD]
+                    i0 = sc[SC_I]
+                    last_ok = n_req - 1       # leave the trace's last request to the ordinary path
+                    runs_to = t + BIG // 4
+                    if nrefi > 0:
+                        runs_to = CH[c, H_REFRESHED] + nrefi - 1   # the last cycle before a refresh is due
+                    m = 0                     # requests of the trace that join the run
+                    while i0 + m < last_ok and t + (m + 1) * d <= runs_to:
+                        ii = i0 + m
+                        if E[ii, E_TYPE] != etype or E[ii, E_CH] != c or E[ii, E_BIDX] != bidx \
+                                or E[ii, E_ROW] != erow or arrival[ii] > t + m * d:
+                            break
+                        m += 1
+                    # the request after the run must wait for the full queue too: one that would go to the other
+                    # queue enters in the cycle after the last refill, so the run ends before it
+                    while m >= 1 and E[i0 + m, E_TYPE] != etype:
+                        m -= 1
+                    if m >= 1:
+                        # m + 1 CAS commands at t, t + d, ..., t + m d; request i0 + j enters at cycle t + j d
+                        sc[SC_RUNS] += 1
+                        sc[SC_RUN_REQS] += m + 1
+                        # slots in arrival order: the oldest issues, its slot takes the newest request, which
+                        # issues after all the others, so the slots issue in this order, round and round
+                        order = np.empty(n, np.int64)
+                        for jj in range(n):
+                            order[jj] = jj
+                        for a1 in range(1, n):     # insertion sort by arrival (n <= 4096, once per run)
+                            x = order[a1]
+                            b1 = a1 - 1
+                            while b1 >= 0 and Q[c, qi, order[b1], F_ARRIVE] > Q[c, qi, x, F_ARRIVE]:
+                                order[b1 + 1] = order[b1]
+                                b1 -= 1
+                            order[b1 + 1] = x
+                        head = order[0]
+                        for j in range(m + 1):
+                            tj = t + j * d
+                            head = order[j % n]
+                            if Q[c, qi, head, F_FLAG]:
+                                stats[c, (ST_RD_HIT if etype == T_READ else ST_WR_HIT)] += 1
+                            e = Q[c, qi, head, F_ID]
+                            if etype == T_READ:
+                                pop = max(tj + P[P_RL], CH[c, H_LASTPOP] + 1)
+                                CH[c, H_LASTPOP] = pop
+                                completion[e] = pop
+                                stats[c, ST_RD_DONE] += 1
+                            else:
+                                completion[e] = tj + P[P_WL]
+                                stats[c, ST_WR_DONE] += 1
+                            if j < m:
+                                ii = i0 + j
+                                Q[c, qi, head, F_ID] = ii
+                                Q[c, qi, head, F_TYPE] = etype
+                                Q[c, qi, head, F_RIDX] = E[ii, E_RIDX]
+                                Q[c, qi, head, F_BG] = E[ii, E_BG]
+                                Q[c, qi, head, F_BIDX] = bidx
+                                Q[c, qi, head, F_ROW] = erow
+                                Q[c, qi, head, F_ADDR] = E[ii, E_ADDR]
+                                Q[c, qi, head, F_ARRIVE] = tj
+                                Q[c, qi, head, F_VER] = -1
+                                Q[c, qi, head, F_FLAG] = 1
+                        t_last = t + m * d
+                        BANK[bidx, B_HITS] += m + 1
+                        BANK[bidx, B_TS] = t_last
+                        cas = WR if etype == T_WRITE else RD
+                        _update_timing(cas, c, Q[c, qi, head, F_RIDX], Q[c, qi, head, F_BG], bidx, t_last, P, nxt,
+                                       hist, rule, meta)
+                        stats[c, ST_CMD0 + cas] += m + 1
+                        # the last CAS frees its slot: remove it, keeping arrival order
+                        for j in range(head, n - 1):
+                            _move(Q, c, qi, j + 1, qi, j)
+                        CH[c, H_QL + qi] = n - 1
+                        CH[c, H_VERSION] += 1
+                        CH[c, H_TNEXT] = -1
+                        sc[SC_I] = i0 + m
+                        t = t_last
+                        k = t_last - 1
+                        continue
+            # ---- issue the head's command -------------------------------------------------------------
             cmd = Q[c, qi, pos, F_FIRST]
             etype = Q[c, qi, pos, F_TYPE]
             ridx = Q[c, qi, pos, F_RIDX]

@@ -112,6 +112,27 @@ class DramDevice:
         return evaluate(self.standard.family_rules.write_latency, self.standard.timing)
 
     @cached_property
+    def cas_spacing(self) -> tuple[int, int]:
+        """Cycles between back-to-back RDs (and WRs) to one open row: the largest RD->RD (WR->WR) rule on the
+        path channel -> bank; 0 when a CAS rule has a window above 1 (then no run is taken in closed form)."""
+        from .controller import CMD
+        rule, meta = self.tables
+        out = []
+        for cas in ("RD", "WR"):
+            c = CMD[cas]
+            d = 0
+            for lv in range(4):
+                m = lv * len(CMD) + c
+                if meta[m, 2] > 1:
+                    d = -1
+                    break
+                for k in range(meta[m, 0], meta[m, 1]):
+                    if rule[k, 0] == c and not rule[k, 3]:
+                        d = max(d, int(rule[k, 2]))
+            out.append(d if d >= 1 else 0)
+        return out[0], out[1]
+
+    @cached_property
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         return K.compile_rules(self.standard.family_rules.rules, self.standard.timing, evaluate)
 
@@ -228,7 +249,7 @@ def _as_array(x, dtype, n: int | None, what: str) -> np.ndarray:
 
 
 def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, completion: bool = False,
-                      progress: Progress | None = None) -> DramStats:
+                      progress: Progress | None = None, runs: bool = True) -> DramStats:
     """Time a stream of burst requests on ``device``.
 
     ``addr``: byte addresses (one request each; the low ``log2(request_bytes)`` bits are ignored);
@@ -236,7 +257,8 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
     (``None``: as fast as the queues accept them, Ramulator's trace mode). Requests enter in order,
     at most one per memory cycle. ``completion=True`` keeps each request's completion cycle (reads:
     data returned; writes: their data burst written). ``progress(done, total)`` is called between
-    chunks of requests.
+    chunks of requests. ``runs=False`` turns off the closed form for runs of row hits (the numbers are
+    the same; the tests compare both).
     """
     a = _as_array(addr, np.uint64, None, "addr")
     n = a.shape[0]
@@ -280,6 +302,8 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
     P[K.P_NREFI] = std.timing["nREFI"] if device.refresh else 0
     P[K.P_QR], P[K.P_QW], P[K.P_CAP] = device.read_queue, device.write_queue, device.row_hit_cap
     P[K.P_POLICY], P[K.P_TIMEOUT] = K.POLICIES[device.page_policy], device.timeout_cycles
+    P[K.P_DRD], P[K.P_DWR] = device.cas_spacing
+    P[K.P_RUNS] = 1 if runs else 0
 
     done_i = 0
     while not sc[K.SC_DONE]:

@@ -63,14 +63,16 @@ def stream(kind: str, n: int, *, seed: int = 0, write_fraction: float = 0.0, req
     return addr.astype(np.uint64), w
 
 
-def case_stream(case: dict) -> tuple[np.ndarray, np.ndarray]:
+def case_stream(case: dict, root=None) -> tuple[np.ndarray, np.ndarray]:
     """The stream a stored fixture case describes (``case["config"]``: Ramulator standard, speed, org,
-    channels, ranks; ``case["stream"]``: a pattern with its seed, or a layer stream)."""
+    channels, ranks; ``case["stream"]``: a pattern with its seed, or a ``.npz`` file of addresses and
+    write flags under ``root``)."""
     s = case["stream"]
     c = case["config"]
-    if s["source"] != "pattern":
-        from .layer_streams import layer_stream
-        return layer_stream(s, c)
+    if s["source"] == "file":
+        from pathlib import Path
+        with np.load(Path(root or ".") / s["path"]) as z:
+            return z["addr"].astype(np.uint64), z["is_write"].astype(bool)
     from .config import DramConfig
     dev = DramConfig(standard=c["speed"], org=c["org"], channels=c["channels"], ranks=c["ranks"]).resolve()
     o = dev.standard.org
