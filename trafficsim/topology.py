@@ -114,7 +114,6 @@ class Layer:
     precision: Precision | None = None  # per-layer override of the topology's precision (workload.with_workload)
 
     def __post_init__(self) -> None:
-        check_name(self.name, "layer name")
         if self.operand_b not in OPERAND_B_KINDS:
             raise TopologyError(f"layer {self.name!r}: operand_b must be one of {', '.join(OPERAND_B_KINDS)}, "
                                 f"got {self.operand_b!r}")
