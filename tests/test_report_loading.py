@@ -15,7 +15,7 @@ from trafficsim.cli import main
 from trafficsim.engines import simulate
 from trafficsim.errors import ResultsError
 from trafficsim.hardware import Hardware
-from trafficsim.runs import write_run
+from trafficsim.runs import load_runs, write_run
 from trafficsim.topology import Layer, Topology
 
 pytest.importorskip("matplotlib")
@@ -178,6 +178,13 @@ def test_every_damage_is_one_warning(pristine, tmp_path):
                 pytest.fail(f"{label}: load raised {type(e).__name__}: {e}")
         msgs = [str(w.message) for w in caught]
         assert msgs == data.warnings, label
+        with warnings.catch_warnings(record=True) as caught_runs:  # the plain loader of trafficsim.runs too
+            warnings.simplefilter("always")
+            try:
+                load_runs(root)
+            except Exception as e:  # noqa: BLE001
+                pytest.fail(f"{label}: load_runs raised {type(e).__name__}: {e}")
+        assert all("\n" not in str(w.message) for w in caught_runs), label
         assert all("\n" not in m and "\r" not in m for m in msgs), (label, msgs)
         assert {"netA", "netB"} <= set(data.runs["model"]), (label, msgs)
         victim_runs = data.runs[data.runs["path"] == str(victim)]

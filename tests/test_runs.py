@@ -315,3 +315,23 @@ def test_a_fifo_report_is_refused_without_blocking(tmp_path, result):
         _returns_within(lambda: read_scalesim_reports(folder))
     assert str(info.value) == f"{folder / 'COMPUTE_REPORT.csv'}: a named pipe (FIFO), not a report file; give a " \
                               "regular file"
+
+
+@pytest.mark.parametrize("out", ["file", "file/sub", "/dev/null", "ro"])
+def test_cli_output_errors_are_one_line(tmp_path, capsys, out):
+    """`trafficsim run -o` an existing file, file/sub, /dev/null, or a folder where the run folder's name is a
+    file: one line on stderr, exit 1, nothing written (issue 11: 40-85-line tracebacks)."""
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                        "Num Filter, Strides,\nconv1,8,8,3,3,3,8,1,\n")
+    (tmp_path / "file").write_text("keep")
+    target = Path(out) if out.startswith("/") else tmp_path / out
+    if out == "ro":  # the run folder's name is taken by a file
+        target.mkdir()
+        (target / "t-4x4-ws-1.1.1kB-compat").write_text("keep")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(["run", str(csv_path), "--array", "4x4", "--sram", "1", "-o", str(target), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("trafficsim: error: ") and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "file").read_text() == "keep"

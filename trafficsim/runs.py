@@ -364,29 +364,45 @@ def find_runs(directory: str | os.PathLike) -> list[Path]:
 def load_runs(directory: str | os.PathLike):
     """Load every run folder below ``directory`` into ``(runs, layers)`` pandas DataFrames.
 
-    ``runs`` has one row per run: run_id, model, engine, path, input_shape, the hardware fields
+    ``runs`` has one row per run: run_id, model, source, engine, path, input_shape, the hardware fields
     (``array_rows``, ``dataflow``, ``ifmap_sram_kb``...), ``array`` ("RxC") and every total. ``layers`` has one
-    row per layer with ``run_id`` plus the columns of layers.csv. Folders that cannot be read
-    are skipped with a warning.
+    row per layer with ``run_id`` plus the columns of layers.csv. Folders that cannot be read (summary.json or
+    layers.csv missing pieces, not JSON/CSV, a FIFO or device, too large) are skipped with a one-line warning.
+    :func:`trafficsim.report.load` checks more (what the figures need).
     """
+    import io
+
     import pandas as pd
 
     run_rows, layer_frames = [], []
     for folder in find_runs(directory):
         try:
             s = read_summary(folder)
-            row = {"run_id": s.get("run_id", folder.name), "model": s["model"], "engine": s.get("engine", ""),
-                   "path": str(folder), "input_shape": "x".join(map(str, s["input_shape"])) if s.get("input_shape") else ""}
-            hw = s.get("hardware", {})
+            hw, totals, metrics = s.get("hardware", {}), s["totals"], s.get("metrics", {})
+            if not isinstance(hw, dict) or not isinstance(totals, dict) or not isinstance(metrics, dict):
+                raise ResultsError("summary.json: hardware, totals and metrics must be objects")
+            if not isinstance(s["model"], str) or not s["model"] or not isinstance(s.get("engine", ""), str):
+                raise ResultsError("summary.json: model and engine must be names")
+            shape = s.get("input_shape")
+            row = {"run_id": str(s.get("run_id") or folder.name), "model": s["model"],
+                   "source": s.get("source"), "engine": s.get("engine", ""), "path": str(folder),
+                   "input_shape": "x".join(map(str, shape)) if isinstance(shape, list) and shape else ""}
             row.update(hw)
             row["array"] = f"{hw.get('array_rows')}x{hw.get('array_cols')}"
-            row.update(s["totals"])
-            if "cio" in s.get("metrics", {}):
-                row["cio"] = s["metrics"]["cio"]
+            row.update(totals)
+            if "cio" in metrics:
+                row["cio"] = metrics["cio"]
+            lf = None
             layers_csv = folder / "layers.csv"
-            lf = pd.read_csv(layers_csv) if layers_csv.exists() else None
-        except (ResultsError, OSError, ValueError, KeyError) as e:
-            warnings.warn(f"skipping {folder}: {e}", stacklevel=2)
+            if os.path.lexists(layers_csv):
+                text = read_text_bounded(layers_csv, what="layer table", error=ResultsError,
+                                         max_bytes=_MAX_LAYERS_CSV_BYTES)
+                lf = pd.read_csv(io.StringIO(text)) if text.strip() else None
+        except (ResultsError, ValueError, KeyError) as e:
+            reason = " ".join(str(e).split())
+            for prefix in (f"{folder / 'summary.json'}: ", f"{folder / 'layers.csv'}: ", f"{folder}: "):
+                reason = reason.removeprefix(prefix)
+            warnings.warn(f"skipping {folder}: {reason}", stacklevel=2)
             continue
         run_rows.append(row)
         if lf is not None:
