@@ -24,7 +24,8 @@ SramOpt = Annotated[Optional[str], typer.Option(
     "--sram", help="SRAM kB: one size for all three buffers, or IFMAP,FILTER,OFMAP (e.g. 512,512,256).",
     rich_help_panel="Hardware")]
 PresetOpt = Annotated[Optional[str], typer.Option(
-    "--preset", help="Start from a preset: scalesim (default: SCALE-Sim 3.0.0's scale.cfg), arm-scale, eyeriss, tpu.",
+    "--preset", help="Start from a preset: scalesim (default: SCALE-Sim 3.0.0's scale.cfg), arm-scale, eyeriss "
+                     "(ARM SCALE-Sim's eyeriss.cfg), eyeriss-chip (the measured chip: 108 kB buffer, 0.48 GB/s link), tpu.",
     rich_help_panel="Hardware")]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", "-c", help="Start from a SCALE-Sim .cfg file (3.0.0 or v2).", rich_help_panel="Hardware")]
