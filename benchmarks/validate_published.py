@@ -26,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -117,7 +116,8 @@ PUBLISHED: dict[str, Published] = {
                                          "\"6.7% less DRAM access volume than Eyeriss with input compression\" "
                                          "(quoted from a reading note, not checked against the PDF)"),
     # -- SCALE-Sim RTL validation (ISPASS 2020 Fig. 4 is a bar chart: one value is quoted in text, by issue #125)
-    "ispass20.rtl_os_4x4_cycles": Published(10, "cycles", "ss125", "ISPASS'20 Fig. 4, 4x4 OS case"),
+    "ispass20.rtl_os_4x4_cycles": Published(10, "cycles", "ss125", "ISPASS'20 Fig. 4, 4x4 OS case",
+                                            "read off the figure by the issue's author (\"9 cycles instead of 10\")"),
     # -- HarDNet, ICCV 2019 Table 4 (224x224) and the README
     "hardnet.hardnet39ds.params_m": Published(3.5, "M params", "iccv19", "Table 4"),
     "hardnet.hardnet39ds.gmacs": Published(0.44, "GMACs", "iccv19", "Table 4"),
@@ -207,7 +207,8 @@ def measured_consistency(name: str) -> dict[str, float]:
     return {"accesses": accesses, "acc_per_mac": accesses / c["macs"], "acc_per_pixel": accesses / c["input_pixels"]}
 
 
-def eyeriss_hardware(ifmap_kb: int, filter_kb: float = FILTER_GLB_KB, ofmap_kb: int | None = None, **changes) -> Hardware:
+def eyeriss_hardware(ifmap_kb: int, filter_kb: float = FILTER_GLB_KB, ofmap_kb: int | None = None,
+                     **changes: Any) -> Hardware:
     """The ``eyeriss-chip`` preset with another split of its buffers (kB; ofmap = 100 - ifmap by default)."""
     ofmap_kb = IFMAP_PSUM_KB - ifmap_kb if ofmap_kb is None else ofmap_kb
     return preset("eyeriss-chip").with_(ifmap_sram_kb=ifmap_kb, filter_sram_kb=int(filter_kb), ofmap_sram_kb=ofmap_kb,
@@ -229,7 +230,8 @@ def conv_traffic(name: str, hardware: Hardware) -> list[dict[str, Any]]:
         rows.append({"name": result.layers[i].name, "bytes": e["layer_dram_bytes"], "weights": e["dram_filter_bytes"],
                      "fmaps": e["layer_dram_bytes"] - e["dram_filter_bytes"], "levels": e.get("levels", ""),
                      "latency_ms": e["latency_ms"], "compute_cycles": e["compute_cycles"],
-                     "dram_cycles": e["dram_cycles"], "bound_bytes": e["bound_bytes"]})
+                     "dram_cycles": e["dram_cycles"], "bound_bytes": e["bound_bytes"],
+                     "psum_spill_bytes": e["dram_psums_bytes"]})
     return rows
 
 
@@ -429,7 +431,8 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
       f"the other *per layer*, and {FILTER_GLB_KB} kB to the filters of the next processing pass, which are streamed "
       f"into the PEs' filter scratch pads ({pes:g} × {spad:g} × 16 b = {FILTER_SPADS_KB:g} kB, most of it copies: a "
       "filter row is shared by a row of PEs) [jssc17 pp. 129-134]. "
-      f"So: ifmap SRAM + ofmap SRAM = {IFMAP_PSUM_KB} kB, filter SRAM = {FILTER_GLB_KB} kB. The preset fixes one split, "
+      f"So: ifmap SRAM + ofmap SRAM = {IFMAP_PSUM_KB} kB, filter SRAM = {FILTER_GLB_KB} kB. The preset fixes one "
+      "split, "
       f"{chip.ifmap_sram_kb}/{chip.filter_sram_kb}/{chip.ofmap_sram_kb} kB; the chip's per-layer choice is "
       "emulated by the *best split per layer* column: the capacity engine run at every one of the "
       f"{len(bank_splits())} bank splits, each layer taking its least-traffic split. Our capacity engine counts "
@@ -478,7 +481,8 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
       "pooled map) and every output element (the conv's own output, before pooling) once per image, and every "
       "weight once per batch, 2 bytes each. Biases are left out (AlexNet "
       f"{counts['alexnet']['biases']:,}, VGG-16 {counts['vgg16']['biases']:,}: "
-      f"+{counts['alexnet']['biases'] * WORD_BYTES / 1e3:.1f} kB / +{counts['vgg16']['biases'] * WORD_BYTES / 1e3:.1f} kB); "
+      f"+{counts['alexnet']['biases'] * WORD_BYTES / 1e3:.1f} kB / "
+      f"+{counts['vgg16']['biases'] * WORD_BYTES / 1e3:.1f} kB); "
       "pooling and LRN move nothing (Eyeriss does neither).\n")
     rows = []
     for n in EYERISS_NETS:
@@ -520,6 +524,12 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
                      p["levels"], fmt_mb(b["bytes"]), b["ifmap_kb"], fmt_mb(b["weights"]), fmt_mb(b["fmaps"])))
     w(table(("layer", "MMACs", "compulsory MB", "preset MB", "preset levels", "best-split MB", "best ifmap kB",
              "weights MB", "fmaps MB"), rows) + "\n")
+    spill = {n: (sum(r["psum_spill_bytes"] for r in best[n]), sum(r["psum_spill_bytes"] for r in at_preset[n]))
+             for n in EYERISS_NETS}
+    w("Eyeriss keeps partial sums in its buffer until they are final (p. 132); the capacity engine spills them to "
+      "DRAM when that moves less in total. Spilled partial sums (writes and read-backs) in the rows above: "
+      + "; ".join(f"{n} {fmt_mb(b)} MB at the best split per layer, {fmt_mb(p)} MB at the preset split"
+                  for n, (b, p) in spill.items()) + ".\n")
 
     # compression
     sav = alexnet_rlc_savings()
@@ -614,9 +624,10 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
     w("## 2. SCALE-Sim's RTL validation (ISPASS 2020)\n")
     w("The GEMMs SCALE-Sim's authors compared with their RTL: `test_valid_N.csv` of ARM-software/SCALE-Sim "
       "(an N×N×N GEMM as `Conv5, 1, N, 1, 1, N, N, 1`) on an N×N output-stationary array (64 kB SRAMs, CALC, as in "
-      "SCALE-Sim#125). The paper's Fig. 4 gives the RTL cycles as bars; the only value quoted in text is the 4×4 "
-      f"case, {rtl4:g} cycles [ss125]. Columns: ours (`compat`, SCALE-Sim 3.0.0's Total Cycles), SCALE-Sim 3.0.0 run "
-      "here (`--engine scalesim`), SCALE-Sim v1 [armv1], the fill-and-stream count T + R + C − 2 = 3N − 2 (SCALE-Sim's "
+      "SCALE-Sim#125). The paper's Fig. 4 gives the RTL cycles as bars; the only value we found in text is the 4×4 "
+      f"case, {rtl4:g} cycles, as SCALE-Sim#125 reads it off the figure [ss125]. Columns: ours (`compat`, "
+      "SCALE-Sim 3.0.0's Total Cycles), SCALE-Sim 3.0.0 run here (`--engine scalesim`), SCALE-Sim v1 [armv1], "
+      "the fill-and-stream count T + R + C − 2 = 3N − 2 (SCALE-Sim's "
       "own row count, one more than its Total Cycles: SCALE-Sim#125), and 2R + C + T − 2 = 4N − 2, which the "
       "maintainers agree is the right output-stationary count including the drain of the outputs [ssv3_4].\n")
     rows = []
@@ -639,14 +650,16 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
     log("HarDNet")
     w("## 3. HarDNet (ICCV 2019)\n")
     w("Parameters and MACs of the zoo's HarDNets at 224×224 against Table 4 of the paper (HarDNet-85: the authors' "
-      "README). The CIO column of Table 4 is reproduced in [docs/models.md](models.md#metrics-trafficsimmetrics-no-torch).\n")
+      "README). The CIO column of Table 4 is reproduced in "
+      "[docs/models.md](models.md#metrics-trafficsimmetrics-no-torch).\n")
     rows = []
     hr = hardnet_rows()
     for r in hr:
         pp = PUBLISHED[f"hardnet.{r['name']}.params_m"]
         pm = PUBLISHED[f"hardnet.{r['name']}.gmacs"]
         rows.append((r["name"], f"{pp.value} M", f"{r['params']:,}", ratio(r["params"] / 1e6, pp.value),
-                     f"{pm.value}", f"{r['macs'] / 1e9:.3f}", ratio(r["macs"] / 1e9, pm.value), f"[{pp.source}] {pp.where}",
+                     f"{pm.value}", f"{r['macs'] / 1e9:.3f}", ratio(r["macs"] / 1e9, pm.value),
+                     f"[{pp.source}] {pp.where}",
                      f"`trafficsim info {r['name']}`"))
     w(table(("model", "params (published)", "params (ours)", "ratio", "GMACs (published)", "GMACs (ours)", "ratio",
              "source", "command"), rows) + "\n")
@@ -733,7 +746,8 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DOC, help="where to write the page (default: docs/validation.md)")
     ap.add_argument("--no-scalesim", action="store_true", help="skip the live SCALE-Sim 3.0.0 runs")
     ap.add_argument("--dram", default="ddr4-3200", help="DRAM standard for the FC-HarDNet rows (default ddr4-3200)")
