@@ -196,6 +196,10 @@ def test_presets_are_valid_and_distinct():
         assert preset(name) is hw
         assert Hardware.from_dict(hw.to_dict()) == hw
     assert (PRESETS["eyeriss"].array_rows, PRESETS["eyeriss"].array_cols) == (12, 14)
+    # the measured chip: 100 kB of ifmap/psum banks + 8 kB of filter buffer = its 108 kB global buffer
+    chip = PRESETS["eyeriss-chip"]
+    assert (chip.array_rows, chip.array_cols, chip.dram.bandwidth_gbs) == (12, 14, 0.48)
+    assert chip.ifmap_sram_kb + chip.ofmap_sram_kb == 100 and chip.filter_sram_kb == 8
     assert len(set(PRESETS.values())) == len(PRESETS)
     with pytest.raises(ConfigError, match="unknown preset 'tpu2'"):
         preset("tpu2")

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from trafficsim.errors import InputError, UnknownModelError
-from trafficsim.zoo import (MODELS, create_model, list_models, model_family, registered_models,
-                            resolve_model_name)
+from trafficsim.zoo import (MODELS, create_model, list_models, model_family, model_input_size,
+                            registered_models, resolve_model_name)
 
 # Exact counts of all parameters (conv/linear weights and biases, BN weight and bias).
 PARAM_COUNTS = {
@@ -36,6 +36,8 @@ PARAM_COUNTS = {
     "mobilenet_v2_140": 6_108_776,
     "vgg16": 138_357_544,
     "squeezenet1_0": 1_248_424,
+    # Caffe's bvlc_alexnet (Krizhevsky et al. 2012): 2 groups in conv2/4/5
+    "alexnet": 60_965_224,
 }
 
 
@@ -53,7 +55,7 @@ def test_static_table_equals_decorator_registrations():
 
 
 # Classification families tested here; segmentation models are tested in test_segmentation.py.
-CLASSIFICATION_FAMILIES = {"hardnet", "resnet", "densenet", "mobilenet", "vgg", "squeezenet"}
+CLASSIFICATION_FAMILIES = {"hardnet", "resnet", "densenet", "mobilenet", "vgg", "squeezenet", "alexnet"}
 
 
 def test_every_classification_model_has_an_expected_count():
@@ -73,7 +75,7 @@ def test_param_count(name):
 def test_meta_forward(name):
     model = _build(name).eval()
     with torch.no_grad():
-        out = model(torch.empty(1, 3, 224, 224, device="meta"))
+        out = model(torch.empty(1, 3, *model_input_size(name), device="meta"))
     assert tuple(out.shape) == (1, 1000)
 
 

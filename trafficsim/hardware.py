@@ -447,6 +447,13 @@ PRESETS: dict[str, Hardware] = {
     # ARM SCALE-Sim's configs/eyeriss.cfg (12x14 ws; SRAM as issue #3 specifies)
     "eyeriss": Hardware(array_rows=12, array_cols=14, ifmap_sram_kb=36, filter_sram_kb=36, ofmap_sram_kb=36,
                         dataflow="ws"),
+    # The fabricated Eyeriss chip (Chen et al., IEEE JSSC 52(1), 2017, sec. V-A): 12x14 PEs; its 108 kB global
+    # buffer = 100 kB for ifmaps and psums (25 banks of 4 kB, assigned per layer: 13 ifmap / 12 psum banks here,
+    # the effect of that choice is in docs/validation.md) + 8 kB for the filters of the next processing pass;
+    # 64-bit DRAM link at 60 MHz (0.48 GB/s). 16-bit words are the workload's (--precision int16); its 200 MHz core
+    # clock is --clock-mhz 200 (a .cfg keeps no clock, so a preset cannot either).
+    "eyeriss-chip": Hardware(array_rows=12, array_cols=14, ifmap_sram_kb=52, filter_sram_kb=8, ofmap_sram_kb=48,
+                             dataflow="ws", dram=DramConfig(bandwidth_gbs=0.48)),
     # A TPU-v1-like array with a user-set DRAM bandwidth
     "tpu": Hardware(array_rows=256, array_cols=256, ifmap_sram_kb=6144, filter_sram_kb=6144, ofmap_sram_kb=2048,
                     dataflow="os", bandwidth_mode="USER"),
@@ -454,7 +461,7 @@ PRESETS: dict[str, Hardware] = {
 
 
 def preset(name: str) -> Hardware:
-    """A named hardware preset: ``scalesim`` (default), ``arm-scale``, ``eyeriss``, ``tpu``."""
+    """A named hardware preset: ``scalesim`` (default), ``arm-scale``, ``eyeriss``, ``eyeriss-chip``, ``tpu``."""
     try:
         return PRESETS[name]
     except KeyError:

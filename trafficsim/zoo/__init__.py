@@ -52,6 +52,8 @@ MODELS: dict[str, str] = {
     # MobileNetV2 (torchvision)
     "mobilenet_v2": "mobilenet:mobilenet_v2",
     "mobilenet_v2_140": "mobilenet:mobilenet_v2_140",
+    # AlexNet as trained in 2012 (Caffe bvlc_alexnet: grouped conv2/4/5, LRN, 227x227)
+    "alexnet": "alexnet:alexnet",
     # VGG and SqueezeNet (torchvision)
     "vgg16": "vgg:vgg16",
     "squeezenet1_0": "squeezenet:squeezenet1_0",
@@ -78,6 +80,7 @@ _INPUT_SIZES: dict[str, tuple[int, int]] = {
     **{n: (360, 480) for n in ("fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_hardnet68",
                                "fc_hardnet76", "fc_hardnet84", "segnet")},
     "fc_hardnet70": (1024, 2048),
+    "alexnet": (227, 227),  # conv1 11x11/4 gives 55x55 only at 227 (the size Caffe and Eyeriss use)
 }
 
 # Token models: default sequence length (encoders; decoders' prefill), decode context, positions.
