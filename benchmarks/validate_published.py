@@ -297,7 +297,7 @@ def rtl_topology(n: int) -> Topology:
 
 def rtl_hardware(n: int) -> Hardware:
     """The configuration of SCALE-Sim#125: an N x N output-stationary array, 64 kB SRAMs, CALC."""
-    return Hardware(array_rows=n, array_cols=n, dataflow="os", run_name=f"valid_{n}x{n}_os")
+    return Hardware(array_rows=n, array_cols=n, dataflow="os")
 
 
 def rtl_rows(run_scalesim: bool = True) -> list[dict[str, Any]]:
