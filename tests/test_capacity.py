@@ -15,11 +15,12 @@ from trafficsim.bounds import (capacity_bound_words, compulsory_words, gemm_dims
 from trafficsim.dram import DramConfig
 from trafficsim.energy import EnergyTable
 from trafficsim.engines import simulate as engine_simulate
-from trafficsim.engines.capacity import CapacityOptions, layer_traffic, simulate
+from trafficsim.engines.capacity import CapacityOptions, compute_counts, layer_traffic, simulate
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
 from trafficsim.results import TOTAL_KEYS
 from trafficsim.topology import Layer, Op, TensorInfo, Topology
+from trafficsim.workload import Precision
 
 
 def conv(name="c", c=4, h=8, w=8, k=4, r=3, s=1, p=None, groups=1, dilation=1, **kw) -> Layer:
@@ -394,3 +395,83 @@ def test_parse_energy_table():
     for bad in ("dram", "disk=3", "sram=x", "mac=-1"):
         with pytest.raises(InputError):
             parse_energy_table(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# a batch of images (issue 14: weights amortised across the batch where the tiling allows)
+# ---------------------------------------------------------------------------------------------
+def test_inter_layer_residency_at_batch_cuts_each_tensor_once():
+    """At batch 2 every tensor is twice as large and is saved twice over (the reader's share of its input is
+    the tensor's share of the batch's input, not of one image's)."""
+    hw = Hardware()
+    opts = CapacityOptions(fuse_pool_add=True)
+    on = CapacityOptions(fuse_pool_add=True, inter_layer_residency=True)
+    topo = replace(_net(), batch=2)
+    saved = simulate(topo, hw, options=opts).totals()["dram_words"] - simulate(topo, hw, options=on).totals()["dram_words"]
+    assert saved == 2 * (256 + 128 + 256)
+
+
+@st.composite
+def conv_nets(draw):
+    """Two to three convolutions in a chain (3x3, 1x1, strided, depthwise), sizes from tiny to VGG-like."""
+    n = draw(st.integers(1, 3))
+    c = draw(st.sampled_from([3, 16, 64]))
+    h = draw(st.sampled_from([7, 14, 28]))
+    out = []
+    for i in range(n):
+        kind = draw(st.sampled_from(["3x3", "1x1", "s2", "dw"]))
+        if kind == "dw":
+            out.append(conv(f"l{i}", c=c, h=h, w=h, k=c, r=3, groups=c))
+            continue
+        k = draw(st.sampled_from([16, 64, 128]))
+        r, s = (1, 1) if kind == "1x1" else (3, 2 if kind == "s2" else 1)
+        layer = conv(f"l{i}", c=c, h=h, w=h, k=k, r=r, s=s)
+        out.append(layer)
+        c, h = k, layer.out_h
+    return Topology("net", tuple(out), (out[0].in_c, out[0].in_h, out[0].in_w))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=conv_nets(), batch=st.integers(2, 6), kb=st.sampled_from([2, 8, 36, 64, 256]),
+       grow=st.sampled_from([2, 64, 1024]), which=st.integers(0, 2), bytes_=st.sampled_from([1, 2]),
+       tiling=st.sampled_from(["per-operand", "per-operand", "uniform"]))
+def test_batch_traffic_between_compulsory_and_per_image_and_monotone(net, batch, kb, grow, which, bytes_, tiling):
+    """At batch N a layer moves at most N times one image's bytes (each image run alone is a schedule the
+    search has), at least the weights once plus every image's inputs and outputs, and never more with more SRAM."""
+    opts = CapacityOptions(tiling=tiling)
+    hw = Hardware(ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb)
+    prec = Precision.uniform(bytes_)
+    try:
+        one = simulate(replace(net, precision=prec), hw, options=opts)
+    except InputError:
+        return
+    many = simulate(replace(net, precision=prec, batch=batch), hw, options=opts)
+    for lone, lmany, layer in zip(one.layers, many.layers, net.layers):
+        ci, cw, co = compulsory_words(layer)
+        assert lmany.extra["dram_bytes"] <= batch * lone.extra["dram_bytes"]
+        assert lmany.extra["dram_bytes"] >= (cw + batch * (ci + co)) * bytes_
+        assert lmany.extra["compulsory_bytes"] == (cw + batch * (ci + co)) * bytes_
+        assert lmany.macs == batch * lone.macs
+    sizes = [kb] * 3
+    sizes[which] += grow
+    bigger = simulate(replace(net, precision=prec, batch=batch),
+                      hw.with_(ifmap_sram_kb=sizes[0], filter_sram_kb=sizes[1], ofmap_sram_kb=sizes[2]), options=opts)
+    for lm, lb in zip(many.layers, bigger.layers):
+        assert lb.extra["dram_bytes"] <= lm.extra["dram_bytes"]
+    stats = many.meta["batch_tiling"]
+    assert stats["layers_over_batch"] + stats["layers_per_image"] == len(net.layers)
+
+
+def test_batch_reads_conv_weights_once_when_they_stay_on_chip():
+    """VGG-16's conv3_1-like layer at batch 3 on Eyeriss-like buffers: the batch goes through one loop nest
+    and the weights are read once, not three times; compute is one layer over the batch's pixels."""
+    layer = conv("c", c=128, h=56, w=56, k=256, r=3)
+    hw = Hardware(ifmap_sram_kb=256, filter_sram_kb=1024, ofmap_sram_kb=256)
+    one = simulate(Topology("x", (layer,)), hw).layers[0]
+    three = simulate(Topology("x", (layer,), batch=3), hw)
+    lr = three.layers[0]
+    assert one.dram_filter_reads == lr.dram_filter_reads == layer.params
+    assert lr.dram_ifmap_reads == 3 * one.dram_ifmap_reads and lr.extra["dram_bytes"] < 3 * one.extra["dram_bytes"]
+    assert "n" in lr.extra["tiling"] and three.meta["batch_tiling"] == {"layers_over_batch": 1, "layers_per_image": 0}
+    cc1 = compute_counts(layer, hw)
+    assert lr.extra["compute_cycles"] == compute_counts(layer, hw, 3).compute_cycles <= 3 * cc1.compute_cycles

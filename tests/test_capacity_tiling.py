@@ -40,11 +40,12 @@ def _touched(lo, hi, in_n, k, s, pad, d):
     return {o * s - pad + r * d for o in range(lo, hi) for r in range(k)} & set(range(in_n))
 
 
-def brute_force_per_operand(layer: Layer, caps: tuple[int, int, int]) -> int | None:
+def brute_force_per_operand(layer: Layer, caps: tuple[int, int, int], images: int = 1) -> int | None:
     """Least traffic over all (tg, tk, tc, th, tw), all 6 orders and all 4^3 storage levels, where an operand at
     level lv spans the loops at positions >= lv, is fetched again for an irrelevant loop above lv that sits
     outside a relevant loop above lv (both > 1 trip), and needs its level tile twice (double-buffered) in its
-    WHOLE buffer when it is loaded more than once, once otherwise."""
+    WHOLE buffer when it is loaded more than once, once otherwise. A batch of ``images`` is part of the pixel
+    loop: a row tile is th rows of one image (every image tiled alike) or k > 1 whole images."""
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
     icap, wcap, ocap = caps
 
@@ -52,14 +53,21 @@ def brute_force_per_operand(layer: Layer, caps: tuple[int, int, int]) -> int | N
         sizes = [len(_touched(lo, min(out_n, lo + t), in_n, k, st_, pad, d)) for lo in range(0, out_n, t)]
         return sum(sizes), max(sizes), len(sizes)
 
-    rows = {t: tiles_1d(p, t, h, r, sh, ph, dh) for t in range(1, p + 1)}
+    # row tiles over the batch: (sum of input rows touched, most in one tile, tiles, output rows per tile)
+    rows = {}
+    for t in range(1, p + 1):
+        one_sum, one_max, one_n = tiles_1d(p, t, h, r, sh, ph, dh)
+        rows[("in", t)] = (images * one_sum, one_max, images * one_n, t)
+    full = tiles_1d(p, p, h, r, sh, ph, dh)[0]
+    for k in range(2, images + 1):
+        rows[("whole", k)] = (images * full, k * full, -(-images // k), k * p)
     cols = {t: tiles_1d(q, t, w, s, sw, pw, dw) for t in range(1, q + 1)}
-    rfull, cfull = rows[p][0], cols[q][0]
-    ww, ow = g * kp * cp * r * s, g * kp * p * q
+    rfull, cfull = images * full, cols[q][0]
+    ww, ow = g * kp * cp * r * s, g * kp * images * p * q
     best = None
-    for tg, tk, tc, th, tw in itertools.product(range(1, g + 1), range(1, kp + 1), range(1, cp + 1),
-                                                range(1, p + 1), range(1, q + 1)):
-        rs_, rm, nh = rows[th]
+    for tg, tk, tc, row, tw in itertools.product(range(1, g + 1), range(1, kp + 1), range(1, cp + 1),
+                                                 rows, range(1, q + 1)):
+        rs_, rm, nh, th = rows[row]
         cs_, cm, nw = cols[tw]
         n = {"G": -(-g // tg), "K": -(-kp // tk), "C": -(-cp // tc), "S": nh * nw}
         for order in itertools.permutations("KCS"):
@@ -78,7 +86,7 @@ def brute_force_per_operand(layer: Layer, caps: tuple[int, int, int]) -> int | N
                 if tg * (tk if "K" in above else kp) * (tc if "C" in above else cp) * r * s * f <= wcap:
                     options["W"].append(ww * (n["S"] if ref else 1))
                 above, spill, f = state("KS", "C", lv)
-                if tg * (tk if "K" in above else kp) * (th * tw if "S" in above else p * q) * f <= ocap:
+                if tg * (tk if "K" in above else kp) * (th * tw if "S" in above else images * p * q) * f <= ocap:
                     options["O"].append(ow * (2 * n["C"] - 1) if spill else ow)
                 above, ref, f = state("CS", "K", lv)
                 if tg * (tc if "C" in above else cp) * (rm * cm if "S" in above else rfull * cfull) * f <= icap:
@@ -113,6 +121,50 @@ def test_per_operand_search_never_beats_the_exhaustive_search(c, k, h, w, r, s, 
         assert exhaustive is None
         return
     assert exhaustive is not None and found >= exhaustive
+
+
+@pytest.mark.parametrize("layer,caps,images", [
+    (conv(c=8, h=6, w=6, k=8, r=3), (256, 256, 256), 2),
+    (conv(c=6, h=5, w=7, k=5, r=3, s=2), (128, 160, 96), 3),
+    (conv(c=4, h=4, w=4, k=6, r=1, p=0), (160, 48, 200), 3),
+    (conv(c=4, h=5, w=5, k=4, r=3, groups=4), (64, 64, 64), 2),
+])
+def test_batch_search_matches_the_exhaustive_search(layer, caps, images):
+    assert words(layer_traffic(layer, caps, "per-operand", images=images)) == \
+        brute_force_per_operand(layer, caps, images)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(c=st.integers(1, 4), k=st.integers(1, 4), h=st.integers(1, 5), w=st.integers(1, 5),
+       r=st.sampled_from([1, 3]), s=st.sampled_from([1, 2]), images=st.integers(2, 4),
+       caps=st.tuples(*[st.integers(9, 300)] * 3))
+def test_batch_search_never_beats_the_exhaustive_search(c, k, h, w, r, s, images, caps):
+    layer = conv(c=c, h=h, w=w, k=k, r=r, s=s)
+    exhaustive = brute_force_per_operand(layer, caps, images)
+    try:
+        found = layer_traffic(layer, caps, "per-operand", images=images)
+    except InputError:
+        assert exhaustive is None
+        return
+    assert exhaustive is not None and words(found) >= exhaustive
+    ci, cw, co = compulsory_words(layer)
+    assert found.compulsory_words == (images * ci, cw, images * co)
+
+
+def test_batch_inside_the_tiling_reads_weights_once():
+    # 3x3 conv 64 -> 64 on 28x28: 36,864 weight words fit a 64 kB buffer whole. One image keeps everything
+    # resident; four images cannot keep four inputs, so their loop nest streams inputs (with a halo between
+    # tiles) past resident weights: weights read once for the batch, not once per image.
+    layer = conv(c=64, h=28, w=28, k=64, r=3)
+    caps = (65536,) * 3
+    one = layer_traffic(layer, caps, "per-operand")
+    four = layer_traffic(layer, caps, "per-operand", images=4)
+    assert one.weight_reads == 36864 and four.weight_reads == 36864 and four.levels[1] == 0
+    assert four.input_reads >= 4 * one.input_reads and words(four) < 4 * words(one)
+    assert four.tiles["n"] == 1 and "n" not in one.tiles
+    # images=1 is the one-image search, field for field
+    assert layer_traffic(layer, caps, "per-operand", images=1) == one
+    assert layer_traffic(layer, caps, "uniform", images=1) == layer_traffic(layer, caps, "uniform")
 
 
 def test_a_tensor_that_fits_its_whole_buffer_is_read_once():
@@ -175,27 +227,28 @@ sram_kb = st.integers(1, 256)
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer=layers(), ki=sram_kb, kf=sram_kb, ko=sram_kb, which=st.integers(0, 2), grow=st.integers(1, 512),
-       word_bytes=st.sampled_from([1, 2]))
-def test_per_operand_bounds_monotone_and_never_above_uniform(layer, ki, kf, ko, which, grow, word_bytes):
+       word_bytes=st.sampled_from([1, 2]), images=st.sampled_from([1, 1, 2, 5]))
+def test_per_operand_bounds_monotone_and_never_above_uniform(layer, ki, kf, ko, which, grow, word_bytes, images):
     caps = [ki * 1024 // word_bytes, kf * 1024 // word_bytes, ko * 1024 // word_bytes]
     try:
-        uniform = words(layer_traffic(layer, tuple(caps), "uniform"))
+        uniform = words(layer_traffic(layer, tuple(caps), "uniform", images=images))
     except InputError:
         uniform = None
     try:
-        small = layer_traffic(layer, tuple(caps), "per-operand")
+        small = layer_traffic(layer, tuple(caps), "per-operand", images=images)
     except InputError:
         assert uniform is None  # per-operand fits whatever uniform fits
         return
     ci, cw, co = compulsory_words(layer)
+    ci, co = images * ci, images * co  # every image's inputs and outputs, the weights once
     assert small.input_reads >= ci and small.weight_reads >= cw and small.output_writes >= co
     assert words(small) >= ci + cw + co
-    assert words(small) >= capacity_bound_words(layer, sum(caps))
+    assert words(small) >= images * capacity_bound_words(layer, sum(caps))
     assert small.psum_reads == small.psum_writes
     if uniform is not None:
         assert words(small) <= uniform
     caps[which] += grow * 1024 // word_bytes
-    assert words(layer_traffic(layer, tuple(caps), "per-operand")) <= words(small)
+    assert words(layer_traffic(layer, tuple(caps), "per-operand", images=images)) <= words(small)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,15 +266,17 @@ def test_uniform_tiling_never_below_the_capacity_bound(layer, ki, kf, ko):
 # the tile schedule: its transfers are the searched traffic, transfer by transfer
 # ---------------------------------------------------------------------------------------------
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(layer=layers(), kb=st.sampled_from([1, 2, 4, 16, 64]), mode=st.sampled_from(["uniform", "per-operand"]))
-def test_schedule_transfers_add_up_to_the_traffic(layer, kb, mode):
+@given(layer=layers(), kb=st.sampled_from([1, 2, 4, 16, 64]), mode=st.sampled_from(["uniform", "per-operand"]),
+       images=st.sampled_from([1, 1, 2, 3, 8]))
+def test_schedule_transfers_add_up_to_the_traffic(layer, kb, mode, images):
     caps = (kb * 1024,) * 3
     try:
-        lt = layer_traffic(layer, caps, mode)
+        lt = layer_traffic(layer, caps, mode, images=images)
     except InputError:
         return
-    cycles = compute_counts(layer, Hardware()).compute_cycles
+    cycles = compute_counts(layer, Hardware(), images).compute_cycles
     sch = layer_schedule(layer, lt, cycles)
+    assert sch.images == images
     by_kind = {kd: int(sch.words[sch.kind == kd].sum()) for kd in (INPUT, WEIGHT, OUTPUT, PSUM_READ)}
     assert by_kind == {INPUT: lt.input_reads, WEIGHT: lt.weight_reads, OUTPUT: lt.output_writes,
                        PSUM_READ: lt.psum_reads}

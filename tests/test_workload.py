@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from trafficsim.cli import main
-from trafficsim.engines import PrecisionIgnoredWarning, simulate
+from trafficsim.engines import BatchAsCopiesWarning, PrecisionIgnoredWarning, simulate
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
 from trafficsim.metrics import traffic_split
@@ -105,6 +105,19 @@ def test_compat_says_it_keeps_one_byte_words():
         warnings.simplefilter("error")
         r1 = simulate(model_topology("bert_base", seq_len=8), hw, engine="compat")
     assert r.totals() == r1.totals()
+
+
+def test_compat_says_it_runs_convolutions_per_image():
+    """SCALE-Sim has batch 1: the compat engine runs a batch of images as copies of each conv and says so;
+    a decoder's batch (weight GEMMs stack it into M) needs no word."""
+    hw = Hardware(array_rows=8, array_cols=8)
+    with pytest.warns(BatchAsCopiesWarning, match="once per image at batch 3"):
+        r3 = simulate(with_workload(read_csv_small(), batch=3), hw, engine="compat")
+    assert r3.totals()["dram_filter_reads"] == 3 * simulate(read_csv_small(), hw, engine="compat").totals()["dram_filter_reads"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulate(with_workload(model_topology("gpt2", phase="decode", context=8), batch=2), hw, engine="compat")
+        simulate(with_workload(read_csv_small(), batch=3), hw, engine="capacity")
 
 
 def test_traffic_split_of_a_compat_decode():

@@ -183,6 +183,10 @@ class PrecisionIgnoredWarning(UserWarning):
     """A SCALE-Sim engine was given a topology with a precision: it keeps SCALE-Sim's 1-byte words."""
 
 
+class BatchAsCopiesWarning(UserWarning):
+    """A SCALE-Sim engine was given a batch: it runs each convolution once per image (SCALE-Sim has batch 1)."""
+
+
 def warn_unmodelled(topology: Topology) -> None:
     """Warn (:class:`UnmodelledOpWarning`) naming the ops of ``topology`` that no engine simulates."""
     import warnings
@@ -224,6 +228,14 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
         warnings.warn(PrecisionIgnoredWarning(
             f"engine {engine!r} counts SCALE-Sim's 1-byte words: the precision of {topology.name} "
             "applies to the capacity engine only"), stacklevel=2)
+    if info.family == FAMILY_SCALESIM and topology.batch > 1 and any(
+            layer.kind not in ("gemm", "linear") for layer in topology.layers):
+        import warnings
+
+        warnings.warn(BatchAsCopiesWarning(
+            f"engine {engine!r} runs each convolution of {topology.name} once per image at batch {topology.batch} "
+            "(SCALE-Sim has batch 1: weights are read again for every image); the capacity engine tiles the "
+            "batch and reuses them"), stacklevel=2)
     return mod.simulate(topology, hardware, progress=progress, options=options)
 
 

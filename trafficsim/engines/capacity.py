@@ -118,6 +118,44 @@ def _tile_candidates(extent: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def _row_tiles(p: int, h: int, r: int, sh: int, ph: int, dh: int, transposed: bool,
+               images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The output-row tiles of a batch of ``images`` (rows folded over the batch: image b's row o is b*P + o).
+
+    A tile lies inside one image (``th <= P`` rows, every image tiled alike: tiles restart at each image) or
+    spans ``k`` whole images (``k > 1``, only when ``images > 1``). Returns, ascending by rows per tile:
+    output rows per tile (``k*P`` for whole images), images per tile, tiles over the batch, the input rows the
+    tiles touch summed over all tiles, and the most one tile touches. At ``images=1`` these are the
+    within-image tiles of :func:`_tile_candidates` exactly.
+    """
+    th_c = _tile_candidates(p)
+    n_c = _tile_candidates(images)  # ascending; n_c[0] == 1
+    m = th_c.size + n_c.size - 1
+    rows = np.empty(m, dtype=np.int64)
+    per = np.empty(m, dtype=np.int64)
+    tiles = np.empty(m, dtype=np.int64)
+    r_sum = np.empty(m, dtype=np.int64)
+    r_max = np.empty(m, dtype=np.int64)
+    for i in range(th_c.size):
+        one_sum, one_max = touched_1d(p, th_c[i], h, r, sh, ph, dh, transposed)
+        rows[i] = th_c[i]
+        per[i] = 1
+        tiles[i] = images * ((p + th_c[i] - 1) // th_c[i])
+        r_sum[i] = images * one_sum
+        r_max[i] = one_max
+    full, _ = touched_1d(p, p, h, r, sh, ph, dh, transposed)
+    for j in range(1, n_c.size):
+        i = th_c.size + j - 1
+        k = n_c[j]
+        rows[i] = k * p
+        per[i] = k
+        tiles[i] = (images + k - 1) // k
+        r_sum[i] = images * full
+        r_max[i] = k * full
+    return rows, per, tiles, r_sum, r_max
+
+
+@njit(cache=True)
 def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: int, w_words: int,
                   i_words: int, o_words: int) -> tuple[int, int, int, int]:
     """(weight reads, input reads, output writes incl. spills, partial-sum reads) of one loop order,
@@ -148,29 +186,27 @@ def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: i
 @njit(cache=True)
 def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                 sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
-                icap: int, wcap: int, ocap: int) -> np.ndarray:
+                icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
     """The least-traffic tiling of a grouped convolution under the three SRAM capacities (words).
 
     Tiles: ``tg`` groups, ``tk`` output channels, ``tc`` input channels per group, ``th x tw``
     output pixels; the group loop is outermost (every operand depends on it). Returns int64
     ``[total, weight_reads, input_reads, output_writes, psum_reads, order, tg, tk, tc, th, tw,
-    first_tile_words, psum_writes, compulsory_input_words]``; ``total = -1`` when no tile fits.
+    first_tile_words, psum_writes, compulsory_input_words, -, -, -, images_per_tile]``; ``total = -1`` when no
+    tile fits. ``images`` > 1: the batch is part of the output-pixel loop (:func:`_row_tiles`; ``th`` is then
+    the rows per tile within an image) and the weights are shared by all its images.
     """
-    best = np.full(14, -1, dtype=np.int64)
-    th_c = _tile_candidates(p)
+    best = np.full(18, -1, dtype=np.int64)
+    th_c, tn_c, nh_c, r_sum, r_max = _row_tiles(p, h, r, sh, ph, dh, transposed, images)
     tw_c = _tile_candidates(q)
     tc_c = _tile_candidates(cp)
     tg_c = _tile_candidates(g)
-    r_sum = np.empty(th_c.size, dtype=np.int64)
-    r_max = np.empty(th_c.size, dtype=np.int64)
-    for i in range(th_c.size):
-        r_sum[i], r_max[i] = touched_1d(p, th_c[i], h, r, sh, ph, dh, transposed)
     c_sum = np.empty(tw_c.size, dtype=np.int64)
     c_max = np.empty(tw_c.size, dtype=np.int64)
     for i in range(tw_c.size):
         c_sum[i], c_max[i] = touched_1d(q, tw_c[i], w, s, sw, pw, dw, transposed)
     w_words = g * kp * cp * r * s
-    o_words = g * kp * p * q
+    o_words = g * kp * images * p * q
     order_pos = np.empty((6, 3), dtype=np.int64)  # position of K, C, S in each loop order
     for o in range(6):
         for i in range(3):
@@ -188,7 +224,7 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
             n_c = (cp + tc - 1) // tc
             for ih in range(th_c.size - 1, -1, -1):
                 th = th_c[ih]
-                n_h = (p + th - 1) // th
+                n_h = nh_c[ih]
                 for iw in range(tw_c.size - 1, -1, -1):
                     tw = tw_c[iw]
                     in_tile = tg * tc * r_max[ih] * c_max[iw]
@@ -217,10 +253,11 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
                             best[6] = tg
                             best[7] = tk
                             best[8] = tc
-                            best[9] = th
+                            best[9] = th // tn_c[ih]
                             best[10] = tw
                             best[11] = in_tile + tg * tk * tc * r * s
                             best[12] = ow - o_words
+                            best[17] = tn_c[ih]
                             if total == floor_total:
                                 return best
     return best
@@ -238,7 +275,7 @@ def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
 @njit(cache=True)
 def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                             sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
-                            icap: int, wcap: int, ocap: int) -> np.ndarray:
+                            icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
     """The least-traffic tiling when each operand picks its own storage level (``tiling="per-operand"``).
 
     Capacities are the WHOLE buffers in words. Each operand is stored at a level of the K/C/S tile nest
@@ -247,25 +284,24 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
     otherwise (resident). A coarser level never costs more traffic, so each operand takes the coarsest level
     that fits; ``tk`` is ``K'`` or the largest a double-buffered weight or output tile allows at its finest or
     all-channel level (for fixed levels the traffic never grows with ``tk``, so the optimum is one of these).
-    Returns :func:`best_tiling`'s fields plus ``[14..16]`` = the levels of inputs, weights, outputs.
+    Returns :func:`best_tiling`'s fields with ``[14..16]`` = the levels of inputs, weights, outputs.
+    ``images`` > 1: the batch is part of the output-pixel loop S (:func:`_row_tiles`), so weights held across
+    S are read once for the whole batch.
     """
-    best = np.full(17, -1, dtype=np.int64)
-    th_c = _tile_candidates(p)
+    best = np.full(18, -1, dtype=np.int64)
+    th_c, tn_c, nh_c, r_sum, r_max = _row_tiles(p, h, r, sh, ph, dh, transposed, images)
     tw_c = _tile_candidates(q)
     tc_c = _tile_candidates(cp)
     tg_c = _tile_candidates(g)
-    r_sum = np.empty(th_c.size, dtype=np.int64)
-    r_max = np.empty(th_c.size, dtype=np.int64)
-    for i in range(th_c.size):
-        r_sum[i], r_max[i] = touched_1d(p, th_c[i], h, r, sh, ph, dh, transposed)
     c_sum = np.empty(tw_c.size, dtype=np.int64)
     c_max = np.empty(tw_c.size, dtype=np.int64)
     for i in range(tw_c.size):
         c_sum[i], c_max[i] = touched_1d(q, tw_c[i], w, s, sw, pw, dw, transposed)
     rs = r * s
     w_words = g * kp * cp * rs
-    o_words = g * kp * p * q
-    r_full = r_sum[th_c.size - 1]
+    pq = images * p * q  # output pixels of the batch
+    o_words = g * kp * pq
+    r_full = r_sum[th_c.size - 1]  # input rows of the batch (the largest tile touches each once)
     c_full = c_sum[tw_c.size - 1]
     i_min = g * cp * r_full * c_full
     floor_total = w_words + i_min + o_words
@@ -286,7 +322,7 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
             n_c = (cp + tc - 1) // tc
             for ih in range(th_c.size - 1, -1, -1):
                 th = th_c[ih]
-                n_h = (p + th - 1) // th
+                n_h = nh_c[ih]
                 for iw in range(tw_c.size - 1, -1, -1):
                     tw = tw_c[iw]
                     in_tile = tg * tc * r_max[ih] * c_max[iw]
@@ -304,7 +340,7 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
                     tk_cand[1] = wcap // (2 * tg * tc * rs)
                     tk_cand[2] = wcap // (2 * tg * cp * rs)
                     tk_cand[3] = ocap // (2 * tg * th * tw)
-                    tk_cand[4] = ocap // (2 * tg * p * q)
+                    tk_cand[4] = ocap // (2 * tg * pq)
                     for a in range(5):
                         tk = min(kp, tk_cand[a])
                         if tk < 1:
@@ -365,7 +401,7 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
                                 aS = ps < lv
                                 spill = _refetch(ac, n_c, pc, ak, n_k, pk, aS, n_s, ps)
                                 loads = n_g * (n_k if ak else 1) * (n_s if aS else 1) * (n_c if spill else 1)
-                                tile = tg * (tk if ak else kp) * (th * tw if aS else p * q)
+                                tile = tg * (tk if ak else kp) * (th * tw if aS else pq)
                                 if tile * (2 if loads > 1 else 1) <= ocap:
                                     if spill:
                                         ow = o_words * n_c
@@ -407,13 +443,14 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
                                 best[6] = tg
                                 best[7] = tk
                                 best[8] = tc
-                                best[9] = th
+                                best[9] = th // tn_c[ih]
                                 best[10] = tw
                                 best[11] = i_tile_best + w_tile_best
                                 best[12] = ow - o_words
                                 best[14] = li
                                 best[15] = lw
                                 best[16] = lo
+                                best[17] = tn_c[ih]
                                 if total == floor_total:
                                     return best
     return best
@@ -441,33 +478,46 @@ class LayerTraffic:
     # storage level of (inputs, weights, outputs) in the tile nest: 0 = the whole tensor, 3 = one tile
     levels: tuple[int, int, int] = (3, 3, 3)
     tiling: str = "uniform"
+    # images of a batch inside the tiling (the output-pixel loop runs over all of them; tiles["n"] images per
+    # tile): 1 = one image, the engine runs the layer once per image
+    images: int = 1
+
+    @property
+    def words(self) -> int:
+        """All DRAM words of the tiling (inputs, weights, outputs with spills, partial-sum read-backs)."""
+        return self.input_reads + self.weight_reads + self.output_writes + self.psum_reads
 
 
 def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
-                  tiling: TilingMode = "uniform") -> LayerTraffic:
+                  tiling: TilingMode = "uniform", images: int = 1) -> LayerTraffic:
     """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words.
 
     ``tiling="uniform"``: one tile for all operands, each in half its buffer (double buffering);
-    ``"per-operand"``: see :func:`best_tiling_per_operand`. Raises :class:`InputError` when nothing fits."""
+    ``"per-operand"``: see :func:`best_tiling_per_operand`. ``images`` > 1 tiles a batch of that many images
+    through one loop nest (the images are part of the output-pixel loop, so weights can stay on chip across
+    them; see :func:`_row_tiles`). Raises :class:`InputError` when nothing fits."""
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
     if tiling == "uniform":
         icap, wcap, ocap = (c // 2 for c in capacities_words)
-        best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap)
+        best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap,
+                           images)
         what = "half-buffers"
     else:
         icap, wcap, ocap = capacities_words
         best = best_tiling_per_operand(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed,
-                                       icap, wcap, ocap)
+                                       icap, wcap, ocap, images)
         what = "buffers"
     if best[0] < 0:
         raise InputError(f"layer {layer.name!r}: SRAM too small for even a 1x1 output tile of its "
                          f"{r}x{s} filter (ifmap/filter/ofmap {what} {icap}/{wcap}/{ocap} words)")
     order = "".join(LOOP_NAMES[i] for i in LOOP_ORDERS[int(best[5])])
     tiles = {"g": int(best[6]), "k": int(best[7]), "c": int(best[8]), "h": int(best[9]), "w": int(best[10])}
-    compulsory = (int(best[13]), g * kp * cp * r * s, g * kp * p * q)
+    if images > 1:
+        tiles["n"] = int(best[17])
+    compulsory = (int(best[13]), g * kp * cp * r * s, g * kp * images * p * q)
     levels = (3, 3, 3) if tiling == "uniform" else (int(best[14]), int(best[15]), int(best[16]))
     return LayerTraffic(int(best[2]), int(best[1]), int(best[3]), int(best[12]), int(best[4]), order, tiles,
-                        int(best[11]), compulsory, levels, tiling)
+                        int(best[11]), compulsory, levels, tiling, images)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,15 +540,16 @@ def _as_scalesim_layer(layer: Layer) -> Layer:
     return layer
 
 
-def compute_counts(layer: Layer, hardware: Hardware) -> ComputeCounts:
+def compute_counts(layer: Layer, hardware: Hardware, images: int = 1) -> ComputeCounts:
     """Cycles and array-side SRAM accesses of one layer from SCALE-Sim's fold model (no OS ofmap
     double count, no off-by-one): cycles = folds x rows per fold, for each of the layer's SCALE-Sim
-    rows (one per group; a transposed conv runs on its zero-upsampled grid, as SCALE-Sim would)."""
+    rows (one per group; a transposed conv runs on its zero-upsampled grid, as SCALE-Sim would).
+    ``images`` > 1: a batch mapped as one layer whose output pixels are those of all its images."""
     ra, ca = hardware.array_rows, hardware.array_cols
     df = hardware.dataflow
     # identical SCALE-Sim rows: one per group (per channel for depthwise), one per copy of a batched GEMM
     mult = layer.groups * layer.count
-    e = layer.out_h * layer.out_w
+    e = layer.out_h * layer.out_w * images
     rsc = layer.eff_kernel_h * layer.eff_kernel_w * (layer.in_c // layer.groups)
     k = layer.out_c // layer.groups
     if df == "os":
@@ -707,7 +758,8 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
         cut = 0
         if nxt[0] == "L" and t in conv_input_pieces(layers[nxt[1]]):
             # the layer's input reads (possibly several passes) shrink by t's share of its input
-            cut = min(reader.input_reads, reader.input_reads * elems[t] // max(1, layers[nxt[1]].ifmap_elems))
+            cut = min(reader.input_reads,
+                      reader.input_reads * elems[t] // max(1, layers[nxt[1]].ifmap_elems * topology.batch))
             reader.input_reads -= cut
         if nxt[0] == "O" or any(fused_into.get(j) == nxt[1] and t in ops[j].inputs for j in fused_into):
             # read by a charged op, or as a fused add's other operand
@@ -752,8 +804,8 @@ def run_id_tags(result: RunResult) -> list[str]:
 def _batched(layer: Layer, batch: int) -> tuple[Layer, int]:
     """The layer at ``batch`` and how many identical copies of it run: a weight GEMM stacks the batch's
     tokens into M (weights amortised by the tiling); a GEMM between activations (or against the KV cache)
-    gets ``batch`` times the copies; a convolution runs once per image (copies: its weights are re-read per
-    image unless they fit on chip across images, which this model does not credit)."""
+    gets ``batch`` times the copies; a convolution is returned with ``batch`` copies, which
+    :func:`_conv_over_batch` may replace by one tiling over all images."""
     if batch == 1:
         return layer, 1
     if layer.kind in ("gemm", "linear") and layer.operand_b == "weight" and layer.count == 1:
@@ -764,6 +816,25 @@ def _batched(layer: Layer, batch: int) -> tuple[Layer, int]:
     if layer.kind == "gemm":
         return replace(layer, count=layer.count * batch), 1
     return layer, batch
+
+
+def _traffic_bytes(lt: LayerTraffic, bytes_of: tuple[float, float, float, float]) -> float:
+    a_b, b_b, o_b, p_b = bytes_of
+    final = lt.output_writes - lt.psum_writes
+    return lt.input_reads * a_b + lt.weight_reads * b_b + final * o_b + (lt.psum_writes + lt.psum_reads) * p_b
+
+
+def _conv_over_batch(layer: Layer, caps: tuple[int, int, int], tiling: TilingMode, batch: int,
+                     one: LayerTraffic, bytes_of: tuple[float, float, float, float]) -> LayerTraffic | None:
+    """A convolution over a batch: the best tiling with the images inside the output-pixel loop (weights can
+    stay on chip across images), or ``None`` when running the layer once per image (``batch`` x ``one``, the
+    tiling of one image) moves no more bytes. Taking the smaller of the two keeps the batch's traffic at most
+    ``batch`` times one image's: a loop nest over the batch must double-buffer a tile that one image keeps
+    resident, so it can lose to the per-image runs."""
+    over = layer_traffic(layer, caps, tiling, images=batch)
+    if _traffic_bytes(over, bytes_of) <= batch * _traffic_bytes(one, bytes_of):
+        return over
+    return None
 
 
 def _layer_bytes(layer: Layer, prec: "Precision") -> tuple[float, float, float, float]:
@@ -833,11 +904,17 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     traffic: list[LayerTraffic] = []
     acc: list[_Acc] = []
     caps_of: list[tuple[int, int, int]] = []
+    batch_stats = {"layers_over_batch": 0, "layers_per_image": 0}
     for i, layer in enumerate(layers):
         a_b, b_b, _, p_b = _layer_bytes(layer, precs[i])
         caps = _capacities(hardware, a_b, b_b, p_b)
         caps_of.append(caps)
         lt = layer_traffic(layer, caps, options.tiling)
+        if copies[i] > 1:  # a convolution over a batch: one loop nest over the images, or once per image
+            over = _conv_over_batch(layer, caps, options.tiling, copies[i], lt, _layer_bytes(layer, precs[i]))
+            if over is not None:
+                lt, copies[i] = over, 1
+            batch_stats["layers_over_batch" if over is not None else "layers_per_image"] += 1
         traffic.append(lt)
         c = copies[i]
         acc.append(_Acc(lt.input_reads * c, lt.weight_reads * c, lt.output_writes * c, lt.psum_writes * c,
@@ -862,8 +939,8 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         c = copies[i]
         prec = precs[i]
         a_b, b_b, o_b, p_b = _layer_bytes(layer, prec)
-        cc = compute_counts(layer, hardware)
-        macs = layer_macs(layer) * c
+        cc = compute_counts(layer, hardware, lt.images)
+        macs = layer_macs(layer) * c * lt.images
         ifmap_reads = a.input_reads + a.op_reads
         ofmap_writes = a.output_writes + a.psum_reads + a.op_writes
         dram_words = ifmap_reads + a.weight_reads + ofmap_writes
@@ -893,9 +970,10 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             comp_o = 0
         elif a.scores_on_chip == "in":
             comp_i = 0
-        compulsory_b = (comp_i * a_b + comp_w * b_b + comp_o * o_b) * c
+        # a convolution run once per image still needs its weights only once for the batch
+        compulsory_b = (comp_i * a_b + comp_o * o_b) * c + comp_w * b_b
         onchip_words = sum(caps_of[i])
-        cap_bound_b = capacity_bound_words(layer, onchip_words) * min(a_b, b_b, o_b) * c
+        cap_bound_b = capacity_bound_words(layer, onchip_words) * min(a_b, b_b, o_b) * c * lt.images
         bound_b = max(float(compulsory_b), cap_bound_b)
         # every DRAM byte passes through SRAM once; array-side accesses from the fold model
         sram_bytes = ((cc.sram_ifmap_reads * a_b + cc.sram_filter_reads * b_b
@@ -971,4 +1049,6 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             "precision": base_prec.to_dict(), "batch": batch,
             "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
             "network_ops": stats}
+    if batch > 1:  # how the convolutions ran over the batch (GEMMs stack or copy it: see _batched)
+        meta["batch_tiling"] = batch_stats
     return RunResult(model=topology.name, engine="capacity", hardware=hardware, layers=tuple(results), meta=meta)

@@ -63,16 +63,23 @@ class Schedule:
     ow0: np.ndarray
     ow1: np.ndarray
     out_wait: np.ndarray  # per step: write transfer whose completion frees this step's output half, -1 none
+    # images of a batch in the nest: output rows ``oh0 .. oh1`` are then folded over them (row f is row f % P of
+    # image f // P, P = the layer's output rows), and input boxes likewise (the boxes stay output pixels)
+    images: int = 1
 
     def __len__(self) -> int:
         return int(self.kind.size)
 
 
 @njit(cache=True)
-def _touched_count(o0: int, o1: int, in_n: int, kernel: int, stride: int, pad: int, dilation: int,
+def _touched_count(o0: int, o1: int, out_n: int, in_n: int, kernel: int, stride: int, pad: int, dilation: int,
                    transposed: bool, stamp: np.ndarray, label: int) -> int:
+    """Input rows (columns) touched by output rows ``o0 .. o1-1`` not yet stamped with ``label``. Rows are folded
+    over a batch: output row ``f`` is row ``f % out_n`` of image ``f // out_n``, which reads that image's rows."""
     count = 0
-    for o in range(o0, o1):
+    for f in range(o0, o1):
+        b = f // out_n
+        o = f - b * out_n
         for r in range(kernel):
             if transposed:
                 num = o + pad - r * dilation
@@ -81,23 +88,27 @@ def _touched_count(o0: int, o1: int, in_n: int, kernel: int, stride: int, pad: i
                 i = num // stride
             else:
                 i = o * stride - pad + r * dilation
-            if 0 <= i < in_n and stamp[i] != label:
-                stamp[i] = label
+            if 0 <= i < in_n and stamp[b * in_n + i] != label:
+                stamp[b * in_n + i] = label
                 count += 1
     return count
 
 
 @njit(cache=True)
 def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
-           tg, tk, tc, th, tw, pos, levels, uniform, compute_cycles):
+           tg, tk, tc, th, tw, pos, levels, uniform, compute_cycles, images, tn):
     """Steps and transfers; see :class:`Schedule`. ``pos[d]`` = position of loop d (K, C, S) in the nest (0 =
     outermost); ``levels`` = storage level of (input, weights, outputs); ``uniform``: every operand is
-    double-buffered (else only those loaded more than once; the others sit in their whole buffer)."""
+    double-buffered (else only those loaded more than once; the others sit in their whole buffer).
+    ``images`` > 1: output rows are folded over the batch (``images * p`` of them); a row tile is ``th`` rows
+    of one image (``tn == 1``) or ``tn`` whole images."""
     n_g = (g + tg - 1) // tg
     n = np.empty(3, dtype=np.int64)
     n[_K] = (kp + tk - 1) // tk
     n[_C] = (cp + tc - 1) // tc
-    n_h = (p + th - 1) // th
+    n_h1 = (p + th - 1) // th  # row tiles of one image (tn == 1)
+    n_h = images * n_h1 if tn == 1 else (images + tn - 1) // tn
+    pf = images * p  # output rows of the batch
     n_w = (q + tw - 1) // tw
     n[_S] = n_h * n_w
     order = np.empty(3, dtype=np.int64)  # loop dims outer -> inner
@@ -141,7 +152,7 @@ def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
                     loads *= n[d]
             double[op] = 1 if loads > 1 else 0
     # MACs per step are proportional to gs*ks*cs*pixels; cycles split by cumulative share
-    total_units = g * kp * cp * p * q
+    total_units = g * kp * cp * pf * q
     step_cycles = np.empty(n_steps, dtype=np.int64)
     out_wait = np.full(n_steps, -1, dtype=np.int64)
     cap = 16 + 4 * n_steps
@@ -151,7 +162,7 @@ def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
     step_of = np.empty(cap, dtype=np.int64)
     box = np.empty((cap, 10), dtype=np.int64)
     nt = 0
-    stamp_h = np.zeros(h, dtype=np.int64)
+    stamp_h = np.zeros(images * h, dtype=np.int64)
     stamp_w = np.zeros(w, dtype=np.int64)
     label = 0
     prev_key = np.full((3, 4), -1, dtype=np.int64)
@@ -178,7 +189,11 @@ def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
                     ga, gb = gt * tg, min(g, gt * tg + tg)
                     ka, kb = kt * tk, min(kp, kt * tk + tk)
                     ca, cb = ct * tc, min(cp, ct * tc + tc)
-                    oha, ohb = ht * th, min(p, ht * th + th)
+                    if tn == 1:  # th rows of image ht // n_h1
+                        img, lt = ht // n_h1, ht % n_h1
+                        oha, ohb = img * p + lt * th, img * p + min(p, lt * th + th)
+                    else:        # tn whole images
+                        oha, ohb = ht * tn * p, min(images, ht * tn + tn) * p
                     owa, owb = wt * tw, min(q, wt * tw + tw)
                     units = (gb - ga) * (kb - ka) * (cb - ca) * (ohb - oha) * (owb - owa)
                     t_start = t_end
@@ -209,7 +224,7 @@ def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
                         out_box[2], out_box[3] = (0, kp) if full[2, _K] else (ka, kb)
                         out_box[4], out_box[5] = 0, 0
                         if full[2, _S]:
-                            out_box[6], out_box[7], out_box[8], out_box[9] = 0, p, 0, q
+                            out_box[6], out_box[7], out_box[8], out_box[9] = 0, pf, 0, q
                         else:
                             out_box[6], out_box[7], out_box[8], out_box[9] = oha, ohb, owa, owb
                         open_out = 1
@@ -246,13 +261,13 @@ def _build(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, transposed,
                             if op == 0 and not full[0, _S]:
                                 box[nt, 6], box[nt, 7], box[nt, 8], box[nt, 9] = oha, ohb, owa, owb
                             else:
-                                box[nt, 6], box[nt, 7], box[nt, 8], box[nt, 9] = 0, p, 0, q
+                                box[nt, 6], box[nt, 7], box[nt, 8], box[nt, 9] = 0, pf, 0, q
                             if op == 0:
                                 label += 1
-                                rows = _touched_count(box[nt, 6], box[nt, 7], h, r, sh, ph, dh, transposed, stamp_h,
-                                                      label)
-                                cols = _touched_count(box[nt, 8], box[nt, 9], w, s, sw, pw, dw, transposed, stamp_w,
-                                                      label)
+                                rows = _touched_count(box[nt, 6], box[nt, 7], p, h, r, sh, ph, dh, transposed,
+                                                      stamp_h, label)
+                                cols = _touched_count(box[nt, 8], box[nt, 9], q, w, s, sw, pw, dw, transposed,
+                                                      stamp_w, label)
                                 words[nt] = (gb - ga) * (box[nt, 5] - box[nt, 4]) * rows * cols
                             else:
                                 words[nt] = (gb - ga) * (box[nt, 3] - box[nt, 2]) * (box[nt, 5] - box[nt, 4]) * r * s
@@ -309,11 +324,13 @@ def layer_schedule(layer, traffic, compute_cycles: int) -> Schedule:
     for i, name in enumerate(traffic.loop_order):
         pos["KCS".index(name)] = i
     levels = np.array(traffic.levels, dtype=np.int64)
+    images = traffic.images
     steps, kind, words, gate, step_of, box, out_wait = _build(
         g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed,
-        t["g"], t["k"], t["c"], t["h"], t["w"], pos, levels, traffic.tiling == "uniform", int(compute_cycles))
+        t["g"], t["k"], t["c"], t["h"], t["w"], pos, levels, traffic.tiling == "uniform", int(compute_cycles),
+        images, t.get("n", 1))
     return Schedule(steps, kind, kind == OUTPUT, words, gate, gate_cycles(gate, np.cumsum(steps)), step_of,
-                    *(box[:, j].copy() for j in range(10)), out_wait)
+                    *(box[:, j].copy() for j in range(10)), out_wait, images)
 
 
 def gate_cycles(gate: np.ndarray, step_end: np.ndarray) -> np.ndarray:
