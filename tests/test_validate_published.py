@@ -122,3 +122,18 @@ def test_half_last_digit(vp):
     assert vp.half_last_digit(0.44) == pytest.approx(0.005)
     assert vp.half_last_digit(1066.6) == pytest.approx(0.05)
     assert vp.half_last_digit(15.0) == pytest.approx(0.5)
+
+
+def test_conv_traffic_splits_into_operands_and_batch_shares_weights(vp):
+    # each CONV layer's bytes = weights + inputs + outputs, none below its compulsory share; the batch run moves no
+    # more than the images run one by one (the engine keeps the cheaper)
+    hw = vp.eyeriss_hardware(52)
+    c = vp.eyeriss_counts("alexnet")
+    rows = vp.conv_traffic("alexnet", hw)
+    single = vp.conv_traffic("alexnet", hw, batch=1)
+    for r, one, lay in zip(rows, single, c["layers"]):
+        assert r["weights"] + r["inputs"] + r["outputs"] == r["bytes"]
+        assert r["weights"] >= lay["w"] * vp.WORD_BYTES
+        assert r["inputs"] >= lay["in"] * vp.WORD_BYTES and r["outputs"] >= lay["out"] * vp.WORD_BYTES
+        assert r["bytes"] <= c["batch"] * one["bytes"]
+    assert all(r["all_layers_over_batch"] for r in rows)
