@@ -10,6 +10,7 @@ tables are identical, and prints points/s. Topologies are loaded first and timed
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import resource
 import sys
@@ -38,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-serial", action="store_true", help="run the parallel executor only")
     ap.add_argument("--dask", action="store_true", help="also run on a 127.0.0.1 LocalCluster (one worker per core)")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
+    ap.add_argument("--save", metavar="CSV", default=None,
+                    help="write the table (first executor's) to CSV, e.g. to compare two versions with --compare")
+    ap.add_argument("--compare", metavar="CSV", default=None,
+                    help="check the table equals a saved one (values exactly; util %% to 1e-12 relative)")
     args = ap.parse_args(argv)
 
     patterns = args.models.split(",") if args.models else [None]
@@ -90,6 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(tables.values()))
     same = all(first.equals(df) for df in tables.values())
     print("all executors agree exactly" if same else "EXECUTORS DISAGREE")
+    if args.save:
+        first.to_csv(args.save, index=False)
+        print(f"table written to {args.save}")
+    if args.compare:
+        import pandas as pd
+
+        saved = pd.read_csv(args.compare)
+        now = pd.read_csv(io.StringIO(first.to_csv(index=False)))  # through CSV, as the saved one went
+        equal = list(saved.columns) == list(now.columns) and saved.drop(columns="overall_util_pct").equals(
+            now.drop(columns="overall_util_pct")) and ((saved["overall_util_pct"] - now["overall_util_pct"]).abs()
+                                                       <= 1e-12 * now["overall_util_pct"].abs()).all()
+        print(f"table {'identical to' if equal else 'DIFFERS FROM'} {args.compare}")
+        same = same and equal
     return 0 if same else 1
 
 
