@@ -196,7 +196,7 @@ def test_explicit_points_match_grid(tiny_csv: Path) -> None:
     (dict(bandwidth_mode="FAST"), "bandwidth mode"),
     (dict(models=[]), "models is empty"),
     (dict(models=[42]), "must be a zoo name"),
-    (dict(points=[{"model": "x.csv", "colour": 1}], dataflows=["os"]), "not both"),
+    (dict(points=[{"model": "x.csv", "colour": 1}], dataflows=["os", "ws"]), "not both"),
     (dict(points=[{"colour": 1}]), "unknown key 'colour'"),
 ])
 def test_bad_input_is_one_line(kwargs: dict, message: str) -> None:

@@ -40,15 +40,20 @@ def topology_digest(topology: Topology) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str | None = None) -> str:
-    """Cache key of a point: a hash of (topology, hardware, engine, trafficsim version, cache format)."""
+def point_key(topology_sha: str, hardware: Hardware, engine: str, version: str | None = None,
+              options: Mapping[str, Any] | None = None) -> str:
+    """Cache key of a point: a hash of (topology, hardware, engine, engine options, trafficsim version, cache
+    format). ``options`` are the engine options that differ from the engine's defaults, JSON-ready
+    (:func:`trafficsim.sweeps.options.options_key`); none leaves the key as it was before options."""
     if version is None:
         from .. import __version__ as version
     hw = hardware.to_dict()  # flat scalars (nested records flattened): what the JSON can hold
     for k in NOT_IN_KEY:
         hw.pop(k, None)
-    text = json.dumps({"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine,
-                       "trafficsim": version}, sort_keys=True, separators=(",", ":"), default=_json_default)
+    doc = {"format": CACHE_FORMAT, "topology": topology_sha, "hardware": hw, "engine": engine, "trafficsim": version}
+    if options:
+        doc["options"] = dict(options)
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -148,15 +153,17 @@ class PointCache:
                 found[key] = rec
         return found
 
-    def write(self, key: str, record: Mapping[str, Any], model: str, hardware: Hardware) -> None:
-        """Write one point's record atomically (readers never see a partial file), its digest last."""
+    def write(self, key: str, record: Mapping[str, Any], model: str, hardware: Hardware,
+              about: Mapping[str, Any] | None = None) -> None:
+        """Write one point's record atomically (readers never see a partial file), its digest last. ``about``
+        (e.g. the point's workload and engine options) is stored for people reading the file."""
         if self.folder is None:
             return
         from .. import __version__
         from ..files import atomic_write_text
 
         doc = {"key": key, "format": CACHE_FORMAT, "trafficsim_version": __version__, "model": model,
-               "engine": self.engine, "hardware": hardware.to_dict(), "totals": record["totals"]}
+               "engine": self.engine, "hardware": hardware.to_dict(), **(about or {}), "totals": record["totals"]}
         if record.get("layers") is not None:
             doc["layers"] = record["layers"]
         body = json.dumps(doc, separators=(",", ":"), default=_json_default)

@@ -24,11 +24,25 @@ Finished = list[tuple[SweepPoint, dict[str, Any]]]
 # Work done in workers
 # ---------------------------------------------------------------------------------------------
 def simulate_points(topology: Topology, hardwares: Sequence[Hardware], engine: str,
-                    per_layer: bool) -> list[dict[str, Any]]:
-    """Simulate one topology on several hardware points; one record per point (see :func:`record_of`)."""
+                    per_layer: bool, options: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """Simulate one topology on several hardware points (with the engine options of each, None: defaults);
+    one record per point (see :func:`record_of`). The warnings :func:`trafficsim.engines.simulate` gives
+    about the topology are given once per sweep by the sweep itself, not once per point here."""
+    import warnings
+
     from ..engines import simulate
 
-    return [record_of(simulate(topology, hw, engine=engine), per_layer) for hw in hardwares]
+    opts = options if options is not None else [None] * len(hardwares)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _topology_warnings())
+        return [record_of(simulate(topology, hw, engine=engine, options=o), per_layer)
+                for hw, o in zip(hardwares, opts)]
+
+
+def _topology_warnings() -> tuple[type[Warning], ...]:
+    from ..engines import PrecisionIgnoredWarning, UnmodelledOpWarning
+
+    return (UnmodelledOpWarning, PrecisionIgnoredWarning)
 
 
 def simulate_layer_rows(engine: str, hardware: Hardware, rows: Sequence[Any]) -> list[Any]:
@@ -70,10 +84,15 @@ class PointPlan:
         chunks.sort(key=lambda c: -c[0])
         self.chunks = [pts for _, pts in chunks]
         self.jobs: list[Job] = [(simulate_points, (topologies[pts[0].model_index], [p.hardware for p in pts],
-                                                   engine, per_layer)) for pts in self.chunks]
+                                                   engine, per_layer) + _options_arg(pts)) for pts in self.chunks]
 
     def finished(self, job: int, output: list[dict]) -> Finished:
         return list(zip(self.chunks[job], output))
+
+
+def _options_arg(points: Sequence[SweepPoint]) -> tuple:
+    # no options argument when every point takes the engine's defaults (the jobs of sweeps without options)
+    return ([p.options for p in points],) if any(p.options is not None for p in points) else ()
 
 
 def _hardware_group(hw: Hardware) -> Hardware:
@@ -162,5 +181,6 @@ class LayerPlan:
 def make_plan(todo: Sequence[SweepPoint], topologies: Sequence[Topology], engine: str, per_layer: bool,
               workers: int) -> PointPlan | LayerPlan:
     """The plan for the points still to compute on ``workers`` parallel workers."""
-    plan = LayerPlan if shares_layers(engine) else PointPlan
+    # rows are simulated without options (LayerSharingEngine.simulate_row): points with options run whole
+    plan = LayerPlan if shares_layers(engine) and all(p.options is None for p in todo) else PointPlan
     return plan(todo, topologies, engine, per_layer, workers)
