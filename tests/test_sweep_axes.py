@@ -339,3 +339,15 @@ def test_printed_table_shows_what_tells_rows_apart(tmp_path: Path) -> None:
         assert column in header, header
     first = lines[1].split()
     assert first[:3] == ["gpt2", "32", "1"] and "ideal-12.8GBs" in first and "per-operand" in first
+
+
+def test_per_layer_rows_keep_the_point_columns() -> None:
+    """Per-layer rows carry the point's option and workload columns; a layer field of the same name (the capacity
+    engine's per-layer ``tiling``, the tile it chose) is renamed ``layer_tiling``; layers sum to the totals."""
+    kw = dict(models=[small_topology()], arrays=["4x4"], engine="capacity", tiling=["per-operand", "uniform"],
+              batch=[1, 2], **QUIET)
+    layers = sweep(**kw, per_layer=True)
+    points = sweep(**kw)
+    assert set(layers["tiling"]) == {"per-operand", "uniform"} and "layer_tiling" in layers.columns
+    summed = layers.groupby(["tiling", "batch"], sort=False)["dram_bytes"].sum().tolist()
+    assert summed == points["dram_bytes"].tolist()

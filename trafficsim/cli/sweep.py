@@ -15,7 +15,7 @@ arrays = ["8x8", "32x32", "128x128"]
 dataflows = ["os", "ws", "is"]
 sram_kb = [16, 64, [512, 512, 256]]     # all three buffers, or [ifmap, filter, ofmap]
 dram = ["ideal", "ddr4-3200", "lpddr4-3200 channels=2"]
-batch = [1, 8]                          # workload: batch, precision ("w8a16"), phase, seq_len, context
+batch = [1, 8]                          # also precision, phase, seq_len, context
 engine = "capacity"
 tiling = ["per-operand", "uniform"]     # options of the engine (trafficsim run --help lists them)
 output = "reports/my-sweep.csv"
@@ -51,7 +51,7 @@ def sweep(
 
     Each key takes one value (every point's) or a list (an axis of the grid): hardware (arrays,
     dataflows, sram_kb, dram), workload (batch, precision; phase, seq_len and context for the token models
-    that take them) and the engine's options (the capacity engine's tiling, concat, layout...).
+    that take them) and the engine's options (the capacity engine's tiling, concat, attention...).
 
     Finished points are cached under reports/sweeps, so re-running (or resuming an interrupted sweep)
     computes only what is missing; a damaged cache file is recomputed. Example: trafficsim sweep

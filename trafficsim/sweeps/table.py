@@ -26,6 +26,14 @@ def _workload(topology: Any) -> dict[str, Any]:
             "batch": topology.batch, "precision": precision.label if precision is not None else None}
 
 
+def _beside(point: Mapping[str, Any], results: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``results`` with a field named like a point column renamed ``<prefix><name>`` (the capacity engine's
+    per-layer ``tiling``, the tile it chose, next to the ``tiling`` option of the point)."""
+    if not any(k in point for k in results):
+        return dict(results)
+    return {(f"{prefix}{k}" if k in point else k): v for k, v in results.items()}
+
+
 def build_table(expanded: "ExpandedSweep", records: Mapping[str, Mapping[str, Any]], engine: str,
                 per_layer: bool) -> "pd.DataFrame":
     """The DataFrame of a finished sweep: the points of ``expanded`` in grid order, each with its record
@@ -64,11 +72,11 @@ def build_table(expanded: "ExpandedSweep", records: Mapping[str, Mapping[str, An
         rec = records[p.key]
         if per_layer:
             for layer in rec["layers"]:
-                layer = dict(layer)
+                layer = _beside(point, layer, "layer_")
                 layer["layer"] = layer.pop("name", None)
                 rows.append({**point, **layer})
         else:
-            rows.append({**point, **rec["totals"]})
+            rows.append({**point, **_beside(point, rec["totals"], "total_")})
     df = pd.DataFrame(rows)
     if len(df):
         for col in df.columns[df.isna().any().to_numpy()]:
