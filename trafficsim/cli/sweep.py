@@ -67,8 +67,10 @@ def sweep(
     from ..files import atomic_write_text
     from ..sweeps import read_spec, run_spec
 
+    # --engine replaces the spec's before the spec is checked: it decides which option keys the spec may hold
+    spec, output = read_spec(spec_path, {"engine": engine} if engine is not None else None)
     overrides: dict = {k: v for k, v in (("executor", executor), ("workers", workers),
-                                         ("dask_address", dask_address), ("engine", engine)) if v is not None}
+                                         ("dask_address", dask_address)) if v is not None}
     if dask_address is not None and executor is None:
         overrides["executor"] = "dask"
     if per_layer:
@@ -77,9 +79,7 @@ def sweep(
         overrides["cache_dir"] = None
     elif cache_dir is not None:
         overrides["cache_dir"] = cache_dir
-    # the command line's values replace the spec's before it is checked (--engine decides which options exist)
-    spec, output = read_spec(spec_path, overrides)
-    spec = spec.with_(progress=not quiet)
+    spec = spec.with_(progress=not quiet, **overrides)
     target = out or output or Path("reports") / f"{spec_path.stem}.csv"
 
     _check_output_file(target)  # now, not after an hour of sweeping

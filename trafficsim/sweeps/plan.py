@@ -7,7 +7,6 @@ per-layer work across points and a :class:`PointPlan` for the others.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from ..engines import get_engine, shares_layers
@@ -95,11 +94,6 @@ def _options_arg(points: Sequence[SweepPoint]) -> tuple:
     return ([p.options for p in points],) if any(p.options is not None for p in points) else ()
 
 
-def _hardware_group(hw: Hardware) -> Hardware:
-    # points that differ only in fields outside the key (a run name) share their layers' results
-    return replace(hw, run_name="") if getattr(hw, "run_name", "") else hw
-
-
 class LayerPlan:
     """Distinct layers as jobs, for engines that share layers (:class:`~trafficsim.engines.LayerSharingEngine`,
     e.g. ``compat``).
@@ -129,7 +123,7 @@ class LayerPlan:
             if rows is None:
                 rows = self.rows[p.model_index] = self.mod.layer_rows(topologies[p.model_index])
                 self.keys[p.model_index] = [row_key(r) for r in rows]
-            g = groups.setdefault(_hardware_group(p.hardware), len(groups))
+            g = groups.setdefault(p.hardware, len(groups))
             if g == len(self.group_rows):
                 self.group_rows.append({})
                 self.waiting.append({})

@@ -13,12 +13,12 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import InputError
 from ..hardware import Hardware
-from ..topology import Topology, read_csv
+from ..inputs import resolve_topology, spec_kind
+from ..topology import Topology
 from . import options as engine_options
 from .cache import point_key, topology_digest
 from .spec import ModelRef, SweepSpec, apply_changes, axis_fields, workload_fields
@@ -62,28 +62,10 @@ class ExpandedSweep:
         return out
 
 
-def _source_kind(model: str) -> str:
-    """``"csv"``, ``"user"`` (``file.py:attr``) or ``"zoo"``."""
-    if model.lower().endswith(".csv") or (Path(model).is_file() and ".py" not in model):
-        return "csv"
-    if ".py:" in model or model.endswith(".py"):
-        return "user"
-    return "zoo"
-
-
 def resolve_model(model: ModelRef) -> Topology:
-    """A topology from a :class:`Topology`, a SCALE-Sim CSV path, ``file.py:attr`` or a zoo model name
-    (at the model's default input)."""
-    if isinstance(model, Topology):
-        return model
-    kind = _source_kind(model)
-    if kind == "csv":
-        return read_csv(model)
-    if kind == "user":
-        from ..zoo.cache import user_model_topology
-        return user_model_topology(model)
-    from ..zoo.cache import default_input_shape, model_topology
-    return model_topology(model, default_input_shape(model))
+    """A topology from a :class:`Topology`, a SCALE-Sim CSV or topology JSON path, ``file.py:attr`` or a zoo
+    model name (at the model's default input): :func:`trafficsim.inputs.resolve_topology`."""
+    return resolve_topology(model)
 
 
 class _Model:
@@ -92,7 +74,7 @@ class _Model:
 
     def __init__(self, ref: ModelRef) -> None:
         self.ref = ref
-        self.source = "fixed" if not isinstance(ref, str) else _source_kind(ref)
+        self.source = "fixed" if not isinstance(ref, str) else spec_kind(ref)
         self.by_sequence: dict[tuple, Topology] = {}
         if self.source == "zoo":
             from ..zoo import model_sequence, resolve_model_name
@@ -102,8 +84,10 @@ class _Model:
             self.kind = "image" if seq is None else "decoder" if "context" in seq else "encoder"
         elif self.source == "user":
             from ..convert import is_decoder, load_user_model
+            from ..inputs import user_model_name
 
-            module, self.name = load_user_model(ref)  # type: ignore[arg-type]
+            module, _ = load_user_model(ref)  # type: ignore[arg-type]
+            self.name = user_model_name(ref)  # type: ignore[arg-type]
             tokens = getattr(module, "trafficsim_input", None) == "tokens"
             self.kind = "image" if not tokens else "decoder" if is_decoder(module) else "encoder"
         else:
@@ -132,17 +116,7 @@ class _Model:
                 raise InputError(f"{k} does not apply to {self.name} ({self._what(phase, context)})")
         key = tuple(sorted(used.items()))
         if key not in self.by_sequence:
-            if not used:
-                topo = resolve_model(self.ref)
-            else:
-                opts = {k: used.get(k) for k in SEQUENCE_KEYS}
-                if self.source == "user":
-                    from ..zoo.cache import user_model_topology
-                    topo = user_model_topology(self.ref, **opts)  # type: ignore[arg-type]
-                else:
-                    from ..zoo.cache import model_topology
-                    topo = model_topology(self.ref, **opts)  # type: ignore[arg-type]
-            self.by_sequence[key] = topo
+            self.by_sequence[key] = resolve_topology(self.ref, **used)
         return used, self.by_sequence[key]
 
     def _what(self, phase: Any, context: Any) -> str:

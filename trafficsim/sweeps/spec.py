@@ -29,8 +29,8 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Union
 
 from ..dram import DramConfig
 from ..errors import ConfigError, InputError, TrafficsimError
-from ..hardware import DATAFLOWS, Hardware, parse_array, parse_sram
-from ..hardware import hardware_changes as flat_hardware_changes
+from ..hardware import Hardware, parse_array, parse_sram
+from ..inputs import apply_options, parse_dataflow
 from ..topology import Topology
 from ..workload import MAX_BATCH, Precision, parse_precision
 from . import options as engine_options
@@ -92,13 +92,6 @@ def _parse_array(value: Any) -> tuple[int, int]:
     if isinstance(value, (str, tuple, list)):
         return parse_array(value)
     raise InputError(f"array size {value!r} must be 'RxC' or (rows, cols)")
-
-
-def _parse_dataflow(value: Any) -> str:
-    d = value.strip().lower() if isinstance(value, str) else value
-    if d not in DATAFLOWS:
-        raise InputError(f"unknown dataflow {value!r}: choose os, ws or is")
-    return d
 
 
 def _parse_sram(value: Any) -> tuple[int, int, int]:
@@ -173,7 +166,8 @@ def _canonical_standard(name: str) -> str:
 
 
 def _dram_changes(value: DramValue) -> dict[str, Any]:
-    return {f"dram_{k}": v for k, v in value}
+    # as a dict: its None values ("the standard's own channels") are changes too
+    return {"dram": dict(value)}
 
 
 def _parse_batch(value: Any) -> int:
@@ -270,12 +264,18 @@ def hardware_changes(values: Mapping[str, Any], unknown: str = "key",
 
 
 def apply_changes(base: Hardware, changes: Mapping[str, Any]) -> Hardware:
-    """``base`` with ``changes`` (validated by Hardware); a rejected value is an :class:`InputError`."""
+    """``base`` with ``changes`` (Hardware fields, ``dram_<field>`` keys, ``dram`` as a dict of DramConfig
+    fields), through the one input layer (:func:`trafficsim.inputs.apply_options`, which validates); a
+    rejected value is an :class:`InputError`."""
     if not changes:
         return base
+    fields = dict(changes)
+    # apply_options' own ``bandwidth`` keyword means "USER mode, these words/cycle"; the Hardware field of that
+    # name (the OFMAP drain rate alone) is set after it
+    ofmap_bandwidth = fields.pop("bandwidth", None)
     try:
-        # flat dram_<field> keys merge into base.dram; the rest are fields (replace: half the cost of from_dict)
-        return replace(base, **flat_hardware_changes(dict(changes), base.dram))
+        hw = apply_options(base, **fields)
+        return replace(hw, bandwidth=ofmap_bandwidth) if ofmap_bandwidth is not None else hw
     except (ConfigError, TypeError, ValueError) as e:  # TypeError: e.g. a list compared with a number
         raise InputError(str(e)) from None
 
@@ -398,7 +398,7 @@ class SweepSpec:
     # -- hardware axes (grid product in this order, after the models and their workloads) -------
     arrays: tuple[tuple[int, int], ...] | None = axis(
         "array", _parse_array, lambda v: {"array_rows": v[0], "array_cols": v[1]}, (str,))
-    dataflows: tuple[str, ...] | None = axis("dataflow", _parse_dataflow, lambda v: {"dataflow": v}, (str,))
+    dataflows: tuple[str, ...] | None = axis("dataflow", parse_dataflow, lambda v: {"dataflow": v}, (str,))
     sram_kb: tuple[tuple[int, int, int], ...] | None = axis(
         "sram_kb", _parse_sram,
         lambda v: {"ifmap_sram_kb": v[0], "filter_sram_kb": v[1], "ofmap_sram_kb": v[2]}, (int, str))
