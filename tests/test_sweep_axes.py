@@ -255,6 +255,10 @@ def test_sequence_lengths_of_a_user_decoder() -> None:
     expanded = expand(spec)
     got = [(t.phase, t.seq_len, t.context) for t in (expanded.topologies[p.model_index] for p in expanded.points)]
     assert got == [("prefill", 4, None), ("prefill", 8, None), ("decode", 1, 16)]
+    assert set(expanded.labels) == {"tiny_decoder.model"}  # named by the input layer: file stem and attribute
+    # a token model needs its sequence: a grid without one is the input layer's one line
+    with pytest.raises(InputError, match="a sequence length is required for this model"):
+        expand(spec.with_(phase=None, seq_len=None, context=None))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -351,3 +355,23 @@ def test_per_layer_rows_keep_the_point_columns() -> None:
     assert set(layers["tiling"]) == {"per-operand", "uniform"} and "layer_tiling" in layers.columns
     summed = layers.groupby(["tiling", "batch"], sort=False)["dram_bytes"].sum().tolist()
     assert summed == points["dram_bytes"].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# The one input layer
+# ---------------------------------------------------------------------------------------------
+def test_models_and_hardware_go_through_the_input_layer(tmp_path: Path) -> None:
+    """Models resolve as inputs.resolve_topology resolves them (a topology JSON too); hardware keys are
+    inputs.apply_options' fields, and the Hardware field ``bandwidth`` keeps its meaning (the OFMAP rate alone)."""
+    from trafficsim.inputs import resolve_topology
+    from trafficsim.sweeps import resolve_model
+
+    path = tmp_path / "small.json"
+    small_topology().to_json(path)
+    assert resolve_model(str(path)) == resolve_topology(str(path)) == small_topology()
+    df = sweep(models=[str(path)], arrays=["4x4"], bandwidth_mode="USER", bandwidth=7, **QUIET)
+    assert df["model"].tolist() == ["small"]
+    assert df[["bandwidth_mode", "bandwidth"]].iloc[0].tolist() == ["USER", 7]
+    assert "ifmap_dram_bw" not in df.columns  # unchanged: the rate of the OFMAP drain alone was set
+    same_totals(df.iloc[0], totals(small_topology(), Hardware(array_rows=4, array_cols=4, bandwidth_mode="USER",
+                                                              bandwidth=7), "compat"))
