@@ -325,3 +325,17 @@ def test_row_hit_runs_in_closed_form_change_nothing(std, org, rk, kind, wf, seed
     slow = simulate_requests(dev, a, w, arrival, completion=True, runs=False)
     assert fast.to_dict() == slow.to_dict()
     assert (fast.completion == slow.completion).all()
+
+
+def test_absurd_sizes_are_one_line_errors():
+    dev = _dev()
+    with pytest.raises(InputError, match="numbers"):
+        simulate_requests(dev, [10**30], [False])
+    with pytest.raises(InputError, match="2\\^63"):
+        simulate_requests(dev, np.array([1e30]), [False])
+    with pytest.raises(InputError, match="2\\^60"):
+        simulate_requests(dev, [0], [False], [2**61])
+    with pytest.raises(ConfigError, match="more than 1024"):
+        DramConfig(standard="ddr4-3200", channels=2**40)
+    with pytest.raises(ConfigError, match="positive integer"):
+        DramConfig(standard="ddr4-3200", ranks=10.0)

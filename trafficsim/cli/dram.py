@@ -163,5 +163,6 @@ def _table(d: dict, device) -> str:
         lines.append("  " + ", ".join(parts[:4]))
         lines.append("  " + ", ".join(parts[4:]))
     if "cpu_seconds" in d:
-        lines.append(f"CPU time         {d['cpu_seconds']:14.2f} s")
+        who = "Ramulator's" if d["backend"] == "ramulator" else "model's"
+        lines.append(f"CPU time         {d['cpu_seconds']:14.2f} s ({who})")
     return "\n".join(lines)

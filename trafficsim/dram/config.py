@@ -57,10 +57,12 @@ class DramConfig:
         bw = self.bandwidth_gbs
         if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not (math.isfinite(bw) and 0 < bw <= 1e6):
             raise ConfigError(f"DRAM bandwidth must be a positive number of GB/s (at most 1e6), got {bw!r}")
-        for name in ("channels", "ranks"):
+        for name, most in (("channels", 1024), ("ranks", 16)):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
                 raise ConfigError(f"DRAM {name} must be a positive integer, got {v!r}")
+            if v is not None and v > most:
+                raise ConfigError(f"DRAM {name} = {v} is more than {most}")
         for name in ("read_queue", "write_queue"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= 4096:

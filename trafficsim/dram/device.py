@@ -241,6 +241,8 @@ def _as_array(x, dtype, n: int | None, what: str) -> np.ndarray:
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)) or np.any(a != np.floor(a)):
             raise InputError(f"{what}: must hold whole numbers")
+        if a.size and np.any(a >= 2.0**63):
+            raise InputError(f"{what}: values of 2^63 or more")
     if a.dtype.kind in "iuf" and a.size and np.any(a < 0):
         raise InputError(f"{what}: negative values")
     if a.dtype.kind not in "iufb":
@@ -264,6 +266,8 @@ def simulate_requests(device: DramDevice, addr, is_write, arrival=None, *, compl
     n = a.shape[0]
     w = _as_array(is_write, np.bool_, n, "is_write")
     arr = np.zeros(n, np.int64) if arrival is None else _as_array(arrival, np.int64, n, "arrival")
+    if n and arr.max() >= 1 << 60:
+        raise InputError(f"arrival: cycle {int(arr.max())} is beyond 2^60 memory cycles")
     std = device.standard
     o = std.org
     C, R, G, B = device.channels, device.ranks, o.bank_groups, o.banks_per_group

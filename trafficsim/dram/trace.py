@@ -16,7 +16,7 @@ from numba import njit
 from ..errors import InputError
 from ..files import atomic_write_text, read_bytes_bounded
 
-MAX_TRACE_BYTES = 2 * 2**30  # 2 GiB: about 130 million requests
+MAX_TRACE_BYTES = 512 * 2**20  # 512 MiB: about 33 million requests (the model then holds ~3.5 GB)
 
 
 @dataclass(frozen=True)
