@@ -388,6 +388,33 @@ def test_residual_add_charged_or_fused_into_its_producer():
     assert resident.totals()["resident_saved_words"] == 5 * 512
 
 
+def test_activations_and_batch_norm_fused_by_default_or_charged():
+    # input 0 -> conv a -> 1, batch norm and ReLU in place on 1, -> conv b -> 2, GELU in place on 2
+    a = replace(conv("a", c=4, h=8, w=8, k=8), inputs=(0,), output=1, order=0)
+    b = replace(conv("b", c=8, h=8, w=8, k=4, r=1, p=0), inputs=(1,), output=2, order=3)
+    bn = Op("a.bn", "batchnorm", (1,), 1, ((8, 8, 8),), (8, 8, 8), order=1)
+    relu = Op("a.relu", "activation", (1,), 1, ((8, 8, 8),), (8, 8, 8), order=2)
+    gelu = Op("gelu", "activation", (2,), 2, ((4, 8, 8),), (4, 8, 8), order=4)
+    assert bn.in_place and relu.in_place and not Op("x", "add", (1, 2), 3, (), (1, 1, 1)).in_place
+    tensors = (TensorInfo(0, (4, 8, 8), "input"), TensorInfo(1, (8, 8, 8), "a"), TensorInfo(2, (4, 8, 8), "b"))
+    topo = Topology("act", (a, b), (4, 8, 8), (bn, relu, gelu), tensors)
+    hw = Hardware()
+    layers_only = simulate(Topology("x", topo.layers), hw).totals()["dram_words"]
+    fused = simulate(topo, hw)
+    assert fused.totals()["dram_words"] == layers_only  # as the CNN zoo always counted them: no traffic
+    assert fused.meta["network_ops"]["activations_fused"] == 3
+    assert fused.meta["network_ops"]["activations_charged"] == 0
+    unfused = simulate(topo, hw, options=CapacityOptions(activations="unfused"))
+    # each reads and writes its tensor: 2 x (512 + 512) on a's output, 256 + 256 on b's
+    assert unfused.totals()["dram_words"] == layers_only + 2 * 1024 + 512
+    assert unfused.layers[0].extra["op_read_words"] == 1024  # charged to a, the last layer before them
+    assert unfused.meta["network_ops"] == {**unfused.meta["network_ops"], "activations_fused": 0,
+                                           "activations_charged": 3, "ops_charged": 3}
+    assert unfused.meta["options"]["activations"] == "unfused"
+    with pytest.raises(InputError, match="activations"):
+        CapacityOptions(activations="sometimes")
+
+
 def test_parse_energy_table():
     from trafficsim.energy import parse_energy_table
     assert parse_energy_table("dram=100, mac=0.5") == EnergyTable(dram_pj_per_byte=100.0, mac_pj=0.5)

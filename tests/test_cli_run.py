@@ -20,6 +20,8 @@ BAD_OPTIONS = [
     (["--bandwidth", "0"], "bandwidth"),
     (["--preset", "gpu"], "preset"),
     (["--word-bytes", "0"], "word-bytes"),
+    (["--activations", "sometimes"], "activations"),
+    (["--engine", "compat", "--activations", "unfused"], "--engine capacity"),
 ]
 
 
@@ -252,6 +254,27 @@ def test_user_models_of_two_files_get_two_run_folders_and_their_source(tmp_path,
         source = json.loads((folder / "summary.json").read_text())["meta"]["source"]
         assert source == {"kind": "user", "spec": f"{path}:model", "path": str(path.resolve()), "attr": "model",
                           "input_shape": [3, 12, 12]}
+
+
+def test_activations_are_counted_fused_or_charged(tmp_path, cli, user_model_file):
+    net = user_model_file("""
+    import torch.nn as nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 8, 3), nn.GELU())
+    """)
+    out = tmp_path / "reports"
+    totals = {}
+    for mode in ("fused", "unfused"):
+        rc, stdout, err = cli(["run", f"{net}:model", "--input", "3x12x12", "--array", "8x8", "--engine", "capacity",
+                               "--activations", mode, "--out", out])
+        assert rc == 0, err
+        assert ("3 activations/BN fused" if mode == "fused" else "3 activations/BN charged") in stdout
+        folder = next(p for p in out.iterdir() if (mode == "unfused") == ("unfusedact" in p.name))
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["op_counts"] == {"activation": 2, "batchnorm": 1}
+        assert summary["meta"]["network_ops"][f"activations_{'charged' if mode == 'unfused' else 'fused'}"] == 3
+        totals[mode] = summary["totals"]["dram_bytes"]
+    # BN and ReLU read and write 4x10x10, GELU 8x8x8 (1-byte words)
+    assert totals["unfused"] - totals["fused"] == 2 * 2 * 400 + 2 * 512
 
 
 def test_help_shows_the_hardware_defaults(cli):

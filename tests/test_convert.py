@@ -50,12 +50,16 @@ def test_user_module_all_convs_names_and_graph():
     assert (s1.in_h, s1.out_h, s1.pad_h, s1.kernel_h) == (8, 8, 1, 3)  # 'same' resolved to 1
     assert (fconv.in_c, fconv.out_c, fconv.kernel_h) == (16, 4, 1)
     assert (fc.in_c, fc.out_c, fc.in_h, fc.out_w) == (4, 10, 1, 1)
-    assert [o.kind for o in t.ops] == ["maxpool", "concat", "avgpool"]
-    pool, cat, gap = t.ops
+    assert [o.kind for o in t.ops] == ["batchnorm", "activation", "maxpool", "activation", "concat", "avgpool"]
+    bn, relu, pool, relu2, cat, gap = t.ops
+    # batch norm and activations are in place: they keep their input's tensor id (fused by default)
+    assert (bn.name, relu.name, relu2.name) == ("stem.1", "stem.2", "relu")
+    assert bn.inputs == relu.inputs == (stem.output,) and bn.output == relu.output == stem.output
+    assert relu2.inputs == (s1.output,) == (relu2.output,)
     assert (pool.name, pool.kernel, pool.stride) == ("max_pool2d", 2, 2)
     tensors = {ti.id: ti for ti in t.tensors}
     assert tensors[0].producer == "input" and tensors[0].shape == (3, 16, 16)
-    # BN/ReLU pass through: the first conv reads the input, the pool reads the conv
+    # the pool reads the conv's (normalised, activated) output
     assert stem.inputs == (0,) and pool.inputs == (stem.output,)
     assert s1.inputs == (pool.output,) and s2.inputs == (s1.output,)  # through F.relu
     assert cat.inputs == (pool.output, s2.output) and cat.input_shapes == ((8, 8, 8), (8, 8, 8))
@@ -69,7 +73,7 @@ def test_user_module_all_convs_names_and_graph():
 
 def test_shape_dependent_branch_changes_topology():
     t = to_topology(_meta(Branchy), (3, 8, 8))
-    assert [o.kind for o in t.ops] == ["concat", "avgpool"]  # no pool at 8x8
+    assert [o.kind for o in t.ops if not o.in_place] == ["concat", "avgpool"]  # no pool at 8x8
     assert t.layers[1].in_h == 8
 
 

@@ -6,10 +6,13 @@ under a :class:`torch.overrides.TorchFunctionMode` that sees every torch functio
 * ``conv2d`` / ``conv_transpose2d`` / ``linear`` become :class:`Layer` records (also when called
   functionally on a bare Parameter);
 * pooling, ``cat``, feature-map ``add`` and ``interpolate`` become :class:`Op` records;
-* other calls with one feature-map input (BN, ReLU, dropout, flatten, view...) pass the tensor id
-  through when they keep the element count, so a conv's input resolves to the node that really
-  produced it; shape-changing calls (slicing, padding, reductions) and calls that combine several
-  feature maps (``mul``, ``matmul``) become ``"other"`` ops.
+* activations (ReLU, GELU, SiLU, sigmoid...) and batch norm become in-place :class:`Op` records of kind
+  ``"activation"`` / ``"batchnorm"`` (their output is their input's tensor id: engines fuse them into the
+  node that produced it unless told to charge them);
+* other calls with one feature-map input (dropout, flatten, view...) pass the tensor id through when they
+  keep the element count, so a conv's input resolves to the node that really produced it; shape-changing
+  calls (slicing, padding, reductions) and calls that combine several feature maps (``mul``, ``matmul``)
+  become ``"other"`` ops.
 
 Node names are module paths (``base.3.layers.5.conv``) taken from forward pre-hooks; a module
 called again gets ``#2``, ``#3``...; a functional call inside a non-leaf module gets the module path
@@ -56,9 +59,15 @@ _SHAPE_PRESERVING = {f + sfx for f in ("relu", "relu6", "hardtanh", "leaky_relu"
                                        "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "softplus",
                                        "dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout")
                      for sfx in ("", "_")} | {"batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm"}
-# Normalisations that need statistics over a row or group: ops with traffic (batch norm at inference is an
-# affine map folded into the producing conv, and stays a pass-through as for the CNNs).
+# Normalisations that need statistics over a row or group: ops with traffic (batch norm at inference is a
+# per-channel affine map: a pointwise op below).
 _NORMS = {"layer_norm", "group_norm", "rms_norm", "instance_norm"}
+# Single-tensor pointwise calls recorded as in-place ops (kind by name): fused into their producer by default
+# (CapacityOptions.activations), charged a read and a write of their tensor otherwise. Dropout is the identity
+# at inference: a pass-through, not an op.
+_POINTWISE = {f + sfx: "activation" for f in ("relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu",
+                                             "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish",
+                                             "softplus") for sfx in ("", "_")} | {"batch_norm": "batchnorm"}
 _SOFTMAX = {"softmax", "log_softmax", "_softmax"}
 # GEMMs that may run between two activations (or an activation and a bare weight tensor)
 _MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "baddbmm", "addmm", "addbmm", "einsum"}
@@ -224,6 +233,16 @@ class _Recorder:
         self.bind(out, out_tid)  # for in-place ops `out` is the first input: its id now means the result
         self.ops.append(Op(name=name, kind=kind, inputs=in_tids, output=out_tid, input_shapes=shapes,  # type: ignore[arg-type]
                            output_shape=_shape3(out), order=order, kernel=kernel, stride=stride))
+
+    def pointwise(self, kind: str, func_name: str, x: Any, out: Any) -> None:
+        """An activation or batch norm as an in-place op: its output keeps its input's tensor id, so the graph
+        (who reads what) is the same whether an engine fuses it into the producer or charges it."""
+        tid = self.tid(x)
+        self.bind(out, tid)  # type: ignore[arg-type]
+        shape = self.tensors[tid].shape  # type: ignore[index]
+        self.ops.append(Op(name=self.node_name(func_name.rstrip("_")), kind=kind, inputs=(tid,),  # type: ignore[arg-type]
+                           output=tid, input_shapes=(shape,), output_shape=shape,  # type: ignore[arg-type]
+                           order=self.next_order()))
 
     def shaped_op(self, kind: str, name: str, in_tids: Sequence[int], out_tid: int, attention: str = "") -> None:
         """An op between tensors known by id (intermediates of a decomposed call)."""
@@ -471,6 +490,10 @@ class _Recorder:
             return
         if fname in _NORMS and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None:
             self.op("norm", fname, [x_in], out)
+            return
+        if (fname in _POINTWISE and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None
+                and out.numel() == x_in.numel()):
+            self.pointwise(_POINTWISE[fname], fname, x_in, out)
             return
         if fname in _SOFTMAX and isinstance(x_in, torch.Tensor) and self.tid(x_in) is not None:
             self.op("softmax", "softmax", [x_in], out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .topology import Layer, Topology
+from .topology import Layer, Op, Topology
 
 __all__ = ["cio", "cio_layers", "is_standalone_downsampler", "layer_metrics", "model_metrics", "params", "macs",
            "consumers", "traffic_split", "TRAFFIC_CLASSES"]
@@ -27,9 +27,12 @@ _CONV_KINDS = ("conv", "dwconv")
 
 
 def consumers(topology: Topology) -> dict[int, list[Layer | Any]]:
-    """Tensor id -> the nodes (layers and ops) that read it."""
+    """Tensor id -> the nodes (layers and ops) that read it. In-place activations and batch norms are not
+    readers: they run as the tensor is written (the CNN conventions below count a conv + BN + ReLU as one)."""
     readers: dict[int, list] = defaultdict(list)
     for node in topology.nodes():
+        if isinstance(node, Op) and node.in_place:
+            continue
         for t in dict.fromkeys(node.inputs):  # a node reading a tensor twice is one reader
             readers[t].append(node)
     return readers

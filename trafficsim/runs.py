@@ -11,6 +11,7 @@ import re
 import shutil
 import unicodedata
 import warnings
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,9 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "versions": package_versions,
             "num_layers": len(topology.layers),
             "num_scalesim_layers": len(result.layers),
+            # the non-MAC ops by kind (activations and batch norms included: meta.network_ops says how the
+            # capacity engine charged, fused or skipped them; the compat engine, like SCALE-Sim, moves no op)
+            "op_counts": dict(sorted(Counter(op.kind for op in topology.ops).items())),
             "metrics": network_metrics(topology),
             # calls the converter could not model: their MACs and traffic are not in the totals
             "unmodelled": [{"name": printable(u.name), "function": printable(u.function), "macs": u.macs}

@@ -31,7 +31,9 @@ from .workload import MAX_BATCH, Precision
 
 LayerKind = Literal["conv", "dwconv", "linear", "gemm"]
 OpKind = Literal["maxpool", "avgpool", "add", "concat", "upsample", "other",
-                 "norm", "softmax", "elementwise", "embedding", "kv_append"]
+                 "norm", "softmax", "elementwise", "embedding", "kv_append", "activation", "batchnorm"]
+# single-tensor pointwise ops, recorded in place (output == inputs[0]); engines fuse them into the producer
+POINTWISE_OP_KINDS = ("activation", "batchnorm")
 OPERAND_B_KINDS = ("weight", "activation", "kv_cache")
 TENSOR_KINDS = ("activation", "kv_cache", "weight", "tokens")
 PHASES = ("prefill", "decode")
@@ -197,10 +199,12 @@ class Layer:
 
 @dataclass(frozen=True)
 class Op:
-    """A non-MAC operation recorded by the converter (pooling, residual add, concat, upsample).
+    """A non-MAC operation recorded by the converter (pooling, residual add, concat, upsample, norms, softmax,
+    element-wise ops, embeddings, KV-cache appends, activations, batch norm).
 
     ``input_shapes`` are (C, H, W) of each input piece in order; for a concat they are the
-    pieces being joined. Memory models charge these; SCALE-Sim ignores them.
+    pieces being joined. Memory models charge these; SCALE-Sim ignores them. Activations and batch norm
+    (:data:`POINTWISE_OP_KINDS`) are in place: ``output`` is their input's tensor id.
     """
 
     name: str
@@ -213,6 +217,11 @@ class Op:
     kernel: int = 0
     stride: int = 0
     attention: str = ""  # softmax of an attention call: the call's name (fused attention keeps it on chip)
+
+    @property
+    def in_place(self) -> bool:
+        """An activation or batch norm: applied to its input's tensor (``output == inputs[0]``), no new tensor."""
+        return self.kind in POINTWISE_OP_KINDS
 
     @property
     def input_elems(self) -> int:

@@ -66,6 +66,10 @@ def run(
         "--attention", help="Capacity engine: unfused (QK^T, softmax, AV as three kernels: the scores go to DRAM and "
                             "back; default) or fused (flash-style: the scores stay on chip).",
         rich_help_panel="Capacity model")] = None,
+    activations: Annotated[Optional[str], typer.Option(
+        "--activations", help="Capacity engine: fused (ReLU, GELU, SiLU, batch norm... run as their producer writes "
+                              "the tensor: no traffic of their own; default) or unfused (each reads and writes its "
+                              "tensor).", rich_help_panel="Capacity model")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
     strict: StrictOpt = False,
@@ -91,7 +95,7 @@ def run(
             raise InputError(f"{name} must be a positive finite number, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
                                 dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
-    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention)
+    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention, activations)
     topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context,
                                 batch=batch, precision=precision)
     if strict:
@@ -138,11 +142,12 @@ def run(
 
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
 OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
-                "--energy": "energy", "--tiling": "tiling", "--attention": "attention"}
+                "--energy": "energy", "--tiling": "tiling", "--attention": "attention",
+                "--activations": "activations"}
 
 
 def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None,
-                   tiling: str | None = None, attention: str | None = None):
+                   tiling: str | None = None, attention: str | None = None, activations: str | None = None):
     """The options record of ``engine`` from the command line (None when no option flag is given:
     the engine's defaults). A flag applies to the engines whose options type has its field."""
     import dataclasses
@@ -151,7 +156,8 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
 
     given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
                                              ("--residency", residency or None), ("--energy", energy),
-                                             ("--tiling", tiling), ("--attention", attention))
+                                             ("--tiling", tiling), ("--attention", attention),
+                                             ("--activations", activations))
              if value is not None}
     if not given:
         return None
@@ -224,6 +230,12 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
             is_whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
             table.add_row(label, f"{int(v):,}" if is_whole else f"{v:,.3f}", "")
     console.print(table)
+    ops = result.meta.get("network_ops") or {}
+    if ops.get("activations_fused"):
+        console.print(f"{ops['activations_fused']:,} activations/BN fused into their producers: no traffic "
+                      "(see --activations)")
+    elif ops.get("activations_charged"):
+        console.print(f"{ops['activations_charged']:,} activations/BN charged: each reads and writes its tensor")
     n = len(result.layers)
     where = f"; run folder {folder}" if folder else ""
     console.print(f"{n} layers simulated in {elapsed_s:.3f} s{where}", soft_wrap=True)  # paths unbroken

@@ -27,7 +27,7 @@ from ..energy import EnergyTable, mac_energy_uj, sram_energy_uj
 from ..errors import InputError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
-from ..topology import Layer, Topology
+from ..topology import POINTWISE_OP_KINDS, Layer, Topology
 from ..workload import Precision
 
 ConcatMode = Literal["zero-copy", "materialised"]
@@ -35,6 +35,7 @@ CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
 TilingMode = Literal["per-operand", "uniform"]
 TILING_MODES: tuple[str, ...] = ("per-operand", "uniform")
 ATTENTION_MODES: tuple[str, ...] = ("unfused", "fused")
+ACTIVATION_MODES: tuple[str, ...] = ("fused", "unfused")
 LOOP_NAMES = ("K", "C", "S")  # output channels, input channels (reduction), output pixels
 # the six loop orders, outer to inner, as indices into LOOP_NAMES
 LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
@@ -63,6 +64,10 @@ class CapacityOptions:
     * ``attention``: ``"unfused"`` (QK^T, softmax and AV are three kernels: the scores are written and read
       back) or ``"fused"`` (flash-style: the scores of an attention call never leave the chip; only Q, K, V
       and the output move).
+    * ``activations``: ``"fused"`` (activations such as ReLU, GELU, SiLU and batch norm run in the output stage
+      of the node that produced their tensor: no traffic of their own; the run counts them in
+      ``meta["network_ops"]["activations_fused"]``) or ``"unfused"`` (each is a kernel of its own: it reads and
+      writes its tensor).
 
     Element sizes come from the topology's workload (:func:`trafficsim.workload.effective_precision`:
     its precision, else ``Hardware.word_bytes``); ``word_bytes`` here, when given, is a uniform precision
@@ -76,6 +81,7 @@ class CapacityOptions:
     inter_layer_residency: bool = False
     energy: EnergyTable = field(default_factory=EnergyTable)
     attention: str = "unfused"
+    activations: str = "fused"
 
     def __post_init__(self) -> None:
         if self.tiling not in TILING_MODES:
@@ -84,6 +90,8 @@ class CapacityOptions:
             raise InputError(f"concat must be 'zero-copy' or 'materialised', got {self.concat!r}")
         if self.attention not in ATTENTION_MODES:
             raise InputError(f"attention must be 'unfused' or 'fused', got {self.attention!r}")
+        if self.activations not in ACTIVATION_MODES:
+            raise InputError(f"activations must be 'fused' or 'unfused', got {self.activations!r}")
         if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
             raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
 
@@ -637,11 +645,15 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
     elems = _tensor_elems(topology)
     owner = op_owner(topology)
 
+    # activations and batch norm (in place: output == input) fused into their producer are no node at all
+    fused_pointwise = options.activations == "fused"
     consumers: dict[int, list[tuple[str, int]]] = {}
     for i, layer in enumerate(layers):
         for t in layer.inputs:
             consumers.setdefault(t, []).append(("L", i))
     for j, op in enumerate(topology.ops):
+        if fused_pointwise and op.kind in POINTWISE_OP_KINDS:
+            continue
         for t in op.inputs:
             consumers.setdefault(t, []).append(("O", j))
     producer: dict[int, tuple[str, int]] = {layer.output: ("L", i) for i, layer in enumerate(layers) if layer.output >= 0}
@@ -650,11 +662,17 @@ def _apply_network(topology: Topology, acc: list[_Acc], options: CapacityOptions
     fused_into: dict[int, int] = {}      # op index -> layer index
     transparent: set[int] = set()       # zero-copy concats and 'other' ops: no traffic, no node
     charged: set[int] = set()
-    stats = {"ops_charged": 0, "ops_fused": 0, "concats_zero_copy": 0, "tensors_resident": 0}
+    stats = {"ops_charged": 0, "ops_fused": 0, "concats_zero_copy": 0, "tensors_resident": 0,
+             "activations_fused": 0, "activations_charged": 0}
     ops_in_order = sorted(range(len(topology.ops)), key=lambda j: topology.ops[j].order)
     tensor_kind = {t.id: t.kind for t in topology.tensors}
     for j in ops_in_order:
         op = topology.ops[j]
+        if op.kind in POINTWISE_OP_KINDS:
+            if fused_pointwise:  # applied as the producer writes the tensor: no traffic, counted
+                stats["activations_fused"] += 1
+                continue
+            stats["activations_charged"] += 1  # then charged below like any op: its tensor read and written
         if op.kind == "concat" and options.concat == "zero-copy":
             transparent.add(j)
             stats["concats_zero_copy"] += 1
@@ -794,6 +812,8 @@ def run_id_tags(result: RunResult) -> list[str]:
         tags.append("uniform")
     if opts.get("attention") == "fused":
         tags.append("flashattn")
+    if opts.get("activations") == "unfused":
+        tags.append("unfusedact")
     hw, default = result.hardware, Hardware()
     if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
         dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
@@ -1043,6 +1063,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
                         "fuse_pool_add": options.fuse_pool_add,
                         "inter_layer_residency": options.inter_layer_residency, "attention": options.attention,
+                        "activations": options.activations,
                         "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
                                    "sram_pj_per_byte": options.energy.sram_pj_per_byte,
                                    "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
