@@ -100,6 +100,26 @@ CASES = {
     "ws-4x4-channel-epochs": ("w3,10,10,3,3,8,12,1,\n",
                               Hardware(dataflow="ws", array_rows=4, array_cols=4, ifmap_sram_kb=1,
                                        filter_sram_kb=1, ofmap_sram_kb=1), False),
+    # Out-of-range (-1) IFMAP rows at the end of a layer (ceil output size, stride not dividing
+    # H - R) on an operand whose passes repeat: the frozen passes keep the exact last valid row
+    # for SRAM IFMAP Stop Cycle (issue 11: WS 8x8 64 kB was 81 instead of 175, OS 78 instead of 198)
+    "ws-8x8-1x1-s2-edge-rows": ("l1,8,8,1,1,16,12,2,\n", Hardware(dataflow="ws", array_rows=8, array_cols=8), False),
+    "os-8x8-1x1-s2-edge-rows": ("l1,8,8,1,1,16,12,2,\n", Hardware(dataflow="os", array_rows=8, array_cols=8), False),
+    "is-8x8-1x1-s2-edge-rows": ("l1,8,8,1,1,16,12,2,\n", Hardware(dataflow="is", array_rows=8, array_cols=8), False),
+    # neighbours: stride 3 (8 -> 4 outputs, one past the edge), 3x3 stride 2 (a window row past the
+    # edge, mixed folds), non-square arrays, several passes with small SRAMs (evicting)
+    "ws-4x16-1x1-s3-edge-rows": ("a,8,8,1,1,12,40,3,\nb,9,9,3,3,4,24,2,\n",
+                                 Hardware(dataflow="ws", array_rows=4, array_cols=16), False),
+    "os-16x4-1x1-s3-edge-rows": ("a,8,8,1,1,12,40,3,\nb,9,9,3,3,4,24,2,\n",
+                                 Hardware(dataflow="os", array_rows=16, array_cols=4), False),
+    "is-4x16-1x1-s3-edge-rows": ("a,8,8,1,1,12,40,3,\nb,9,9,3,3,4,24,2,\n",
+                                 Hardware(dataflow="is", array_rows=4, array_cols=16), False),
+    "os-4x4-1kB-edge-rows-evict": ("e,11,11,1,1,20,24,2,\nf,10,10,2,2,6,16,3,\n",
+                                   Hardware(dataflow="os", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                            filter_sram_kb=1, ofmap_sram_kb=1), False),
+    "ws-4x4-1kB-edge-rows-evict": ("e,11,11,1,1,20,24,2,\nf,10,10,2,2,6,16,3,\n",
+                                   Hardware(dataflow="ws", array_rows=4, array_cols=4, ifmap_sram_kb=1,
+                                            filter_sram_kb=1, ofmap_sram_kb=1), False),
     # USER mode: 3.0.0's read buffers (IFMAP/FILTER DRAM bandwidth from [layout], OFMAP drain at
     # Bandwidth), small SRAM and low bandwidth so that misses walk the circular window and stall
     "user-os-8x8": ("u4,14,16,3,3,6,40,1,\n",
@@ -144,3 +164,27 @@ def test_equal_to_scalesim(case, tmp_path: Path):
     ours = compat.simulate(topo, hw)
     ref = scalesim_ref.simulate(topo, hw)
     assert_same(ours, ref)
+
+
+# SCALE-Sim's own ResNet-18 topology (tests/data/scalesim/SOURCE.md): its 1x1 stride-2 shortcuts end
+# in out-of-range IFMAP rows; their SRAM IFMAP Stop Cycle differed on 32x32 (OS Conv4_s: 1284 here,
+# 11924 in SCALE-Sim). The whole network takes SCALE-Sim ~10 minutes: these are the layers at stake.
+RESNET18 = Path(__file__).parent / "data" / "scalesim" / "Resnet18.csv"
+
+
+@pytest.mark.parametrize("dataflow,layers", [("os", ("Conv4_s", "Conv5_s")), ("ws", ("Conv4_s", "Conv5_s")),
+                                             ("is", ("Conv4_s",))])
+def test_scalesim_resnet18_shortcuts(dataflow, layers):
+    from dataclasses import replace
+
+    from trafficsim.topology import Topology
+
+    topo = read_csv(RESNET18)
+    sub = Topology("resnet18-shortcuts", tuple(replace(layer, inputs=(), output=-1)
+                                               for layer in topo.layers if layer.name in layers))
+    assert [layer.name for layer in sub.layers] == list(layers)
+    hw = Hardware(dataflow=dataflow, array_rows=32, array_cols=32)
+    ours = compat.simulate(sub, hw)
+    assert_same(ours, scalesim_ref.simulate(sub, hw))
+    if dataflow == "os":
+        assert ours.layers[0].sram_ifmap_stop_cycle == 11924

@@ -563,6 +563,48 @@ def _valid_x_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl):
 
 
 @njit(cache=True, nogil=True)
+def _valid_row_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl, stat, Ra, prefix_in):
+    """First and last demand row (within the fold) holding a valid element, ``(1 << 40, -1)`` if
+    none: rows scanned from each end until one holds a valid element."""
+    lo_row = np.int64(1) << 40
+    hi_row = np.int64(-1)
+    if wn <= 0 or tn <= 0:
+        return lo_row, hi_row
+    if stat:
+        # row i holds block row t = Ra-1-i: the last row is the smallest valid t, the first the largest
+        for t in range(tn):
+            for c in range(wn):
+                if a_r[c] + b_r[t] < hl and a_c[c] + b_c[t] < wl:
+                    hi_row = Ra - 1 - t
+                    break
+            if hi_row >= 0:
+                break
+        for t in range(tn - 1, -1, -1):
+            for c in range(wn):
+                if a_r[c] + b_r[t] < hl and a_c[c] + b_c[t] < wl:
+                    lo_row = Ra - 1 - t
+                    break
+            if lo_row < (np.int64(1) << 40):
+                break
+        return lo_row, hi_row
+    for x in range(wn + tn - 1):
+        for c in range(max(0, x - tn + 1), min(wn - 1, x) + 1):
+            if a_r[c] + b_r[x - c] < hl and a_c[c] + b_c[x - c] < wl:
+                lo_row = prefix_in + x
+                break
+        if lo_row < (np.int64(1) << 40):
+            break
+    for x in range(wn + tn - 2, -1, -1):
+        for c in range(max(0, x - tn + 1), min(wn - 1, x) + 1):
+            if a_r[c] + b_r[x - c] < hl and a_c[c] + b_c[x - c] < wl:
+                hi_row = prefix_in + x
+                break
+        if hi_row >= 0:
+            break
+    return lo_row, hi_row
+
+
+@njit(cache=True, nogil=True)
 def _stamp_fold_after(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, st, label, after_seq):
     """Stamp ``label`` on the valid accesses of a streamed fold that come after valid access number
     ``after_seq`` in demand order (all of them for -1)."""
@@ -983,6 +1025,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     nval, nhit, mixed, lo_row, hi_row = _scan_fold(
                         a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, stat, hl, wl, st, ep, scan_all, Ra, prefix_in,
                         inner_c[op])
+                    if mixed and rep_kind[op] != REP_NONE:
+                        # the scan stopped early, so its rows are partial; a frozen copy of this fold
+                        # in a later pass takes its SRAM start/stop rows from row_*_cache (below)
+                        lo_row, hi_row = _valid_row_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl, stat, Ra, prefix_in)
                 mode = 0
                 if not user and not mixed:
                     if nhit == nval:
