@@ -328,11 +328,13 @@ def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w:
             if tg * tc * rs > wcap:
                 continue
             n_c = (cp + tc - 1) // tc
-            for ih in range(th_c.size - 1, -1, -1):
-                th = th_c[ih]
-                n_h = nh_c[ih]
-                for iw in range(tw_c.size - 1, -1, -1):
-                    tw = tw_c[iw]
+            # widest tiles first: among tilings of equal traffic the first found is kept, and whole rows are
+            # contiguous in DRAM (a tall narrow tile costs a burst per row fragment on a DRAM standard)
+            for iw in range(tw_c.size - 1, -1, -1):
+                tw = tw_c[iw]
+                for ih in range(th_c.size - 1, -1, -1):
+                    th = th_c[ih]
+                    n_h = nh_c[ih]
                     in_tile = tg * tc * r_max[ih] * c_max[iw]
                     if in_tile > icap:
                         continue
