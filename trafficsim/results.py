@@ -112,12 +112,19 @@ class RunResult:
         macs = t["macs"]
         if t["total_cycles"] > 0:
             t["overall_util_pct"] = 100.0 * macs / (t["total_cycles"] * self.hardware.array_rows * self.hardware.array_cols)
+        # network rates of a run on a DRAM model, from the summed counts (rates do not add up)
+        accesses = sum(t.get(k, 0) for k in ("row_hits", "row_misses", "row_conflicts"))
+        if "row_hits" in t:
+            t["row_hit_rate"] = t["row_hits"] / accesses if accesses else 0.0
+        if "dram_moved_bytes" in t and t.get("dram_cycles"):
+            t["achieved_bandwidth_gbs"] = t["dram_moved_bytes"] * self.hardware.clock_mhz * 1e6 / t["dram_cycles"] / 1e9
         return t
 
 
 def _summable(key: str) -> bool:
-    # Ratios and percentages do not add up across layers.
-    return not (key.endswith("_pct") or key.endswith("_ratio") or key.startswith("moc") or key.endswith("_per_byte"))
+    # Ratios, percentages, rates and bandwidths do not add up across layers.
+    return not (key.endswith("_pct") or key.endswith("_ratio") or key.startswith("moc") or key.endswith("_per_byte")
+                or key.endswith("_rate") or key.endswith("_gbs"))
 
 
 def result_fields() -> list[str]:

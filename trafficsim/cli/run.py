@@ -45,6 +45,24 @@ def run(
         "--bandwidth-gbs", help=f"DRAM bandwidth in GB/s (capacity engine). [default: {Hardware().dram.bandwidth_gbs:g}]", rich_help_panel="Hardware")] = None,
     clock_mhz: Annotated[Optional[float], typer.Option(
         "--clock-mhz", help=f"Array clock in MHz (capacity engine). [default: {Hardware().clock_mhz:g}]", rich_help_panel="Hardware")] = None,
+    dram: Annotated[Optional[str], typer.Option(
+        "--dram", help="The DRAM (capacity engine): ideal (a pipe of --bandwidth-gbs, the default) or a standard "
+                       "timed bank by bank: ddr4-2400, ddr4-3200, ddr5-4800, lpddr4-3200, lpddr5-6400, hbm2, hbm3, "
+                       "gddr6 (see docs/dram.md).", rich_help_panel="DRAM")] = None,
+    dram_channels: Annotated[Optional[int], typer.Option(
+        "--dram-channels", help="Channels of the --dram standard (a power of two; default: the standard's).",
+        rich_help_panel="DRAM")] = None,
+    dram_mapping: Annotated[Optional[str], typer.Option(
+        "--dram-mapping", help="Address mapping of the --dram standard, fields MSB to LSB as Ramulator names them "
+                               "(default RoBaRaCoCh; e.g. ChRaBaRoCo).", rich_help_panel="DRAM")] = None,
+    page_policy: Annotated[Optional[str], typer.Option(
+        "--page-policy", help="Row-buffer policy of the --dram standard: open (default), closed, closed-ap or "
+                              "timeout.", rich_help_panel="DRAM")] = None,
+    layout: Annotated[Optional[str], typer.Option(
+        "--layout", help="Where tensors live in DRAM (capacity engine on a --dram standard): feature maps nchw "
+                         "(default), nhwc or nchwc<B> (channel blocks, C padded), optionally ',tiled' for weights "
+                         "stored tile by tile (default kcrs, PyTorch's order). E.g. nhwc or nchwc8,tiled.",
+        rich_help_panel="DRAM")] = None,
     tiling: Annotated[Optional[str], typer.Option(
         "--tiling", help="Capacity engine: per-operand (default: each operand resident in its whole buffer when "
                          "loaded once, else double-buffered, at its own tile level) or uniform (one tile for all "
@@ -94,8 +112,11 @@ def run(
         if v is not None and not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive finite number, got {v}")
     hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
-                                dram_bandwidth_gbs=bandwidth_gbs, clock_mhz=clock_mhz)
-    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention, activations)
+                                clock_mhz=clock_mhz, **dram_changes(dram, dram_channels, dram_mapping, page_policy,
+                                                                    bandwidth_gbs))
+    check_dram(hardware, dram_channels, dram_mapping, page_policy, bandwidth_gbs)
+    options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention, activations,
+                             layout)
     topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context,
                                 batch=batch, precision=precision)
     if strict:
@@ -140,14 +161,37 @@ def run(
     print_summary(result, elapsed, folder, topology)
 
 
+def dram_changes(dram: str | None, channels: int | None, mapping: str | None, page_policy: str | None,
+                 bandwidth_gbs: float | None) -> dict:
+    """``Hardware.dram`` changes from the DRAM options, as ``dram_<field>`` keys (None = not given)."""
+    out = {"dram_standard": dram.strip().lower() if dram is not None else None, "dram_channels": channels,
+           "dram_mapping": mapping, "dram_page_policy": page_policy, "dram_bandwidth_gbs": bandwidth_gbs}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def check_dram(hardware, channels: int | None, mapping: str | None, page_policy: str | None,
+               bandwidth_gbs: float | None) -> None:
+    """The DRAM options that only mean something for the DRAM chosen."""
+    if hardware.dram.is_ideal:
+        given = [flag for flag, v in (("--dram-channels", channels), ("--dram-mapping", mapping),
+                                      ("--page-policy", page_policy)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to a DRAM standard "
+                             "(e.g. --dram ddr4-3200), not to the ideal pipe")
+    elif bandwidth_gbs is not None:
+        raise InputError(f"--bandwidth-gbs sets the ideal pipe; --dram {hardware.dram.standard} has the bandwidth "
+                         "of its standard and channels")
+
+
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
 OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
                 "--energy": "energy", "--tiling": "tiling", "--attention": "attention",
-                "--activations": "activations"}
+                "--activations": "activations", "--layout": "layout"}
 
 
 def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None,
-                   tiling: str | None = None, attention: str | None = None, activations: str | None = None):
+                   tiling: str | None = None, attention: str | None = None, activations: str | None = None,
+                   layout: str | None = None):
     """The options record of ``engine`` from the command line (None when no option flag is given:
     the engine's defaults). A flag applies to the engines whose options type has its field."""
     import dataclasses
@@ -157,7 +201,7 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
                                              ("--residency", residency or None), ("--energy", energy),
                                              ("--tiling", tiling), ("--attention", attention),
-                                             ("--activations", activations))
+                                             ("--activations", activations), ("--layout", layout))
              if value is not None}
     if not given:
         return None
@@ -190,7 +234,8 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
     wb = hw.word_bytes
     console = Console()
     title = (f"{result.model} on {hw.array} {hw.dataflow.upper()}, SRAM {hw.ifmap_sram_kb}/{hw.filter_sram_kb}/"
-             f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}")
+             f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}"
+             + ("" if hw.dram.is_ideal or result.engine != "capacity" else f", DRAM {hw.dram.label()}"))
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("words", justify="right")
@@ -223,6 +268,16 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
                 v = split[cls]
                 table.add_row(f"  DRAM {label}", f"{100 * v / total:.1f} %",
                               f"{v:,}" if float(v).is_integer() else f"{v:,.1f}")
+    if "dram_moved_bytes" in t:  # a DRAM standard: what the bursts moved, how well the rows and bus were used
+        table.add_row(f"DRAM {hw.dram.label()} cycles", f"{t['dram_cycles']:,}", "")
+        table.add_row("DRAM bytes moved (bursts)", "", f"{t['dram_moved_bytes']:,}")
+        table.add_row("row hits / misses / conflicts",
+                      f"{t['row_hits']:,} / {t['row_misses']:,} / {t['row_conflicts']:,}", "")
+        table.add_row("row hit rate", f"{100 * t['row_hit_rate']:.1f} %", "")
+        peak = result.meta.get("dram", {}).get("peak_bandwidth_gbs")
+        table.add_row("bandwidth achieved / peak", f"{t['achieved_bandwidth_gbs']:.2f} / {peak:g} GB/s"
+                      if peak else f"{t['achieved_bandwidth_gbs']:.2f} GB/s", "")
+        table.add_row("DRAM energy (uJ)", f"{t['dram_energy_pj'] * 1e-6:,.3f}", "")
     for key, label in (("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"),
                        ("compulsory_bytes", "compulsory traffic (bytes)"), ("bound_bytes", "lower bound (bytes)")):
         if key in t:

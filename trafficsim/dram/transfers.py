@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -33,6 +34,36 @@ class MemorySystem:
     dram: DramConfig
     clock_mhz: float
     ideal_pj_per_byte: float
+
+    @cached_property
+    def device(self):
+        """The resolved DRAM device (``DramConfig.resolve()``); None for the ideal pipe."""
+        return None if self.dram.is_ideal else self.dram.resolve()
+
+    @property
+    def burst_bytes(self) -> int:
+        """Bytes one request moves (the ideal pipe: 1, it moves exactly what is wanted)."""
+        return 1 if self.dram.is_ideal else int(self.device.request_bytes)
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one DRAM row (page) of one bank: tensors are placed at multiples of it."""
+        return 1 if self.dram.is_ideal else int(self.device.standard.org.row_bytes)
+
+    @property
+    def memory_mhz(self) -> float:
+        """The DRAM's command clock (1 / tCK)."""
+        return 1e3 / self.device.tck_ns
+
+    @property
+    def idle_latency_cycles(self) -> int:
+        """Array cycles from a read reaching an idle DRAM (bank closed) to its data: tRCD + read latency."""
+        dev = self.device
+        return math.ceil((dev.standard.timing["nRCD"] + dev.read_latency) * self.clock_mhz / self.memory_mhz)
+
+    @property
+    def peak_bandwidth_gbs(self) -> float:
+        return self.dram.bandwidth_gbs if self.dram.is_ideal else float(self.device.peak_bandwidth_gbs)
 
     @property
     def ideal_bytes_per_cycle(self) -> float:
@@ -58,20 +89,29 @@ class Transfers:
     nbytes: np.ndarray
     is_write: np.ndarray
     earliest_cycle: np.ndarray | None = None
+    requests: np.ndarray | None = None
+    request_offsets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.nbytes.shape
         if self.is_write.shape != n or (self.earliest_cycle is not None and self.earliest_cycle.shape != n):
             raise ValueError("Transfers: nbytes, is_write and earliest_cycle must have one entry per transfer")
+        if (self.requests is None) != (self.request_offsets is None) or (
+                self.request_offsets is not None and self.request_offsets.shape != (n[0] + 1,)):
+            raise ValueError("Transfers: requests need offsets, one more than transfers")
 
     @classmethod
-    def of(cls, nbytes, is_write=False, earliest_cycle=None) -> "Transfers":
-        """Transfers from sequences (or scalars, broadcast to the length of ``nbytes``)."""
+    def of(cls, nbytes, is_write=False, earliest_cycle=None, requests=None, request_offsets=None) -> "Transfers":
+        """Transfers from sequences (or scalars, broadcast to the length of ``nbytes``). ``requests`` are the
+        burst-aligned byte addresses the transfers touch (a real DRAM needs them), transfer ``i`` owning
+        ``requests[request_offsets[i]:request_offsets[i + 1]]``."""
         nb = np.atleast_1d(np.asarray(nbytes, dtype=np.int64))
         wr = np.broadcast_to(np.asarray(is_write, dtype=bool), nb.shape).copy()
         ec = None if earliest_cycle is None else np.broadcast_to(np.asarray(earliest_cycle, dtype=np.int64),
                                                                  nb.shape).copy()
-        return cls(nb, wr, ec)
+        rq = None if requests is None else np.asarray(requests, dtype=np.uint64)
+        ro = None if request_offsets is None else np.asarray(request_offsets, dtype=np.int64)
+        return cls(nb, wr, ec, rq, ro)
 
     def __len__(self) -> int:
         return int(self.nbytes.size)
@@ -124,7 +164,48 @@ def transfer_cost(memory: MemorySystem, transfers: Transfers, *, per_transfer: b
     """
     if memory.dram.is_ideal:
         return _ideal_cost(memory, transfers, per_transfer)
-    raise NotImplementedError(f"DRAM standard {memory.dram.standard!r} has no timing model yet")  # pragma: no cover
+    return _dram_cost(memory, transfers, per_transfer)
+
+
+def _dram_cost(memory: MemorySystem, transfers: Transfers, per_transfer: bool) -> TransferCost:
+    """A real DRAM: every transfer's burst requests, issued in order of the cycle each transfer may start
+    (ties in list order), timed by the DRAM model with that cycle as their earliest arrival."""
+    from . import simulate_requests
+
+    if transfers.requests is None:
+        raise ValueError("a DRAM standard needs the transfers' burst requests (addresses)")
+    dev = memory.device
+    n_t = len(transfers)
+    offsets = transfers.request_offsets
+    counts = np.diff(offsets)
+    earliest = np.zeros(n_t, np.int64) if transfers.earliest_cycle is None else transfers.earliest_cycle
+    order = np.argsort(earliest, kind="stable")
+    # the request stream: each transfer's requests, transfers in issue order
+    seg_counts = counts[order]
+    starts = np.repeat(offsets[:-1][order] - np.concatenate([[0], np.cumsum(seg_counts)[:-1]]), seg_counts)
+    idx = np.arange(int(seg_counts.sum()), dtype=np.int64) + starts
+    ratio = memory.memory_mhz / memory.clock_mhz   # memory cycles per array cycle
+    arrival_mem = np.ceil(earliest[order] * ratio).astype(np.int64)
+    st = simulate_requests(dev, transfers.requests[idx], np.repeat(transfers.is_write[order], seg_counts),
+                           np.repeat(arrival_mem, seg_counts), completion=per_transfer)
+    done = None
+    if per_transfer:
+        # a transfer is done when its last request is; one with no request when it may start
+        done_mem = arrival_mem.copy()
+        nonempty = seg_counts > 0
+        if idx.size:
+            seg_starts = np.concatenate([[0], np.cumsum(seg_counts)[:-1]])
+            done_mem[nonempty] = np.maximum.reduceat(st.completion, seg_starts[nonempty])
+        done = np.empty(n_t, np.int64)
+        done[order] = np.ceil(done_mem / ratio).astype(np.int64)
+    return TransferCost(
+        dram_cycles=math.ceil(st.dram_cycles / ratio), read_bytes=st.read_bytes, write_bytes=st.write_bytes,
+        energy_pj=dict(st.energy_pj), done_cycle=done, requests=int(idx.size), row_hits=st.row_hits,
+        row_misses=st.row_misses, row_conflicts=st.row_conflicts, rows_modelled=True,
+        extra={"reads_forwarded": st.reads_forwarded, "read_row_hits": st.read_row_hits, "read_row_misses": st.read_row_misses,
+               "read_row_conflicts": st.read_row_conflicts, "write_row_hits": st.write_row_hits,
+               "write_row_misses": st.write_row_misses, "write_row_conflicts": st.write_row_conflicts,
+               "dram_memory_cycles": st.dram_cycles, **{f"cmd_{k.lower()}": v for k, v in st.commands.items()}})
 
 
 def _ideal_cost(memory: MemorySystem, transfers: Transfers, per_transfer: bool) -> TransferCost:
@@ -132,12 +213,14 @@ def _ideal_cost(memory: MemorySystem, transfers: Transfers, per_transfer: bool) 
     total = int(nbytes.sum())
     done = None
     if per_transfer:
-        # one pipe, transfers in order: each starts when the pipe is free and it may start
+        # one pipe; transfers issued in order of the cycle each may start (ties in list order), each starting
+        # when the pipe is free and it may start
         bpc = memory.ideal_bytes_per_cycle
         done = np.empty(nbytes.size, dtype=np.int64)
         free = 0.0
         earliest = transfers.earliest_cycle
-        for i in range(nbytes.size):
+        order = range(nbytes.size) if earliest is None else np.argsort(earliest, kind="stable")
+        for i in order:
             start = free if earliest is None else max(free, float(earliest[i]))
             free = start + float(nbytes[i]) / bpc
             done[i] = math.ceil(free)

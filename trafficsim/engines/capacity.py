@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
+from ..dram.layout import LayoutSpec
 from ..dram.transfers import MemorySystem, Transfers, transfer_cost
 from ..energy import EnergyTable, mac_energy_uj, sram_energy_uj
 from ..errors import InputError
@@ -60,7 +61,13 @@ class CapacityOptions:
     * ``inter_layer_residency``: a feature map that fits in half of the smaller of the ifmap and
       ofmap SRAMs and is consumed by the very next node is not read back from DRAM by it, and not
       written at all when that node is its only consumer.
-    * ``energy``: the per-access energy table (:class:`~trafficsim.energy.EnergyTable`).
+    * ``energy``: the per-access energy table (:class:`~trafficsim.energy.EnergyTable`); its DRAM figure is
+      the ideal pipe's (a DRAM standard computes its own energy from its commands).
+    * ``layout``: where tensors live in DRAM (:class:`~trafficsim.dram.layout.LayoutSpec`, or its text such as
+      ``"nhwc"`` / ``"nchwc8,tiled"``); used with a DRAM standard (``Hardware.dram``), not by the ideal pipe.
+    * ``dram_passes``: with a DRAM standard, how many times the DRAM model times a layer's stream, each time
+      with the start cycles of the stall-aware schedule the previous pass converged to (see
+      ``docs/capacity.md``, "On a DRAM standard"; 1, the default, is within about 2 % of the converged cycles).
     * ``attention``: ``"unfused"`` (QK^T, softmax and AV are three kernels: the scores are written and read
       back) or ``"fused"`` (flash-style: the scores of an attention call never leave the chip; only Q, K, V
       and the output move).
@@ -82,6 +89,8 @@ class CapacityOptions:
     energy: EnergyTable = field(default_factory=EnergyTable)
     attention: str = "unfused"
     activations: str = "fused"
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
+    dram_passes: int = 1
 
     def __post_init__(self) -> None:
         if self.tiling not in TILING_MODES:
@@ -94,6 +103,12 @@ class CapacityOptions:
             raise InputError(f"activations must be 'fused' or 'unfused', got {self.activations!r}")
         if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
             raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
+        if isinstance(self.layout, str):
+            object.__setattr__(self, "layout", LayoutSpec.parse(self.layout))
+        if not isinstance(self.layout, LayoutSpec):
+            raise InputError(f"layout must be a LayoutSpec or text such as 'nhwc', got {self.layout!r}")
+        if isinstance(self.dram_passes, bool) or not isinstance(self.dram_passes, int) or not 1 <= self.dram_passes <= 16:
+            raise InputError(f"dram_passes must be an integer from 1 to 16, got {self.dram_passes!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -816,6 +831,11 @@ def run_id_tags(result: RunResult) -> list[str]:
         tags.append("flashattn")
     if opts.get("activations") == "unfused":
         tags.append("unfusedact")
+    if not result.hardware.dram.is_ideal:
+        if opts.get("layout", "nchw") != "nchw":
+            tags.append(str(opts["layout"]).replace(",", "."))
+        if opts.get("dram_passes", 1) != 1:
+            tags.append(f"passes{opts['dram_passes']}")
     hw, default = result.hardware, Hardware()
     if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
         dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
@@ -892,6 +912,64 @@ def _fuse_attention(layers: list[Layer], acc: list["_Acc"]) -> int:
     return fused
 
 
+def _time_on_dram(topology: Topology, layers: list[Layer], traffic: list[LayerTraffic],
+                  computes: list[ComputeCounts], copies: list[int], precs: list[Precision], hardware: Hardware,
+                  options: CapacityOptions, memory: MemorySystem, progress) -> list:
+    """Every layer's transfers placed in DRAM and timed (:mod:`trafficsim.engines.capacity_dram`); a layer run
+    as ``copies`` identical copies is timed once (its copies run one after another, each alike)."""
+    from .capacity_dram import place_network, time_layer
+
+    std = hardware.dram.standard
+    if options.fuse_pool_add or options.inter_layer_residency:
+        raise InputError("fused pooling/adds and inter-layer residency are not modelled on a DRAM standard yet: "
+                         f"use them with the ideal pipe, or drop them with --dram {std}")
+    if options.attention == "fused":
+        raise InputError(f"fused attention is not modelled on a DRAM standard yet: drop it with --dram {std}")
+    if topology.batch != 1:
+        raise InputError(f"batch {topology.batch} is not modelled on a DRAM standard yet (batch 1 is): drop --batch "
+                         f"or use the ideal pipe")
+    sizes = {v for prec in precs for v in (prec.weights, prec.activations, prec.psums, prec.kv_cache)}
+    if len(sizes) != 1 or not float(next(iter(sizes))).is_integer():
+        raise InputError(f"a DRAM standard needs one whole number of bytes per element for every tensor (got "
+                         f"{', '.join(sorted(f'{v:g}' for v in sizes))} B): mixed or sub-byte precision is not "
+                         "modelled on it yet")
+    word_bytes = int(next(iter(sizes)))
+    placement = place_network(topology, layers, traffic, options.layout, word_bytes, memory.row_bytes,
+                              options.concat == "zero-copy", op_owner(topology))
+    out = []
+    for i, (layer, lt, cc) in enumerate(zip(layers, traffic, computes)):
+        out.append(time_layer(layer, lt, placement.layers[i], placement.op_tensors[i], cc.compute_cycles, memory,
+                              word_bytes, options.dram_passes))
+        if progress is not None:
+            progress(len(layers) + i + 1, 2 * len(layers))
+    return out
+
+
+def _dram_columns(timing, memory: MemorySystem, clock_mhz: float, copies: int = 1) -> dict:
+    """The per-layer DRAM columns of a run on a DRAM standard (counts of all ``copies``, rates of one)."""
+    cost = timing.cost
+    moved = cost.read_bytes + cost.write_bytes
+    seconds = cost.dram_cycles / (clock_mhz * 1e6)
+    achieved = moved / seconds / 1e9 if seconds > 0 else 0.0
+    accesses = cost.row_hits + cost.row_misses + cost.row_conflicts
+    cols = {
+        "dram_moved_bytes": moved * copies,
+        "dram_requests": cost.requests * copies,
+        # reads the controller served from a queued write to the same burst: they move no data
+        "dram_reads_forwarded": int(cost.extra.get("reads_forwarded", 0)) * copies,
+        "row_hits": cost.row_hits * copies,
+        "row_misses": cost.row_misses * copies,
+        "row_conflicts": cost.row_conflicts * copies,
+        "row_hit_rate": cost.row_hits / accesses if accesses else 0.0,
+        "achieved_bandwidth_gbs": achieved,
+        "peak_bandwidth_gbs": memory.peak_bandwidth_gbs,
+        "bandwidth_util_pct": 100.0 * achieved / memory.peak_bandwidth_gbs,
+        "dram_energy_pj": cost.energy_pj_total * copies,
+    }
+    cols.update({f"dram_energy_{k.lower()}_pj": v * copies for k, v in cost.energy_pj.items()})
+    return cols
+
+
 def simulate(topology: Topology, hardware: Hardware, progress=None,
              options: CapacityOptions | None = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` with the capacity-aware model.
@@ -942,7 +1020,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         acc.append(_Acc(lt.input_reads * c, lt.weight_reads * c, lt.output_writes * c, lt.psum_writes * c,
                         lt.psum_reads * c))
         if progress is not None:
-            progress(i + 1, n)
+            progress(i + 1, n if hardware.dram.is_ideal else 2 * n)  # a DRAM standard then times each layer
     stats: dict[str, int] = {}
     if options.attention == "fused":
         stats["attention_fused"] = _fuse_attention(layers, acc)
@@ -952,16 +1030,19 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         stats.update(_apply_network(topology, acc, options, min(cap0[0], cap0[2]) // 2))
 
     memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
-    bytes_per_cycle = memory.ideal_bytes_per_cycle
+    bytes_per_cycle = memory.peak_bandwidth_gbs * 1e3 / hardware.clock_mhz
     peak_macs_per_cycle = hardware.array_rows * hardware.array_cols
     balance = peak_macs_per_cycle / bytes_per_cycle
     b_class = {"weight": "weights", "activation": "activations", "kv_cache": "kv_cache"}
+    computes = [compute_counts(layer, hardware, lt.images) for layer, lt in zip(layers, traffic)]
+    timings = None if hardware.dram.is_ideal else _time_on_dram(topology, layers, traffic, computes, copies, precs,
+                                                                 hardware, options, memory, progress)
     results: list[LayerResult] = []
     for i, (layer, lt, a) in enumerate(zip(layers, traffic, acc)):
         c = copies[i]
         prec = precs[i]
         a_b, b_b, o_b, p_b = _layer_bytes(layer, prec)
-        cc = compute_counts(layer, hardware, lt.images)
+        cc = computes[i]
         macs = layer_macs(layer) * c * lt.images
         ifmap_reads = a.input_reads + a.op_reads
         ofmap_writes = a.output_writes + a.psum_reads + a.op_writes
@@ -980,13 +1061,21 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
                       + a.op_weight_reads * base_prec.weights + (a.op_reads - a.op_weight_reads) * base_prec.activations)
         write_bytes = dram_bytes - read_bytes
         layer_bytes = a.input_reads * a_b + a.weight_reads * b_b + final_writes * o_b + (a.psum_writes + a.psum_reads) * p_b
-        # the layer's reads and writes as two transfers: the ideal pipe's time depends on their sum only
-        cost = transfer_cost(memory, Transfers.of([math.ceil(read_bytes), math.ceil(write_bytes)], [False, True]))
-        dram_cycles = cost.dram_cycles
         compute_cycles = cc.compute_cycles * c
-        total = max(compute_cycles, dram_cycles)
-        first_tile_bytes = math.ceil(lt.first_tile_words * max(a_b, b_b))
-        prefetch = transfer_cost(memory, Transfers.of(first_tile_bytes)).dram_cycles
+        if timings is None:
+            # the layer's reads and writes as two transfers: the ideal pipe's time depends on their sum only;
+            # double buffering overlaps them with compute, all but the first tiles' load
+            cost = transfer_cost(memory, Transfers.of([math.ceil(read_bytes), math.ceil(write_bytes)],
+                                                      [False, True]))
+            dram_cycles = cost.dram_cycles
+            total = max(compute_cycles, dram_cycles)
+            first_tile_bytes = math.ceil(lt.first_tile_words * max(a_b, b_b))
+            prefetch = transfer_cost(memory, Transfers.of(first_tile_bytes)).dram_cycles
+        else:  # the stall-aware schedule already waits for the first tiles; copies run one after another
+            cost = timings[i].cost
+            dram_cycles = cost.dram_cycles * c
+            total = timings[i].total_cycles * c
+            prefetch = 0
         comp_i, comp_w, comp_o = lt.compulsory_words
         if a.scores_on_chip == "out":    # fused attention: the scores are not the layer's DRAM traffic
             comp_o = 0
@@ -1001,7 +1090,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
         sram_bytes = ((cc.sram_ifmap_reads * a_b + cc.sram_filter_reads * b_b
                        + (cc.sram_ofmap_writes + cc.sram_psum_reads) * p_b) * c + dram_bytes)
         mac_word_bytes = max(1, int(math.ceil(max(a_b, b_b))))
-        e_dram = cost.energy_pj_total * 1e-6
+        e_dram = cost.energy_pj_total * 1e-6 * (1 if timings is None else c)
         e_sram = sram_energy_uj(sram_bytes, options.energy)
         e_mac = mac_energy_uj(macs, options.energy, mac_word_bytes)
         intensity = macs / dram_bytes if dram_bytes else math.inf
@@ -1046,6 +1135,8 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             "levels": " ".join(f"{o}{v}" for o, v in zip("IWO", lt.levels)),
             "fused_ops": " ".join(a.fused_ops),
         }
+        if timings is not None:
+            extra.update(_dram_columns(timings[i], memory, hardware.clock_mhz, c))
         results.append(LayerResult(
             layer_id=i, name=topology.layers[i].name, source_layer=i, macs=macs,
             total_cycles_incl_prefetch=total + prefetch, total_cycles=total, stall_cycles=total - compute_cycles,
@@ -1063,6 +1154,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     word_bytes = hardware.word_bytes
     caps = _capacities(hardware, base_prec.activations, base_prec.weights, base_prec.psums)
     meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
+                        "layout": options.layout.label(), "dram_passes": options.dram_passes,
                         "fuse_pool_add": options.fuse_pool_add,
                         "inter_layer_residency": options.inter_layer_residency, "attention": options.attention,
                         "activations": options.activations,
@@ -1071,7 +1163,11 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
                                    "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
             "precision": base_prec.to_dict(), "batch": batch,
             "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
-            "network_ops": stats}
+            "network_ops": stats,
+            "dram": {**hardware.dram.to_dict(), "peak_bandwidth_gbs": memory.peak_bandwidth_gbs,
+                     **({} if timings is None else {"device": memory.device.describe(),
+                                                    "burst_bytes": memory.burst_bytes,
+                                                    "row_bytes": memory.row_bytes})}}
     if batch > 1:  # how the convolutions ran over the batch (GEMMs stack or copy it: see _batched)
         meta["batch_tiling"] = batch_stats
     return RunResult(model=topology.name, engine="capacity", hardware=hardware, layers=tuple(results), meta=meta)

@@ -372,3 +372,67 @@ def stall_schedule(schedule: Schedule, done: np.ndarray) -> tuple[int, np.ndarra
     end = _stall_schedule(schedule.step_cycles, schedule.kind, schedule.step, np.asarray(done, dtype=np.int64),
                           schedule.out_wait, step_end)
     return int(end), step_end
+
+
+@njit(cache=True)
+def _replay(order: np.ndarray, gate: np.ndarray, arrival: np.ndarray, done: np.ndarray, n_sched: int,
+            step_cycles: np.ndarray, kind: np.ndarray, step_of: np.ndarray, out_wait: np.ndarray,
+            max_rounds: int, latency: int) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """Re-time a timed stream under the double-buffering gates, without the DRAM model.
+
+    ``done``/``arrival`` come from one timing of the transfers in issue ``order``: transfer x occupied the
+    memory for ``service[x] = done[x] - max(arrival[x], latest done before it)``, less ``latency`` when it
+    found the memory idle. Each round starts every transfer at the end of its gating step in the last
+    stall-aware schedule, issues them in order of those cycles with the service times (plus ``latency`` after
+    an idle gap), and recomputes the schedule, until no step moves (or ``max_rounds``). With the arrivals of the timing itself it
+    gives back its completions exactly. Returns (layer end, each transfer's completion, each step's end,
+    rounds)."""
+    n = order.size
+    service = np.empty(n, np.int64)
+    free = 0
+    for i in range(n):
+        x = order[i]
+        idle = arrival[x] > free
+        start = arrival[x] if idle else free
+        # what the transfer occupied the memory for once it streamed (its first access's latency apart)
+        service[x] = done[x] - start if done[x] > start else 0
+        if idle:
+            service[x] = service[x] - latency if service[x] > latency else 0
+        if done[x] > free:
+            free = done[x]
+    new_done = done.copy()
+    step_end = np.empty(step_cycles.size, np.int64)
+    end = _stall_schedule(step_cycles, kind[:n_sched], step_of[:n_sched], new_done[:n_sched], out_wait, step_end)
+    rounds = 0
+    prev = step_end.copy()
+    start_at = np.empty(n, np.int64)
+    while rounds < max_rounds:
+        rounds += 1
+        for x in range(n):
+            g = gate[x]
+            start_at[x] = step_end[g] if g >= 0 else 0
+        # issued in order of the cycle each may start (ties in list order), as the timing issued them
+        order = np.argsort(start_at * n + np.arange(n), kind="mergesort")
+        free = 0
+        for i in range(n):
+            x = order[i]
+            a = start_at[x]
+            if a > free:  # the memory was idle: the first access waits its latency
+                new_done[x] = a + latency + service[x]
+            else:
+                new_done[x] = free + service[x]
+            if new_done[x] > free:
+                free = new_done[x]
+        end = _stall_schedule(step_cycles, kind[:n_sched], step_of[:n_sched], new_done[:n_sched], out_wait, step_end)
+        same = True
+        for s in range(step_end.size):
+            if step_end[s] != prev[s]:
+                same = False
+                break
+        if same:
+            break
+        prev[:] = step_end
+    for x in range(n):
+        if new_done[x] > end:
+            end = new_done[x]
+    return end, new_done, step_end, rounds
