@@ -206,3 +206,16 @@ def test_cli_bad_dram_input_is_one_line_and_writes_nothing(tmp_path, capsys, arg
     assert rc != 0 and "Traceback" not in err and len(lines) == 1, err
     assert needle in lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_layer_streams_are_the_requests_the_engine_times(on_ddr4):
+    from trafficsim.engines.capacity import layer_streams
+
+    topo, _, dram = on_ddr4
+    streams = layer_streams(topo, HW.with_(dram=DDR4))
+    assert [name for name, *_ in streams] == [layer.name for layer in topo.layers]
+    for (_, addr, is_write, arrival), lr in zip(streams, dram.layers):
+        assert addr.size == is_write.size == arrival.size == lr.extra["dram_requests"]
+        assert addr.dtype == np.uint64 and np.all(addr % 64 == 0) and np.all(np.diff(arrival) >= 0)
+    with pytest.raises(InputError, match="ideal pipe has no request stream"):
+        layer_streams(topo, HW)

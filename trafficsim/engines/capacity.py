@@ -1171,3 +1171,39 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     if batch > 1:  # how the convolutions ran over the batch (GEMMs stack or copy it: see _batched)
         meta["batch_tiling"] = batch_stats
     return RunResult(model=topology.name, engine="capacity", hardware=hardware, layers=tuple(results), meta=meta)
+
+
+def layer_streams(topology: Topology, hardware: Hardware, options: CapacityOptions | None = None):
+    """The DRAM request stream of every layer of ``topology`` on ``hardware`` (a DRAM standard), as the capacity
+    engine times it: a list of ``(layer name, addr uint64, is_write bool, arrival int64)`` per layer, requests in
+    issue order, ``arrival`` the memory cycle each may enter the controller in the no-stall schedule (first pass).
+    For DRAM-model fixtures and benchmarks (e.g. the same stream through Ramulator, whose trace mode ignores
+    arrivals)."""
+    from .capacity_dram import layer_transfers, place_network
+    from .capacity_schedule import gate_cycles
+
+    options = options or CapacityOptions()
+    if hardware.dram.is_ideal:
+        raise InputError("the ideal pipe has no request stream: name a DRAM standard (e.g. ddr4-3200)")
+    word_bytes = options.word_bytes or hardware.word_bytes
+    memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
+    layers = [_as_scalesim_layer(layer) for layer in topology.layers]
+    caps = _capacities(hardware, word_bytes, word_bytes, word_bytes)
+    traffic = [layer_traffic(layer, caps, options.tiling) for layer in layers]
+    placement = place_network(topology, layers, traffic, options.layout, word_bytes, memory.row_bytes,
+                              options.concat == "zero-copy", op_owner(topology))
+    ratio = memory.memory_mhz / memory.clock_mhz
+    out = []
+    for i, layer in enumerate(layers):
+        cycles = compute_counts(layer, hardware).compute_cycles
+        sch, nbytes, is_write, gate, addr, offsets = layer_transfers(layer, traffic[i], placement.layers[i],
+                                                                     placement.op_tensors[i], cycles, word_bytes,
+                                                                     memory.burst_bytes)
+        earliest = gate_cycles(gate, np.cumsum(sch.step_cycles))
+        order = np.argsort(earliest, kind="stable")
+        counts = np.diff(offsets)[order]
+        idx = np.concatenate([np.arange(offsets[t], offsets[t + 1]) for t in order]) if len(order) else \
+            np.zeros(0, np.int64)
+        out.append((topology.layers[i].name, addr[idx], np.repeat(is_write[order], counts),
+                    np.repeat(np.ceil(earliest[order] * ratio).astype(np.int64), counts)))
+    return out

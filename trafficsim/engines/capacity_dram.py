@@ -64,16 +64,17 @@ class NetworkPlacement:
     bytes_allocated: int
 
 
-def _pieces(tid: int, shape: tuple[int, int, int], tensors: dict[int, TensorPlace],
+def _pieces(tid: int, shape: tuple[int, int, int], place: Callable[[int, tuple[int, int, int]], TensorPlace],
             concat_inputs: dict[int, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
             ) -> list[tuple[tuple[int, int, int], TensorPlace]]:
-    """(shape, place) of each stored piece a tensor is made of, in channel order (zero-copy concats expanded)."""
+    """(shape, place) of each stored piece a tensor is made of, in channel order (zero-copy concats expanded; a
+    tensor nothing recorded produced is placed where it is first read)."""
     if tid in concat_inputs:
         out = []
         for t, shp in zip(*concat_inputs[tid]):
-            out += _pieces(t, shp, tensors, concat_inputs)
+            out += _pieces(t, tuple(shp), place, concat_inputs)
         return out
-    return [(shape, tensors[tid])]
+    return [(shape, place(tid, shape))]
 
 
 def place_network(topology: Topology, layers: list[Layer], traffic: list, spec: LayoutSpec, word_bytes: int,
@@ -109,9 +110,7 @@ def place_network(topology: Topology, layers: list[Layer], traffic: list, spec: 
                 continue
             ins = []
             for t, shp in zip(op.inputs, op.input_shapes):
-                if t not in concat_inputs:
-                    place(t, tuple(shp))  # made by nothing the topology records: it is somewhere in DRAM
-                ins += [pl for _, pl in _pieces(t, tuple(shp), tensors, concat_inputs)]
+                ins += [pl for _, pl in _pieces(t, tuple(shp), place, concat_inputs)]
             out = place(op.output, tuple(op.output_shape)) if op.output >= 0 else None
             if op.kind == "other":
                 continue  # a view: no traffic of its own
@@ -135,9 +134,7 @@ def place_network(topology: Topology, layers: list[Layer], traffic: list, spec: 
         if a_inputs:
             flat = []
             for t in a_inputs:
-                if t not in concat_inputs:
-                    place(t, shapes.get(t, (in_c, h, w)))
-                flat += _pieces(t, shapes.get(t, (in_c, h, w)), tensors, concat_inputs)
+                flat += _pieces(t, shapes.get(t, (in_c, h, w)), place, concat_inputs)
             start = 0
             for shp, pl in flat:
                 c = shp[0]
@@ -172,23 +169,31 @@ def _whole_tensor_requests(place: TensorPlace, burst: int) -> np.ndarray:
     return (np.arange(first, last + 1, dtype=np.uint64) * np.uint64(burst))
 
 
-def time_layer(layer: Layer, traffic, placement: LayerPlacement, op_tensors: list[tuple[TensorPlace, bool]],
-               compute_cycles: int, memory: MemorySystem, word_bytes: int, passes: int) -> LayerTiming:
-    """The layer's cycles on ``memory``: its transfers timed, its steps stalled where loads arrive late."""
-    t0 = time.process_time()
+def layer_transfers(layer: Layer, traffic, placement: LayerPlacement, op_tensors: list[tuple[TensorPlace, bool]],
+                    compute_cycles: int, word_bytes: int, burst_bytes: int):
+    """The layer's schedule and all its transfers (the tiling's, then the charged ops' whole tensors once the last
+    step has ended): ``(schedule, nbytes, is_write, gate, addr, offsets)``."""
     sch: Schedule = layer_schedule(layer, traffic, compute_cycles)
-    burst = memory.burst_bytes
-    addr, offsets = transfer_requests(sch, layer, placement, word_bytes, burst)
+    addr, offsets = transfer_requests(sch, layer, placement, word_bytes, burst_bytes)
     nbytes = sch.words * word_bytes
     is_write = sch.is_write
     gate = sch.gate
-    if op_tensors:  # the charged ops' whole tensors, once the layer's last step has ended
-        extra = [_whole_tensor_requests(pl, burst) for pl, _ in op_tensors]
+    if op_tensors:
+        extra = [_whole_tensor_requests(pl, burst_bytes) for pl, _ in op_tensors]
         addr = np.concatenate([addr, *extra])
         offsets = np.concatenate([offsets, offsets[-1] + np.cumsum([e.size for e in extra])])
         nbytes = np.concatenate([nbytes, [pl.nbytes for pl, _ in op_tensors]])
         is_write = np.concatenate([is_write, [wr for _, wr in op_tensors]])
         gate = np.concatenate([gate, np.full(len(op_tensors), sch.step_cycles.size - 1, np.int64)])
+    return sch, nbytes, is_write, gate, addr, offsets
+
+
+def time_layer(layer: Layer, traffic, placement: LayerPlacement, op_tensors: list[tuple[TensorPlace, bool]],
+               compute_cycles: int, memory: MemorySystem, word_bytes: int, passes: int) -> LayerTiming:
+    """The layer's cycles on ``memory``: its transfers timed, its steps stalled where loads arrive late."""
+    t0 = time.process_time()
+    sch, nbytes, is_write, gate, addr, offsets = layer_transfers(layer, traffic, placement, op_tensors,
+                                                                 compute_cycles, word_bytes, memory.burst_bytes)
     n_sched = len(sch)
     step_end = np.cumsum(sch.step_cycles)
     total = compute_cycles
