@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 from trafficsim.cli import main
 from trafficsim.dram import DramConfig
 from trafficsim.dram.transfers import MemorySystem, Transfers, transfer_cost
-from trafficsim.engines.capacity import CapacityOptions, layer_traffic, run_id_tags, simulate
+from trafficsim.engines.capacity import CapacityOptions, layer_streams, layer_traffic, run_id_tags, simulate
 from trafficsim.engines.capacity_schedule import _replay, gate_cycles, layer_schedule, stall_schedule
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
@@ -79,6 +80,33 @@ def test_dram_run_moves_the_same_words_in_whole_bursts(on_ddr4):
         assert e["latency_ms"] == pytest.approx(b.total_cycles / (HW.clock_mhz * 1e3))
 
 
+def _net_with_activations() -> Topology:
+    # _net with a ReLU after conv a and a batch norm + ReLU on the zero-copy concatenation (DenseNet-style)
+    base = _net()
+    relu = Op("a.relu", "activation", (1,), 1, ((16, 32, 32),), (16, 32, 32), order=0)
+    bn = Op("cat.bn", "batchnorm", (4,), 4, ((40, 16, 16),), (40, 16, 16), order=3)
+    relu2 = Op("cat.relu", "activation", (4,), 4, ((40, 16, 16),), (40, 16, 16), order=3)
+    # orders: ops that follow a node at the same position run after it (sorted by order, ops after layers)
+    return replace(base, ops=(relu, *base.ops[:2], bn, relu2))
+
+
+def test_activations_fused_move_nothing_unfused_read_and_write_their_tensor_in_place():
+    topo = _net_with_activations()
+    hw = HW.with_(dram=DDR4)
+    plain = simulate(_net(), hw)
+    fused = simulate(topo, hw)
+    # fused into their producers: the same requests as without them
+    assert [lr.extra["dram_requests"] for lr in fused.layers] == [lr.extra["dram_requests"] for lr in plain.layers]
+    unfused = simulate(topo, hw, options=CapacityOptions(activations="unfused"))
+    assert unfused.meta["network_ops"]["activations_charged"] == 3
+    added_words = unfused.totals()["dram_words"] - fused.totals()["dram_words"]
+    assert added_words == 2 * (16 * 32 * 32) + 2 * 2 * (40 * 16 * 16)  # each reads and writes its tensor
+    added_requests = unfused.totals()["dram_requests"] - fused.totals()["dram_requests"]
+    # the tensors are row-aligned, whole in bursts: the requests are exactly the words (1-byte words; some reads
+    # may be served from a queued write of the op before, moving no data)
+    assert added_requests * DDR4.resolve().request_bytes == added_words
+
+
 def test_totals_gain_the_dram_rates(on_ddr4):
     _, _, dram = on_ddr4
     t = dram.totals()
@@ -120,6 +148,8 @@ def test_network_options_not_modelled_on_a_dram_are_refused():
     from trafficsim.workload import with_workload
     with pytest.raises(InputError, match="batch 2 is not modelled on a DRAM standard"):
         simulate(with_workload(topo, batch=2), HW.with_(dram=DDR4))
+    with pytest.raises(InputError, match="batch 2 is not modelled on a DRAM standard"):
+        layer_streams(with_workload(topo, batch=2), HW.with_(dram=DDR4))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -935,7 +935,7 @@ def _time_on_dram(topology: Topology, layers: list[Layer], traffic: list[LayerTr
                          "modelled on it yet")
     word_bytes = int(next(iter(sizes)))
     placement = place_network(topology, layers, traffic, options.layout, word_bytes, memory.row_bytes,
-                              options.concat == "zero-copy", op_owner(topology))
+                              options.concat == "zero-copy", op_owner(topology), options.activations == "fused")
     out = []
     for i, (layer, lt, cc) in enumerate(zip(layers, traffic, computes)):
         out.append(time_layer(layer, lt, placement.layers[i], placement.op_tensors[i], cc.compute_cycles, memory,
@@ -1185,13 +1185,15 @@ def layer_streams(topology: Topology, hardware: Hardware, options: CapacityOptio
     options = options or CapacityOptions()
     if hardware.dram.is_ideal:
         raise InputError("the ideal pipe has no request stream: name a DRAM standard (e.g. ddr4-3200)")
+    if topology.batch != 1:
+        raise InputError(f"batch {topology.batch} is not modelled on a DRAM standard yet (batch 1 is)")
     word_bytes = options.word_bytes or hardware.word_bytes
     memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
     layers = [_as_scalesim_layer(layer) for layer in topology.layers]
     caps = _capacities(hardware, word_bytes, word_bytes, word_bytes)
     traffic = [layer_traffic(layer, caps, options.tiling) for layer in layers]
     placement = place_network(topology, layers, traffic, options.layout, word_bytes, memory.row_bytes,
-                              options.concat == "zero-copy", op_owner(topology))
+                              options.concat == "zero-copy", op_owner(topology), options.activations == "fused")
     ratio = memory.memory_mhz / memory.clock_mhz
     out = []
     for i, layer in enumerate(layers):

@@ -31,7 +31,7 @@ import numpy as np
 from ..bounds import gemm_dims
 from ..dram.layout import FLAT, KCRS, TILED, Allocator, LayerPlacement, LayoutSpec, TensorPlace, transfer_requests
 from ..dram.transfers import MemorySystem, TransferCost, Transfers, transfer_cost
-from ..topology import Layer, Topology
+from ..topology import POINTWISE_OP_KINDS, Layer, Topology
 from .capacity_schedule import Schedule, _replay, gate_cycles, layer_schedule
 
 
@@ -78,11 +78,14 @@ def _pieces(tid: int, shape: tuple[int, int, int], place: Callable[[int, tuple[i
 
 
 def place_network(topology: Topology, layers: list[Layer], traffic: list, spec: LayoutSpec, word_bytes: int,
-                  align_bytes: int, zero_copy_concat: bool, op_owner: Callable[[int], int]) -> NetworkPlacement:
+                  align_bytes: int, zero_copy_concat: bool, op_owner: Callable[[int], int],
+                  fused_pointwise: bool = True) -> NetworkPlacement:
     """Allocate every feature map (as its producer writes it) and every layer's weights, in execution order.
 
     ``layers`` are the engine's layers (SCALE-Sim ``DP`` rows expanded), ``traffic`` their tilings (for ``tiled``
-    weights), ``op_owner(order)`` the layer an op's traffic is charged to."""
+    weights), ``op_owner(order)`` the layer an op's traffic is charged to. Activations and batch norm (in place)
+    move nothing when ``fused_pointwise`` (``CapacityOptions.activations == "fused"``), else each reads and
+    writes its tensor where it lives."""
     alloc = Allocator(align_bytes, word_bytes)
     tensors: dict[int, TensorPlace] = {}
     shapes = {t.id: tuple(t.shape) for t in topology.tensors}
@@ -105,6 +108,12 @@ def place_network(topology: Topology, layers: list[Layer], traffic: list, spec: 
     for _, is_op, i in nodes:
         if is_op:
             op = topology.ops[i]
+            if op.kind in POINTWISE_OP_KINDS:  # in place: output == inputs[0]
+                if fused_pointwise:
+                    continue  # applied as the producer writes the tensor: no traffic
+                here = [pl for _, pl in _pieces(op.inputs[0], tuple(op.input_shapes[0]), place, concat_inputs)]
+                op_tensors[op_owner(op.order)] += [(pl, False) for pl in here] + [(pl, True) for pl in here]
+                continue
             if op.kind == "concat" and zero_copy_concat:
                 concat_inputs[op.output] = (tuple(op.inputs), tuple(op.input_shapes))
                 continue
