@@ -75,7 +75,8 @@ TOPOLOGIES = (tiny_hardnet, tiny_densenet, tiny_resnet)
 HW_SMALL = Hardware(array_rows=4, array_cols=4, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
 HW_BIG = Hardware(array_rows=8, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
 HW_BIG_SRAM = HW_BIG.with_(ifmap_sram_kb=4, filter_sram_kb=4, ofmap_sram_kb=4)
-ALL_FIGURES = {"traffic_by_operand", "cycles", "layers", "cio", "sweep_array", "sweep_sram", "engines"}
+ALL_FIGURES = {"traffic_by_operand", "cycles", "layers", "cio", "sweep_array", "sweep_sram", "engines",
+               "latency_breakdown"}  # the capacity runs (ideal pipe) record compute and stall cycles
 
 
 @pytest.fixture(scope="module")

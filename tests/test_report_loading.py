@@ -67,9 +67,15 @@ _PATHS = [("model",), ("engine",), ("run_id",), ("input_shape",), ("source",), (
 _VALUES = [_DELETE, None, "x", [], -1, 0, 1.5, True, 1e300]
 
 
+# a section (hardware, totals...) replaced by any non-object is one check: a few values stand for all
+_SECTION_VALUES = [_DELETE, None, "x", [], 1.5]
+
+
 def _summary_cases():
     for path in _PATHS:
-        for value in _VALUES:
+        values = _SECTION_VALUES if path in (("hardware",), ("totals",), ("metrics",), ("meta",), ("files",)) \
+            else _VALUES
+        for value in values:
             yield f"summary {'.'.join(path)}={'<deleted>' if value is _DELETE else repr(value)}", path, value
 
 
@@ -122,6 +128,21 @@ def _cases():
                                                          "layers fifo", "layers folder", "no summary"))
 
 
+def _snapshot(victim: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in victim.iterdir()}
+
+
+def _restore(victim: Path, files: dict[str, bytes]) -> None:
+    """Put the victim's files back as they were (a damage may have made one a FIFO, a folder or a link)."""
+    for name, content in files.items():
+        path = victim / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.write_bytes(content)
+
+
 def _apply(victim: Path, kind: str, arg) -> None:
     summary = victim / "summary.json"
     layers = victim / "layers.csv"
@@ -156,19 +177,21 @@ _label = ""
 
 
 def test_every_damage_is_one_warning(pristine, tmp_path):
-    """~250 damaged folders: load() never raises, each problem is one warning line naming the folder or run,
+    """~240 damaged folders: load() never raises, each problem is one warning line naming the folder or run,
     the two intact networks always load, and every figure still draws."""
     global _label
     if not hasattr(os, "mkfifo"):
         pytest.skip("POSIX only")
     n_cases = kept = 0
     drawn: set = set()
-    for i, (label, kind, arg) in enumerate(_cases()):
+    root = tmp_path / "r"
+    shutil.copytree(pristine, root, symlinks=True)
+    victim = _victim(root)
+    original = _snapshot(victim)
+    for label, kind, arg in _cases():  # each case damages the victim in place; it is restored after
         _label = label
         n_cases += 1
-        root = tmp_path / f"c{i}"
-        shutil.copytree(pristine, root, symlinks=True)
-        victim = _victim(root)
+        _restore(victim, original)
         _apply(victim, kind, arg)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -195,16 +218,17 @@ def test_every_damage_is_one_warning(pristine, tmp_path):
             assert any("ignoring the layers" in m or str(victim) in m for m in msgs), (label, msgs)
         if len(victim_runs):  # the damaged run (or its totals) made it in: the figures must still draw
             kept += 1
-            outcome = (label.split("=")[0], len(victim_layers) > 0)
-            if outcome not in drawn:  # once per damaged field and outcome: drawing costs 0.2 CPU-s
-                drawn.add(outcome)
+            # once per damaged summary field (drawing every figure costs ~0.25 CPU-s); a damaged layer table is
+            # dropped whole, so the figures see the same data whatever the damage: drawn once
+            field = (label.split("=")[0], len(victim_layers) > 0) if kind == "summary" else ("layers", kind)
+            if field not in drawn:
+                drawn.add(field)
                 try:
                     draw_figures(data)
                 except Exception as e:  # noqa: BLE001
                     pytest.fail(f"{label}: drawing raised {type(e).__name__}: {e}")
-        shutil.rmtree(root)
     # the cases did both: skip runs, and keep some damaged-but-usable ones whose figures drew
-    assert n_cases > 250 and kept > 20 and len(drawn) > 10
+    assert n_cases > 220 and kept > 20 and len(drawn) > 20
 
 
 @pytest.mark.parametrize("case", ["no ofmap_sram_kb", "non-numeric layer_index", "empty totals"])

@@ -93,14 +93,29 @@ def draw_figures(data: ReportData, metric: str = "dram_bytes",
     (no sweep, fewer than two networks for the CIO figure, one engine only) are left out."""
     check_metric(data, metric)
     out = {}
+    note = fixes_note(data)
     with rc_style():
         for name, info in FIGURES.items():
             if names is not None and name not in names:
                 continue
             fig = info.draw(data, metric)
             if fig is not None:
+                if note:
+                    fig.suptitle(note, x=0.01, ha="left", fontsize=8, color="#8a4b00")
                 out[name] = fig
     return out
+
+
+def fixes_note(data: ReportData) -> str:
+    """The note every figure carries when the report mixes runs made with SCALE-Sim fixes and runs without
+    ("" otherwise): labels name the fixes, but a reader comparing bars must not take them for SCALE-Sim's."""
+    if "fixes" not in data.runs.columns:
+        return ""
+    fixed = data.runs["fixes"].fillna("").astype(str).str.len() > 0
+    if not fixed.any() or fixed.all():
+        return ""
+    return ("Note: runs labelled 'SCALE-Sim fixes: ...' are SCALE-Sim's model with bugs fixed, not SCALE-Sim "
+            "3.0.0's numbers.")
 
 
 def save_figure(fig: "Figure", out_dir: Path, name: str) -> tuple[Path, Path]:
@@ -478,3 +493,7 @@ def fig_engines(data: ReportData, metric: str = "dram_bytes") -> "Figure | None"
                                                                 hatch="xx")],
                        [MODEL_KIND_LABEL["compatible"], MODEL_KIND_LABEL["capacity"]])
     return fig
+
+
+# figures defined in other modules register themselves when imported
+from . import figures_dram  # noqa: E402,F401

@@ -16,6 +16,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -64,36 +65,185 @@ class ReportData:
 # ---------------------------------------------------------------------------------------------------------------
 # labels
 # ---------------------------------------------------------------------------------------------------------------
-def hardware_label(row: Any) -> str:
-    """The compact key of a hardware configuration, ``32x32-ws-64.64.64kB`` (plus ``-user`` for USER bandwidth,
-    ``-2B`` for 2-byte words, and the engine's option tags such as ``-fused``) from a runs row."""
+# A run's identity splits into: the network (model, input shape, workload: what is computed), the hardware (array,
+# dataflow, SRAM, words, clock), the memory behind it (Hardware.dram: the ideal pipe or a DRAM standard and its
+# overrides), the engine's options and the SCALE-Sim fixes it was run with. Labels keep them apart: the network
+# names the workload ("gpt2 (decode @4096, batch 8)"), the hardware label names the memory when the report has
+# more than one ("32×32 WS, SRAM 64/64/64 kB, DDR4-3200").
+def _cell(row: Any, key: str, default: Any = None) -> Any:
+    """``row[key]`` from a dict or a pandas row, with None/NaN/missing as ``default``."""
+    try:
+        v = row.get(key, default)
+    except AttributeError:
+        return default
+    if v is None or (isinstance(v, float) and v != v):
+        return default
+    return v
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 1) \
+        or (isinstance(v, str) and v.strip().lower() in ("true", "1", "yes"))
+
+
+def _float_or(v: Any, default: float) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return f if math.isfinite(f) else default
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    """Default hardware clock and DRAM fields (``dram_<field>``, as in :meth:`Hardware.to_dict`)."""
+    from dataclasses import fields
+
+    from ..dram.config import DramConfig
+    from ..hardware import Hardware
+
+    out = {f"dram_{f.name}": f.default for f in fields(DramConfig)}
+    out["clock_mhz"] = next(f.default for f in fields(Hardware) if f.name == "clock_mhz")
+    return out
+
+
+def is_ideal_memory(row: Any) -> bool:
+    """True when the run's memory is the ideal pipe (``dram_standard`` "ideal", or absent: older runs)."""
+    return str(_cell(row, "dram_standard", "ideal")).strip().lower() == "ideal"
+
+
+def _dram_label(row: Any) -> str:
+    """:meth:`trafficsim.dram.DramConfig.label` from a runs row: ``ideal-12.8GBs``, ``ddr4-3200``, ``ddr4-3200x2``."""
+    d = _defaults()
+    if is_ideal_memory(row):
+        return f"ideal-{_float_or(_cell(row, 'dram_bandwidth_gbs'), d['dram_bandwidth_gbs']):g}GBs"
+    std, org = str(_cell(row, "dram_standard")).strip(), _cell(row, "dram_org")
+    s = std if org is None else f"{std}-{org}"
+    for key, mark in (("dram_channels", "x"), ("dram_ranks", "r")):
+        n = _float_or(_cell(row, key), 1)
+        if n != 1:
+            s += f"{mark}{n:g}"
+    return s
+
+
+def _memory_overrides(row: Any) -> list[tuple[str, str]]:
+    """(compact, readable) for each DRAM-standard field beyond the standard's name that differs from its default."""
+    d = _defaults()
+    out = []
+    for key, short, text in (("dram_mapping", "{}", "{} mapping"), ("dram_page_policy", "{}", "{} page")):
+        v = _cell(row, key, d[key])
+        if str(v) != str(d[key]):
+            out.append((short.format(v), text.format(v)))
+    if _truthy(_cell(row, "dram_xor_bank", False)):
+        out.append(("xor", "XOR bank hashing"))
+    rq, wq = (_float_or(_cell(row, k), d[k]) for k in ("dram_read_queue", "dram_write_queue"))
+    if (rq, wq) != (d["dram_read_queue"], d["dram_write_queue"]):
+        out.append((f"q{rq:g}.{wq:g}", f"queues {rq:g}/{wq:g}"))
+    if not _truthy(_cell(row, "dram_refresh", True)):
+        out.append(("norefresh", "no refresh"))
+    timings = str(_cell(row, "dram_timings", "") or "")
+    if timings:
+        out.append((timings.replace(",", "."), f"timings {timings}"))
+    return out
+
+
+def memory_key(row: Any) -> str:
+    """The compact key of a run's memory: "" for the default (the 12.8 GB/s ideal pipe), ``ideal25.6GBs``,
+    ``ddr4-3200``, ``ddr4-3200x2-ChRaBaRoCo-closed``..."""
+    d = _defaults()
+    if is_ideal_memory(row):
+        bw = _float_or(_cell(row, "dram_bandwidth_gbs"), d["dram_bandwidth_gbs"])
+        return "" if bw == d["dram_bandwidth_gbs"] else f"ideal{bw:g}GBs"
+    return "-".join([_dram_label(row)] + [short for short, _ in _memory_overrides(row)])
+
+
+def _standard_name(std: str) -> str:
+    """``ddr4-3200`` -> ``DDR4-3200``; Ramulator speed bins (``DDR4_2400R``) as they are."""
+    return std.upper() if re.fullmatch(r"[a-z0-9.-]+", std) else std
+
+
+def memory_text(row: Any) -> str:
+    """The readable name of a run's memory: ``ideal DRAM 12.8 GB/s``, ``DDR4-3200``, ``LPDDR4-3200, 2 channels, closed page``; a DRAM standard that the
+    run's engine did not model (its totals have no DRAM-model counts) says so."""
+    d = _defaults()
+    engine = str(_cell(row, "engine", "") or "")
+    if is_ideal_memory(row):  # (SCALE-Sim's engines do not use the bandwidth: the label names the hardware)
+        return f"ideal DRAM {_float_or(_cell(row, 'dram_bandwidth_gbs'), d['dram_bandwidth_gbs']):g} GB/s"
+    std, org = str(_cell(row, "dram_standard")).strip(), _cell(row, "dram_org")
+    parts = [_standard_name(std) + (f" {org}" if org is not None else "")]
+    for key, what in (("dram_channels", "channel"), ("dram_ranks", "rank")):
+        n = _float_or(_cell(row, key), 1)
+        if n != 1:
+            parts.append(f"{n:g} {what}s")
+    parts += [text for _, text in _memory_overrides(row)]
+    text = ", ".join(parts)
+    if _cell(row, "row_hits") is None and _cell(row, "dram_moved_bytes") is None:
+        text += f" (not modelled by {engine or 'the engine'})"
+    return text
+
+
+def _clock(row: Any) -> float:
+    return _float_or(_cell(row, "clock_mhz"), _defaults()["clock_mhz"])
+
+
+def hardware_base_label(row: Any) -> str:
+    """The compact key of the array side of a configuration, without memory, engine options or fixes:
+    ``32x32-ws-64.64.64kB`` (plus ``-user``, ``-2B``, ``-800MHz``)."""
     label = (f"{int(row['array_rows'])}x{int(row['array_cols'])}-{row['dataflow']}-"
              f"{int(row['ifmap_sram_kb'])}.{int(row['filter_sram_kb'])}.{int(row['ofmap_sram_kb'])}kB")
-    if row.get("bandwidth_mode") == "USER":
+    if _cell(row, "bandwidth_mode") == "USER":
         label += "-user"
-    wb = row.get("word_bytes", 1)
-    if wb == wb and int(wb) != 1:  # NaN-safe
-        label += f"-{int(wb)}B"
-    options = row.get("options") or ""
-    if isinstance(options, str) and options:
-        label += "-" + options.replace(" ", "-")
+    wb = _float_or(_cell(row, "word_bytes", 1), 1)
+    if wb != 1:
+        label += f"-{wb:g}B"
+    clock = _clock(row)
+    if clock != _defaults()["clock_mhz"]:
+        label += f"-{clock:g}MHz"
     return label
 
 
-def hardware_text(row: Any) -> str:
+def hardware_label(row: Any) -> str:
+    """The compact key of a hardware configuration, ``32x32-ws-64.64.64kB`` (plus ``-user`` for USER bandwidth,
+    ``-2B`` for 2-byte words, ``-800MHz`` for another clock, the memory when it is not the default ideal pipe
+    such as ``-ddr4-3200``, the engine's option tags such as ``-fused``, and ``-fix.<names>`` for SCALE-Sim
+    fixes) from a runs row."""
+    label = hardware_base_label(row)
+    mem = memory_key(row)
+    if mem:
+        label += "-" + mem
+    options = _cell(row, "options", "")
+    if isinstance(options, str) and options:
+        label += "-" + options.replace(" ", "-")
+    fixes = _cell(row, "fixes", "")
+    if isinstance(fixes, str) and fixes:
+        label += "-fix." + fixes.replace(",", ".").replace(" ", "")
+    return label
+
+
+def hardware_text(row: Any, show_memory: bool | None = None) -> str:
     """The readable label of a hardware configuration for ticks and legends:
-    ``32×32 WS, SRAM 64/64/64 kB`` (plus ``USER bandwidth 10/10/10``, ``2-byte words`` and engine options)."""
+    ``32×32 WS, SRAM 64/64/64 kB`` (plus ``USER bandwidth 10/10/10``, ``2-byte words``, the clock when it is not
+    the default, the memory, engine options and SCALE-Sim fixes). The memory is named when ``show_memory`` is
+    True, or (None) when it is not the default ideal pipe."""
     parts = [f"{int(row['array_rows'])}×{int(row['array_cols'])} {str(row['dataflow']).upper()}",
              f"SRAM {int(row['ifmap_sram_kb'])}/{int(row['filter_sram_kb'])}/{int(row['ofmap_sram_kb'])} kB"]
-    if row.get("bandwidth_mode") == "USER":
-        bw = [row.get(k) for k in ("ifmap_dram_bw", "filter_dram_bw", "bandwidth")]
+    if _cell(row, "bandwidth_mode") == "USER":
+        bw = [_cell(row, k) for k in ("ifmap_dram_bw", "filter_dram_bw", "bandwidth")]
         parts.append("USER bandwidth " + "/".join(_int_text(v) for v in bw))
-    wb = row.get("word_bytes", 1)
-    if wb == wb and int(wb) != 1:
-        parts.append(f"{int(wb)}-byte words")
-    options = row.get("options") or ""
+    wb = _float_or(_cell(row, "word_bytes", 1), 1)
+    if wb != 1:
+        parts.append(f"{wb:g}-byte words")
+    clock = _clock(row)
+    if clock != _defaults()["clock_mhz"]:
+        parts.append(f"{clock:g} MHz")
+    if show_memory or (show_memory is None and memory_key(row)):
+        parts.append(memory_text(row))
+    options = _cell(row, "options", "")
     if isinstance(options, str) and options:
         parts.append(options)
+    fixes = _cell(row, "fixes", "")
+    if isinstance(fixes, str) and fixes:
+        parts.append(f"SCALE-Sim fixes: {fixes}")
     return ", ".join(parts)
 
 
@@ -104,17 +254,73 @@ def _int_text(v: Any) -> str:
         return "?"
 
 
-def _model_kind(engine: str) -> str:
+def _family(engine: str) -> str:
     from ..engines import family_of
 
-    family = family_of(engine)
-    return _FAMILY_KIND.get(family, family)
+    try:
+        return family_of(engine)
+    except Exception:  # noqa: BLE001 - an engine this installation does not know is its own family
+        return engine
+
+
+def _model_kind(engine: str, fixes: str = "") -> str:
+    """What kind of numbers a run holds: ``compatible`` (SCALE-Sim 3.0.0's), ``fixed`` (SCALE-Sim's model with
+    bug fixes: not SCALE-Sim's numbers), ``capacity``, or the engine family's name."""
+    kind = _FAMILY_KIND.get(_family(engine), _family(engine))
+    if fixes:
+        return "fixed" if kind == "compatible" else f"{kind} (fixed)"
+    return kind
+
+
+# workload (Topology.workload_tags and summary.json "workload"): what the network computes per step
+_PRECISION_NAMES = {0.5: "int4", 1.0: "int8", 2.0: "16bit", 4.0: "32bit"}
+
+
+def _precision_label(p: Any, word_bytes: float) -> str:
+    """``int8``, ``w8a16``... from a summary's precision (a dict of bytes per class, a label, or None: uniform
+    ``word_bytes``)."""
+    if isinstance(p, dict):
+        try:
+            from ..workload import Precision
+
+            return Precision.from_dict(p).label
+        except Exception:  # noqa: BLE001 - a damaged precision is shown as recorded
+            return "/".join(f"{k}={v}" for k, v in sorted(p.items()))
+    if p is None or (isinstance(p, float) and p != p) or p == "":
+        return _PRECISION_NAMES.get(float(word_bytes), f"{word_bytes * 8:g}bit")
+    label = getattr(p, "label", None)
+    return str(label if label is not None else p)
+
+
+def _workload_parts(row: Any) -> dict[str, str]:
+    """The workload of a run as readable parts: ``step`` (``seq 128``, ``prefill 2048``, ``decode @4096``),
+    ``batch`` (``batch 8``) and ``precision`` (``int8``, ``w8a16``); plus ``*_set``: whether each was given."""
+    phase, seq, ctx = (_cell(row, k) for k in ("phase", "seq_len", "context"))
+    step = ""
+    if phase == "decode":
+        step = f"decode @{_int_text(ctx)}"
+    elif phase == "prefill":
+        step = f"prefill {_int_text(seq)}"
+    elif seq is not None:
+        step = f"seq {_int_text(seq)}"
+    batch = _float_or(_cell(row, "batch", 1), 1)
+    precision = _cell(row, "precision")
+    return {"step": step, "batch": f"batch {batch:g}", "batch_set": "1" if batch != 1 else "",
+            "precision": _precision_label(precision, _float_or(_cell(row, "word_bytes", 1), 1)),
+            "precision_set": "1" if precision not in (None, "") else ""}
+
+
+def workload_text(row: Any) -> str:
+    """The workload that differs from a plain batch-1 run: ``decode @4096, batch 8, w8a16`` ("" for none)."""
+    w = _workload_parts(row)
+    return ", ".join(p for p in (w["step"], w["batch"] if w["batch_set"] else "",
+                                 w["precision"] if w["precision_set"] else "") if p)
 
 
 def _option_tags(row: dict[str, Any]) -> str:
-    """The engine's option tags of a run (``fused``, ``resident``, ``12.8GBs.1000MHz``...), read back from its run
-    id: what follows ``<model>-<RxC>-<df>-<I>.<F>.<O>kB-<engine>`` other than what the hardware key already says
-    (USER bandwidths, word size) or the input shape."""
+    """The engine's option tags of a run (``fused``, ``resident``, ``nhwc``...), read back from its run id: what
+    follows ``<model>-<RxC>-<df>-<I>.<F>.<O>kB-<engine>`` other than what the other labels already say (USER
+    bandwidths, word size, input shape, the memory and clock, the workload, SCALE-Sim fixes)."""
     from ..runs import _safe_run_id, source_label
 
     rid = str(row.get("run_id") or "")
@@ -124,9 +330,38 @@ def _option_tags(row: dict[str, Any]) -> str:
                                     str(row["engine"])]))
     if not rid.startswith(prefix + "-"):
         return ""
-    tags = [t for t in rid[len(prefix) + 1:].split("-")
+    rest = f"-{rid[len(prefix) + 1:]}-"
+    # tags known from the summary, removed whole (a DRAM standard's name holds a '-'): the memory and clock as
+    # the capacity engine writes them, and the workload (Topology.workload_tags)
+    d = _defaults()
+    clock = _clock(row)
+    known = {f"{_dram_label(row)}.{clock:g}MHz",
+             f"{_float_or(_cell(row, 'dram_bandwidth_gbs'), d['dram_bandwidth_gbs']):g}GBs.{clock:g}MHz",
+             "layerprec"}
+    phase, seq, ctx, batch = (_cell(row, k) for k in ("phase", "seq_len", "context", "batch"))
+    known |= {f"decode{ctx}", f"prefill{seq}", f"seq{seq}", f"b{batch}"}
+    if _cell(row, "precision") is not None:
+        known.add(_workload_parts(row)["precision"])
+    known |= _fix_tags(_cell(row, "fixes", ""))
+    for tag in sorted((_safe_run_id(t) for t in known), key=len, reverse=True):
+        while f"-{tag}-" in rest:
+            rest = rest.replace(f"-{tag}-", "-", 1)
+    tags = [t for t in rest.strip("-").split("-")
             if t and not t.startswith("user") and not re.fullmatch(r"\d+B", t) and not re.fullmatch(r"\d+x\d+x\d+", t)]
     return " ".join(tags)
+
+
+def _fix_tags(fixes: Any) -> set[str]:
+    """The run-id tags a run made with SCALE-Sim ``fixes`` may carry (``fix.os-cycles.total-cycles``,
+    ``fix-os-cycles``, ``fixall``...): the labels name the fixes themselves."""
+    names = _split_names(fixes) if isinstance(fixes, str) else []
+    if not names:
+        return set()
+    out = {"fixall", "fix-all", "fix.all", "fix_all"}
+    for order in (names, sorted(names)):
+        for sep in (".", "-", "_", "+", ","):
+            out.add(f"fix{sep}" + sep.join(order))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -191,7 +426,40 @@ def _run_row(folder: Path, s: dict[str, Any]) -> dict[str, Any]:
         for key in ("cio", "macs"):
             if _is_number(metrics.get(key)) and key not in row:
                 row[key] = metrics[key]
+    row.update(_workload_fields(s.get("workload")))
+    meta = s.get("meta") if isinstance(s.get("meta"), dict) else {}
+    row["fixes"] = _fixes_text(meta.get("fixes"))
+    dram = meta.get("dram")
+    if isinstance(dram, dict) and _is_number(dram.get("peak_bandwidth_gbs")) and "peak_bandwidth_gbs" not in row:
+        row["peak_bandwidth_gbs"] = dram["peak_bandwidth_gbs"]
     return row
+
+
+def _workload_fields(w: Any) -> dict[str, Any]:
+    """``phase``, ``seq_len``, ``context``, ``batch`` and ``precision`` of a summary's ``workload`` (runs written
+    before it: a batch-1 step at the hardware's word size). Values of the wrong type are left out."""
+    out: dict[str, Any] = {"phase": None, "seq_len": None, "context": None, "batch": 1, "precision": None}
+    if not isinstance(w, dict):
+        return out
+    if w.get("phase") in ("prefill", "decode"):
+        out["phase"] = w["phase"]
+    for key in ("seq_len", "context", "batch"):
+        v = w.get(key)
+        if _is_number(v) and v == int(v) and v > 0:
+            out[key] = int(v)
+    p = w.get("precision")
+    if isinstance(p, dict) and p and all(_is_number(v) and v > 0 for v in p.values()):
+        out["precision"] = _precision_label(p, 1)
+    return out
+
+
+def _fixes_text(fixes: Any) -> str:
+    """``meta.fixes`` (the SCALE-Sim fixes a run was made with: a list of names) as ``name1, name2``."""
+    if isinstance(fixes, str):
+        fixes = [fixes]
+    if not isinstance(fixes, (list, tuple)):
+        return ""
+    return ", ".join(sorted({str(f) for f in fixes if isinstance(f, str) and f}))
 
 
 def _read_layers(folder: Path, row: dict[str, Any]) -> "tuple[pd.DataFrame | None, str | None]":
@@ -403,38 +671,44 @@ def from_frame(runs: "pd.DataFrame", layers: "pd.DataFrame | None" = None,
 
 
 def _derive_run_columns(runs: "pd.DataFrame", messages: list[str]) -> "pd.DataFrame":
-    """Network, hardware key and label, model kind, PEs, total SRAM and per-operand bytes; runs that would draw
-    on top of each other (same network, hardware and engine) keep the first, with a warning."""
+    """Network (model, input shape and workload), hardware key and label, memory, model kind, PEs, total SRAM and
+    per-operand bytes; runs that would draw on top of each other (same network, hardware and engine) keep the
+    first, with a warning."""
     import numpy as np
 
     runs = runs.copy()
     for col, default in (("input_shape", ""), ("bandwidth_mode", "CALC"), ("word_bytes", 1), ("options", ""),
-                         ("source", None)):
+                         ("source", None), ("phase", None), ("seq_len", None), ("context", None), ("batch", 1),
+                         ("precision", None), ("fixes", "")):
         if col not in runs.columns:
             runs[col] = default
     for col in HARDWARE_INTS:
         runs[col] = numeric(runs[col]).astype(np.int64)
     runs["input_shape"] = runs["input_shape"].fillna("").astype(str)
     runs["options"] = runs["options"].fillna("").astype(str)
+    runs["fixes"] = [_fixes_text(f) if isinstance(f, (list, tuple)) else _fixes_text(_split_names(f))
+                     for f in runs["fixes"]]
     runs["word_bytes"] = numeric(runs["word_bytes"]).fillna(1).astype(np.int64)
+    runs["batch"] = numeric(runs["batch"]).fillna(1).astype(np.int64)
     runs["model"] = runs["model"].astype(str)
     runs["engine"] = runs["engine"].fillna("").astype(str)
     runs["dataflow"] = runs["dataflow"].astype(str)
     for col in REQUIRED_TOTALS:
         runs[col] = numeric(runs[col])
-    # a user model is labelled by its file and attribute; a model run at several input shapes is one network
-    # per shape
+    # a user model is labelled by its file and attribute
     from ..runs import source_label
 
-    base = [source_label(s) if isinstance(s, str) and s else m for m, s in zip(runs["model"], runs["source"])]
-    runs["model_label"] = base
-    shapes = runs.groupby("model_label")["input_shape"].nunique()
-    runs["network"] = [f"{m} ({s or DEFAULT_INPUT})" if shapes[m] > 1 else m
-                       for m, s in zip(base, runs["input_shape"])]
+    runs["model_label"] = [source_label(s) if isinstance(s, str) and s else m
+                           for m, s in zip(runs["model"], runs["source"])]
     records = runs.to_dict("records")
+    runs["workload"] = [workload_text(r) for r in records]
+    runs["network"] = _network_labels(runs, records)
+    runs["memory"] = [memory_text(r) for r in records]
+    # the memory is named in every hardware label once the report holds more than one
+    show_memory = len({memory_key(r) for r in records}) > 1 or None
     runs["hardware"] = [hardware_label(r) for r in records]
-    runs["hardware_label"] = [hardware_text(r) for r in records]
-    runs["model_kind"] = runs["engine"].map(_model_kind)
+    runs["hardware_label"] = [hardware_text(r, show_memory) for r in records]
+    runs["model_kind"] = [_model_kind(e, f) for e, f in zip(runs["engine"], runs["fixes"])]
     runs["pes"] = runs["array_rows"] * runs["array_cols"]
     runs["sram_kb_total"] = runs["ifmap_sram_kb"] + runs["filter_sram_kb"] + runs["ofmap_sram_kb"]
     for col, _ in OPERANDS:
@@ -446,6 +720,34 @@ def _derive_run_columns(runs: "pd.DataFrame", messages: list[str]) -> "pd.DataFr
         messages.append(f"skipping {r['path'] or r['run_id']}: same network, hardware and engine as "
                         f"{first['path'] or first['run_id']} (a setting the run id does not show)")
     return runs[~clash].copy()
+
+
+def _split_names(v: Any) -> list[str]:
+    """A fixes cell of a table (``"os-cycles,total-cycles"``, ``"a, b"``, None/NaN) as names."""
+    if not isinstance(v, str):
+        return []
+    return [t for t in re.split(r"[,\s]+", v) if t]
+
+
+def _network_labels(runs: "pd.DataFrame", records: list[dict[str, Any]]) -> list[str]:
+    """The network of each run: the model, plus in parentheses the input shape when the model ran at several,
+    and the workload (``decode @4096``, ``batch 8``, ``w8a16``). A workload part that differs between runs of
+    one model is named on all of them (``batch 1`` beside ``batch 8``), so that they read as one series each."""
+    parts = [_workload_parts(r) for r in records]
+    by_model: dict[str, list[int]] = {}
+    for i, m in enumerate(runs["model_label"]):
+        by_model.setdefault(m, []).append(i)
+    labels = [""] * len(records)
+    for m, idx in by_model.items():
+        several_shapes = len({records[i]["input_shape"] for i in idx}) > 1
+        varying = {k for k in ("step", "batch", "precision") if len({parts[i][k] for i in idx}) > 1}
+        for i in idx:
+            p = parts[i]
+            extra = [records[i]["input_shape"] or DEFAULT_INPUT] if several_shapes else []
+            extra += [p[k] for k in ("step", "batch", "precision")
+                      if p[k] and (k in varying or (k == "step" and p[k]) or p.get(f"{k}_set"))]
+            labels[i] = f"{m} ({', '.join(extra)})" if extra else m
+    return labels
 
 
 def operand_bytes_column(col: str) -> str:

@@ -28,6 +28,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: -0.1em; margin-right: 0.35em;
           border-radius: 2px; }
 .note { font-size: 0.85em; color: #555; } .warn { color: #8a4b00; }
+.badge { display: inline-block; font-size: 0.8em; padding: 0 0.4em; margin-left: 0.3em; border-radius: 3px;
+         background: #fbe3c8; color: #8a4b00; border: 1px solid #e0b080; white-space: nowrap; }
 nav a { margin-right: 1em; }
 """
 
@@ -62,30 +64,68 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int], table_i
 
 
 def runs_table_html(data: "ReportData", out_dir: Path) -> str:
-    """The summary table: one row per run with totals and links to the run folder's CSV files."""
+    """The summary table: one row per run with totals and links to the run folder's CSV files. The workload and
+    the DRAM get their own columns where the runs differ in them or use them (DRAM cycles, row-hit rate,
+    achieved and peak bandwidth, DRAM energy); a run made with SCALE-Sim fixes carries a badge naming them."""
+    from .figures_dram import dram_columns
+
     colors = data.colors()
     runs = runs_in_order(data)
     has_latency = "latency_ms" in runs.columns and runs["latency_ms"].notna().any()
-    headers = ["network", "hardware", "engine", "total cycles", "DRAM MB", "IFMAP MB", "FILTER MB", "OFMAP MB",
-               "CIO (M elements)", "MACs (G)"] + (["latency (ms)"] if has_latency else []) + ["files"]
+    has_workload = "workload" in runs.columns and runs["workload"].astype(str).str.len().gt(0).any()
+    has_memory = "memory" in runs.columns and runs["memory"].nunique() > 1
+    dram = dram_columns(runs)
+    headers = (["network"] + (["workload"] if has_workload else []) + ["hardware"] + (["DRAM"] if has_memory else [])
+               + ["engine", "total cycles", "DRAM MB", "IFMAP MB", "FILTER MB", "OFMAP MB", "CIO (M elements)",
+                  "MACs (G)"] + (["latency (ms)"] if has_latency else []) + [head for _, head, _ in dram] + ["files"])
+    first_num = headers.index("total cycles")
     rows = []
     for _, r in runs.iterrows():
         folder = Path(r["path"])
         links = "" if not str(r["path"]) else " ".join(f'<a href="{_href(folder / f, out_dir)}">{_e(f)}</a>'
                          for f in ("layers.csv", "COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv",
                                    "DETAILED_ACCESS_REPORT.csv", "summary.json") if (folder / f).exists())
-        row = [f'<span class="swatch" style="background:{colors[r["network"]]}"></span>{_e(r["network"])}',
-               _e(r["hardware_label"]), _e(r["engine"]), _num(r["total_cycles"]), _num(r["dram_bytes"] / 1e6, "{:,.3f}"),
-               _num(r["dram_ifmap_bytes"] / 1e6, "{:,.3f}"), _num(r["dram_filter_bytes"] / 1e6, "{:,.3f}"),
-               _num(r["dram_ofmap_bytes"] / 1e6, "{:,.3f}"),
-               _num(r["cio"] / 1e6, "{:,.3f}") if "cio" in r else "–",
-               _num(r["macs"] / 1e9, "{:,.3f}") if "macs" in r else "–"]
+        row = [f'<span class="swatch" style="background:{colors[r["network"]]}"></span>{_e(r["network"])}']
+        if has_workload:
+            row.append(_e(r["workload"] or "batch 1"))
+        row.append(_e(r["hardware_label"]))
+        if has_memory:
+            row.append(_e(r["memory"]))
+        fixes = str(r.get("fixes") or "")
+        row.append(_e(r["engine"]) + (f'<span class="badge" title="SCALE-Sim with these bugs fixed: not SCALE-Sim '
+                                      f'3.0.0\'s numbers">fixed: {_e(fixes)}</span>' if fixes else ""))
+        row += [_num(r["total_cycles"]), _num(r["dram_bytes"] / 1e6, "{:,.3f}"),
+                _num(r["dram_ifmap_bytes"] / 1e6, "{:,.3f}"), _num(r["dram_filter_bytes"] / 1e6, "{:,.3f}"),
+                _num(r["dram_ofmap_bytes"] / 1e6, "{:,.3f}"),
+                _num(r["cio"] / 1e6, "{:,.3f}") if "cio" in r else "–",
+                _num(r["macs"] / 1e9, "{:,.3f}") if "macs" in r else "–"]
         if has_latency:
             row.append(_num(r.get("latency_ms"), "{:,.3f}"))
+        for col, _, fmt in dram:
+            v = r.get(col)
+            row.append(_num(v * 100 if isinstance(v, (int, float)) else v, "{:.1f}") if fmt == "pct" else
+                       _num(v / 1e6 if isinstance(v, (int, float)) else v, "{:,.3f}") if fmt == "uj" else _num(v, fmt))
         row.append(links)
         rows.append(row)
-    numeric = set(range(3, len(headers) - 1))
+    numeric = set(range(first_num, len(headers) - 1))
     return _table(headers, rows, numeric, "runs-table")
+
+
+def fixes_note_html(data: "ReportData") -> str:
+    """A warning paragraph when some runs were made with SCALE-Sim fixes ("" otherwise)."""
+    if "fixes" not in data.runs.columns:
+        return ""
+    fixed = data.runs[data.runs["fixes"].astype(str).str.len() > 0]
+    if fixed.empty:
+        return ""
+    names = sorted({n.strip() for f in fixed["fixes"] for n in str(f).split(",") if n.strip()})
+    mixed = len(fixed) < len(data.runs)
+    return (f'<p class="note warn"><b>{len(fixed)} run(s) made with SCALE-Sim fixes</b> ({_e(", ".join(names))}; '
+            "docs/compat.md, Fixes): their numbers are SCALE-Sim's model with those bugs fixed, not SCALE-Sim "
+            "3.0.0's. They are badged in the runs table, named in every label (\u201cSCALE-Sim fixes: \u2026\u201d), "
+            "drawn in panels of their own (\u201cSCALE-Sim's model with fixes\u201d) and never paired with the "
+            "capacity model as SCALE-Sim's numbers"
+            + (". This report mixes them with unfixed runs." if mixed else ".") + "</p>")
 
 
 def engines_table_html(data: "ReportData") -> str:
@@ -118,6 +158,7 @@ def write_page(data: "ReportData", out_dir: Path, files: dict[str, tuple[Path, P
              f'{_e(", ".join(sorted(data.runs["engine"].unique())))}. Generated '
              f'{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}. '
              f"1 MB = 10<sup>6</sup> bytes; CIO counts feature-map elements (HarDNet's metric).</p>",
+             fixes_note_html(data),
              "<nav>" + "".join(f'<a href="#{n}">{_e(n.replace("_", " "))}</a>' for n in files)
              + '<a href="#runs">runs</a><a href="#data">data</a></nav>']
     for name, (png, svg) in files.items():

@@ -11,7 +11,8 @@ from .units import METRICS
 if TYPE_CHECKING:
     import pandas as pd
 
-MODEL_KIND_LABEL = {"compatible": "SCALE-Sim-compatible model", "capacity": "capacity-aware model"}
+MODEL_KIND_LABEL = {"compatible": "SCALE-Sim-compatible model", "capacity": "capacity-aware model",
+                    "fixed": "SCALE-Sim's model with fixes (not SCALE-Sim's numbers)"}
 
 # sweep axis -> (x column, tick label, hardware columns that vary along it, axis title)
 SWEEP_AXES: dict[str, tuple[str, Any, tuple[str, ...], str]] = {
@@ -57,7 +58,7 @@ def compatible_first(runs: "pd.DataFrame") -> "pd.DataFrame":
 def kinds(runs: "pd.DataFrame") -> list[str]:
     """Model kinds present, compatible first, then capacity, then the others by name."""
     present = list(runs["model_kind"].unique())
-    order = ["compatible", "capacity"]
+    order = ["compatible", "fixed", "capacity"]
     return [k for k in order if k in present] + sorted(k for k in present if k not in order)
 
 
@@ -106,7 +107,8 @@ def sweeps(runs: "pd.DataFrame", axis: str) -> list[tuple[tuple, "pd.DataFrame"]
     """Groups of runs that differ only along ``axis`` ("array" or "sram"), with at least two points each:
     ``[(fixed_key, runs_sorted_by_x), ...]``; the key is (network, engine, the other hardware fields)."""
     xcol, _, varying, _ = SWEEP_AXES[axis]
-    fixed = ["network", "engine"] + [c for c in _hardware_key_columns() if c in runs.columns and c not in varying]
+    fixed = ["network", "engine"] + [c for c in (*_hardware_key_columns(), "fixes")
+                                     if c in runs.columns and c not in varying]
     out = []
     keyed = runs.assign(**{c: runs[c].map(_key_text) for c in fixed})
     for key, grp in keyed.groupby(fixed, sort=True, dropna=False):
@@ -141,6 +143,9 @@ def text_summary(data: ReportData, limit: int = 30) -> str:
     engines = ", ".join(sorted(runs["engine"].unique()))
     lines = [f"{len(runs)} run(s): {nets} network(s) x {hws} hardware configuration(s); engines: {engines}"]
     shown = runs.head(limit)
+    fixes = shown["fixes"].fillna("").astype(str) if "fixes" in shown.columns else None
+    engine = [e + (" (fixed)" if fixes is not None and fixes[i] else "") for i, e in zip(shown.index, shown["engine"])]
+    shown = shown.assign(engine=engine)
     w_hw = max(8, *(len(h) for h in shown["hardware"]))
     w_eng = max(6, *(len(e) for e in shown["engine"]))
     lines.append(f"  {'hardware':<{w_hw}}  {'engine':<{w_eng}}  {'total cycles':>14}  {'DRAM MB':>10}")
