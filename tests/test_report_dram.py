@@ -25,7 +25,7 @@ from trafficsim.report.loading import hardware_label, hardware_text, memory_text
 from trafficsim.report.tables import engine_pairs  # noqa: E402
 
 HW = Hardware(array_rows=8, array_cols=8, ifmap_sram_kb=2, filter_sram_kb=2, ofmap_sram_kb=2)
-DRAMS = ("ideal",)  # + DRAM standards once the capacity engine times them
+DRAMS = ("ideal", "ddr4-3200", "lpddr4-3200")
 
 
 def tiny_net(batch: int = 1) -> Topology:
@@ -63,6 +63,23 @@ def _run(data, memory: str, engine: str = "capacity", network: str = "tinynet (b
                     & (data.runs["network"] == network)]
     assert len(sel) == 1, (memory, engine, network, data.runs[["memory", "engine", "network"]])
     return sel.iloc[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# labels: memory, workload
+# ---------------------------------------------------------------------------------------------------------------
+def test_runs_of_each_dram_are_told_apart(data):
+    runs = data.runs
+    assert len(runs) == 5 and data.warnings == []
+    assert sorted(set(runs["memory"])) == ["DDR4-3200", "LPDDR4-3200", "ideal DRAM 12.8 GB/s"]
+    cap = runs[(runs["engine"] == "capacity") & (runs["network"] == "tinynet (batch 1)")]
+    # one hardware key and label per DRAM, the standard named in both; nothing left over as an engine option
+    assert sorted(cap["hardware"]) == ["8x8-ws-2.2.2kB", "8x8-ws-2.2.2kB-ddr4-3200", "8x8-ws-2.2.2kB-lpddr4-3200"]
+    assert sorted(cap["hardware_label"]) == ["8×8 WS, SRAM 2/2/2 kB, DDR4-3200", "8×8 WS, SRAM 2/2/2 kB, LPDDR4-3200",
+                                             "8×8 WS, SRAM 2/2/2 kB, ideal DRAM 12.8 GB/s"]
+    assert set(runs["options"]) == {""}
+    # the DRAM fields of the hardware key are columns (sweeps group by them)
+    assert set(cap["dram_standard"]) == set(DRAMS)
 
 
 def test_memory_labels_with_overrides():
@@ -122,6 +139,23 @@ DRAM_LAYER_COLUMNS = ("compute_cycles", "stall_cycles", "dram_cycles", "achieved
                       "peak_bandwidth_gbs", "row_hit_rate", "dram_energy_pj")
 
 
+@pytest.mark.parametrize("std", DRAMS[1:])
+def test_dram_columns_read_back(data, reports, std):
+    r = _run(data, std.upper())
+    summary = json.loads((Path(r["path"]) / "summary.json").read_text())
+    for col in DRAM_TOTALS:
+        assert r[col] == summary["totals"][col]
+    assert r["peak_bandwidth_gbs"] == summary["meta"]["dram"]["peak_bandwidth_gbs"]
+    lay = data.layers[data.layers["run_id"] == r["run_id"]]
+    assert set(DRAM_LAYER_COLUMNS) <= set(lay.columns) and lay[list(DRAM_LAYER_COLUMNS)].notna().all().all()
+    assert lay["dram_energy_pj"].sum() == pytest.approx(r["dram_energy_pj"], rel=1e-9)
+    # the plain loader too
+    runs, layers = load_runs(reports)
+    plain = runs[runs["run_id"] == r["run_id"]].iloc[0]
+    assert all(plain[c] == r[c] for c in DRAM_TOTALS) and plain["dram_standard"] == std
+    assert set(DRAM_LAYER_COLUMNS) <= set(layers.columns)
+
+
 def test_runs_without_dram_columns_still_load(data):
     """Ideal-pipe and compat runs (and every run folder written before the DRAM model) have none of the DRAM
     columns: they load, and the DRAM figures leave them out or are not drawn at all."""
@@ -132,6 +166,90 @@ def test_runs_without_dram_columns_still_load(data):
     assert "dram_bandwidth" not in figs and "dram_standards" not in figs
     # the capacity model on the ideal pipe still splits its cycles into compute and stalls
     assert "latency_breakdown" in figs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the figures, bar by bar
+# ---------------------------------------------------------------------------------------------------------------
+def test_latency_breakdown_bars_are_the_layers(data):
+    fig = figures_dram.fig_latency_breakdown(data)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    # one panel per capacity run (the compat run never stalls in CALC mode and has no compute column)
+    assert len(titles) == 4 and not any("compat" in t for t in titles)
+    for ax, title in zip(fig.axes, titles):
+        net, rest = title.split(" — ", 1)
+        hw_text = rest.split(":")[0]
+        r = data.runs[(data.runs["network"] == net) & (data.runs["hardware_label"] == hw_text)].iloc[0]
+        lay = data.layers[data.layers["run_id"] == r["run_id"]].sort_values("layer_index")
+        div = 1e3 if "k cycles" in ax.get_ylabel() else 1e6 if "M cycles" in ax.get_ylabel() else 1.0
+        heights = [p.get_height() * div for p in ax.patches]
+        n = len(lay)
+        assert heights[:n] == pytest.approx(list(lay["compute_cycles"].astype(float)))
+        assert heights[n:] == pytest.approx(list(lay["stall_cycles"].astype(float)))
+        share = 100 * lay["stall_cycles"].sum() / (lay["compute_cycles"].sum() + lay["stall_cycles"].sum())
+        assert f"{share:.1f} % of cycles stalled" in title
+    # the DRAM standards stall more than the ideal pipe on this network
+    stalled = {r["memory"]: r["stall_cycles"] for _, r in data.runs[data.runs["engine"] == "capacity"].iterrows()
+               if r["network"] == "tinynet (batch 1)"}
+    assert stalled["DDR4-3200"] >= stalled["ideal DRAM 12.8 GB/s"]
+
+
+def test_bandwidth_lines_and_peaks(data):
+    fig = figures_dram.fig_dram_bandwidth(data)
+    (ax,) = fig.axes
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["8×8 WS, SRAM 2/2/2 kB, DDR4-3200 (peak 25.6 GB/s)",
+                      "8×8 WS, SRAM 2/2/2 kB, LPDDR4-3200 (peak 12.8 GB/s)"]
+    curves = [list(line.get_ydata()) for line in ax.lines if len(line.get_xdata()) > 2]
+    flat = sorted({float(line.get_ydata()[0]) for line in ax.lines if len(line.get_xdata()) == 2})
+    for std in DRAMS[1:]:
+        r = _run(data, std.upper())
+        lay = data.layers[data.layers["run_id"] == r["run_id"]].sort_values("layer_index")
+        assert list(lay["achieved_bandwidth_gbs"]) in curves
+        assert float(lay["peak_bandwidth_gbs"].max()) in flat
+        assert (lay["achieved_bandwidth_gbs"] <= lay["peak_bandwidth_gbs"] + 1e-9).all()
+
+
+def test_dram_standards_panels(data):
+    fig = figures_dram.fig_dram_standards(data)
+    lat, hit, energy = fig.axes
+    assert [t.get_text().replace("\n", ", ") for t in hit.get_xticklabels()] == [
+        "8×8 WS, SRAM 2/2/2 kB, DDR4-3200", "8×8 WS, SRAM 2/2/2 kB, LPDDR4-3200"]
+    got_hits = sorted(round(p.get_height(), 9) for p in hit.patches)
+    want = sorted(round(100 * _run(data, s.upper())["row_hit_rate"], 9) for s in DRAMS[1:])
+    assert got_hits == want
+    # energy: the stack of commands adds up to the run's DRAM energy (µJ)
+    tops = sorted(round(max(p.get_y() + p.get_height() for p in energy.patches
+                            if abs(p.get_x() + p.get_width() / 2 - x) < 1e-9), 6)
+                  for x in {p.get_x() + p.get_width() / 2 for p in energy.patches})
+    assert tops == sorted(round(_run(data, s.upper())["dram_energy_pj"] / 1e6, 6) for s in DRAMS[1:])
+    # latency: compute + stall = total cycles at the run's clock, for every capacity run (ideal pipe included)
+    cap = data.runs[data.runs["engine"] == "capacity"]
+    lat_tops = sorted(round(t, 9) for t in {round(p.get_x(), 9): p.get_y() + p.get_height()
+                                            for p in lat.patches}.values())
+    assert lat_tops == sorted(round(c / r / 1e3, 9) for c, r in zip(cap["total_cycles"], cap["clock_mhz"]))
+
+
+def test_page_has_dram_and_workload_columns(data, reports, tmp_path, capsys):
+    """``trafficsim plot`` on the run folders: the DRAM figures, the DRAM columns of the page and tables."""
+    from trafficsim.cli import main
+
+    out = tmp_path / "plots"
+    assert main(["plot", str(reports), "-q", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+    page = (out / "index.html").read_text()
+    for head in ("<th>workload</th>", "<th>DRAM</th>", "<th>DRAM cycles</th>", "<th>row hits (%)</th>",
+                 "<th>achieved GB/s</th>", "<th>peak GB/s</th>", "<th>DRAM energy (µJ)</th>"):
+        assert head in page
+    for name in ("latency_breakdown", "dram_bandwidth", "dram_standards"):
+        assert (out / f"{name}.png").stat().st_size > 0 and f'id="{name}"' in page
+    r = _run(data, "DDR4-3200")
+    assert f"{100 * r['row_hit_rate']:.1f}" in page
+    # the tidy table keeps every DRAM column
+    import pandas as pd
+
+    runs_csv = pd.read_csv(out / "runs_table.csv")
+    assert {"memory", "workload", "fixes", *DRAM_TOTALS} <= set(runs_csv.columns)
 
 
 # ---------------------------------------------------------------------------------------------------------------
