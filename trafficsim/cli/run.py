@@ -88,6 +88,11 @@ def run(
         "--activations", help="Capacity engine: fused (ReLU, GELU, SiLU, batch norm... run as their producer writes "
                               "the tensor: no traffic of their own; default) or unfused (each reads and writes its "
                               "tensor).", rich_help_panel="Capacity model")] = None,
+    fix: Annotated[Optional[str], typer.Option(
+        "--fix", help="Compat engine: fix SCALE-Sim 3.0.0 bugs, NAME[,NAME] or all: os-cycles (scale-sim-v3#4), "
+                      "ofmap-writes (SCALE-Sim#166), total-cycles (SCALE-Sim#125), user-stall (SCALE-Sim#130), "
+                      "trace-padding (DRAM OFMAP pads). The run id and summary say so; docs/compat.md \"Fixes\".",
+        rich_help_panel="SCALE-Sim")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the summary only; write no run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table; print the run folder only.")] = False,
     strict: StrictOpt = False,
@@ -116,7 +121,7 @@ def run(
                                                                     bandwidth_gbs))
     check_dram(hardware, dram_channels, dram_mapping, page_policy, bandwidth_gbs)
     options = engine_options(engine, concat, fuse_pool_add, residency, energy, tiling, attention, activations,
-                             layout)
+                             layout, fix)
     topology = resolve_topology(model, input_shape, fmt, seq_len=seq_len, phase=phase, context=context,
                                 batch=batch, precision=precision)
     if strict:
@@ -186,12 +191,12 @@ def check_dram(hardware, channels: int | None, mapping: str | None, page_policy:
 # command-line flag -> field of the engine's options record (trafficsim.engines.options_type)
 OPTION_FLAGS = {"--concat": "concat", "--fuse-pool-add": "fuse_pool_add", "--residency": "inter_layer_residency",
                 "--energy": "energy", "--tiling": "tiling", "--attention": "attention",
-                "--activations": "activations", "--layout": "layout"}
+                "--activations": "activations", "--layout": "layout", "--fix": "fixes"}
 
 
 def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residency: bool, energy: str | None,
                    tiling: str | None = None, attention: str | None = None, activations: str | None = None,
-                   layout: str | None = None):
+                   layout: str | None = None, fix: str | None = None):
     """The options record of ``engine`` from the command line (None when no option flag is given:
     the engine's defaults). A flag applies to the engines whose options type has its field."""
     import dataclasses
@@ -201,7 +206,8 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     given = {flag: value for flag, value in (("--concat", concat), ("--fuse-pool-add", fuse_pool_add or None),
                                              ("--residency", residency or None), ("--energy", energy),
                                              ("--tiling", tiling), ("--attention", attention),
-                                             ("--activations", activations), ("--layout", layout))
+                                             ("--activations", activations), ("--layout", layout),
+                                             ("--fix", fix))
              if value is not None}
     if not given:
         return None
@@ -217,6 +223,12 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
         raise InputError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {where} only, "
                          f"not to --engine {engine}")
     fields = {OPTION_FLAGS[flag]: value for flag, value in given.items()}
+    if "fixes" in fields:
+        from ..engines.compat_fixes import parse_fixes
+
+        if not fix.strip():
+            raise InputError("--fix needs NAME[,NAME] or all")
+        fields["fixes"] = ",".join(parse_fixes(fix))  # InputError naming the fixes if a name is unknown
     if "energy" in fields:
         from ..energy import parse_energy_table
 
@@ -236,6 +248,11 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
     title = (f"{result.model} on {hw.array} {hw.dataflow.upper()}, SRAM {hw.ifmap_sram_kb}/{hw.filter_sram_kb}/"
              f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}"
              + ("" if hw.dram.is_ideal or result.engine != "capacity" else f", DRAM {hw.dram.label()}"))
+    if result.meta.get("fixes"):  # not SCALE-Sim's numbers: say which bugs were fixed
+        from ..engines.compat_fixes import FIX_NAMES
+
+        fixes = list(result.meta["fixes"])
+        title += f", SCALE-Sim fixes: {'all' if fixes == list(FIX_NAMES) else ','.join(fixes)}"
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("words", justify="right")

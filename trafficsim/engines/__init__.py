@@ -204,8 +204,9 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
 
     ``topology`` may also be a zoo name, a CSV/JSON path or ``file.py:attr``, and ``hardware`` a preset
     name, a ``.cfg`` path or an array ``"RxC"`` (:mod:`trafficsim.inputs`). ``options`` are
-    engine-specific (the capacity engine takes a :class:`~trafficsim.engines.capacity.CapacityOptions`);
-    the SCALE-Sim engines take none.
+    engine-specific (the capacity engine takes a :class:`~trafficsim.engines.capacity.CapacityOptions`,
+    compat a :class:`~trafficsim.engines.compat_fixes.CompatOptions` naming SCALE-Sim bugs to fix);
+    the real SCALE-Sim engine takes none.
     """
     from ..inputs import resolve_hardware, resolve_topology
 
@@ -241,6 +242,7 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
 
 register_engine(EngineInfo(
     name="compat", module="trafficsim.engines.compat", family=FAMILY_SCALESIM, writes_scalesim_reports=True,
+    options_type="trafficsim.engines.compat_fixes:CompatOptions",
     summary="SCALE-Sim 3.0.0's numbers, exact and fast"))
 register_engine(EngineInfo(
     name="scalesim", module="trafficsim.engines.scalesim_ref", family=FAMILY_SCALESIM, writes_scalesim_reports=True,

@@ -26,6 +26,7 @@ from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows
 from . import ProgressFn
+from .compat_fixes import CompatOptions, apply_fixes, fix_tag, fixes_of
 
 ENGINE_NAME = "compat"
 DATAFLOW_CODE = {"os": 0, "ws": 1, "is": 2}
@@ -213,8 +214,9 @@ def _scratch() -> _Scratch:
     return scratch
 
 
-def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
-    """Run the compiled demand-row walk of one layer (CALC or USER read buffers)."""
+def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool = False) -> _Walk:
+    """Run the compiled demand-row walk of one layer (CALC or USER read buffers);
+    ``user_stall_once``: the ``user-stall`` fix (USER mode)."""
     from . import compat_kernel as kern
 
     user = hw.bandwidth_mode == "USER"
@@ -231,6 +233,8 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
     if user:
         from .compat_user import user_buffers
         if_u, if_ptr, if_lines, fl_u, fl_ptr, fl_lines = user_buffers(row, hw, tables)
+        if user_stall_once:
+            if_u[kern.U_STALL_ONCE] = fl_u[kern.U_STALL_ONCE] = 1
     else:
         if_u = fl_u = np.zeros(kern.U_SIZE, dtype=np.int64)
         if_ptr = if_lines = fl_ptr = fl_lines = np.zeros(1, dtype=np.int64)
@@ -282,13 +286,15 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry) -> _Walk:
     )
 
 
-def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResult:
-    """SCALE-Sim 3.0.0's report fields for one SCALE-Sim row (one layer after DP expansion)."""
+def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: CompatOptions | None = None) -> LayerResult:
+    """SCALE-Sim 3.0.0's report fields for one SCALE-Sim row (one layer after DP expansion),
+    with the fixes of ``options`` applied (:mod:`.compat_fixes`)."""
     if row.filter_h > row.ifmap_h or row.filter_w > row.ifmap_w:
         raise TopologyError(f"layer {row.name!r}: filter {row.filter_h}x{row.filter_w} is larger than "
                             f"the IFMAP {row.ifmap_h}x{row.ifmap_w}")
     g = fold_geometry(row, hw)
-    walk = _walk(row, hw, g)
+    fixes = fixes_of(options)
+    walk = _walk(row, hw, g, user_stall_once="user-stall" in fixes)
     if hw.bandwidth_mode == "CALC" and walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:
         raise AssertionError(f"compat engine: cycle count mismatch in layer {row.name!r}")  # walk invariant
     ra, ca = hw.array_rows, hw.array_cols
@@ -300,7 +306,7 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResu
     ifd0, ifd1, ifd_n = walk.dram_ifmap
     fld0, fld1, fld_n = walk.dram_filter
     ofd0, ofd1, ofd_n = walk.dram_ofmap
-    return LayerResult(
+    result = LayerResult(
         layer_id=layer_id, name=row.name, source_layer=row.source_layer, macs=row.macs,
         total_cycles_incl_prefetch=int(ofd1 - min(ifd0, fld0)),
         total_cycles=total, stall_cycles=walk.stall_cycles,
@@ -320,6 +326,7 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0) -> LayerResu
         avg_filter_dram_bw=fld_n / float(fld1 - fld0 + 1),
         avg_ofmap_dram_bw=ofd_n / float(ofd1 - ofd0 + 1),
     )
+    return apply_fixes(result, row, hw, fixes) if fixes else result
 
 
 def layer_rows(topology: Topology) -> list[ScaleSimRow]:
@@ -346,19 +353,21 @@ def cost_estimate(row: ScaleSimRow, hw: Hardware) -> float:
 
 def assemble(topology: Topology, hw: Hardware, rows: list[ScaleSimRow],
              computed: dict[tuple[int, ...], LayerResult], names: bool = True,
-             keys: list[tuple[int, ...]] | None = None) -> RunResult:
+             keys: list[tuple[int, ...]] | None = None, options: CompatOptions | None = None) -> RunResult:
     """The run of ``topology`` from one computed result per distinct :func:`row_key` of ``rows``
     (its :func:`layer_rows`): each row gets its key's result under its own name, id and source layer.
 
     ``names=False`` leaves the shared results as they are (ids and names of the first row of their
     shape), enough for :meth:`RunResult.totals` and much cheaper over a sweep's million rows.
-    ``keys`` are the rows' :func:`row_key` values when the caller has them already.
+    ``keys`` are the rows' :func:`row_key` values when the caller has them already; ``options``
+    (the fixes the results were computed with) go into the run's ``meta``.
     """
+    meta = _meta(hw, fixes_of(options))
     if keys is None:
         keys = [row_key(row) for row in rows]
     if not names:
         return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw,
-                         layers=tuple(computed[k] for k in keys), meta=_meta(hw))
+                         layers=tuple(computed[k] for k in keys), meta=meta)
     results: list[LayerResult] = []
     for i, (row, key) in enumerate(zip(rows, keys)):
         res = computed[key]
@@ -367,11 +376,15 @@ def assemble(topology: Topology, hw: Hardware, rows: list[ScaleSimRow],
             res = res.renamed(i, row.name, row.source_layer)
         results.append(res)
     return RunResult(model=topology.name, engine=ENGINE_NAME, hardware=hw, layers=tuple(results),
-                     meta=_meta(hw))
+                     meta=meta)
 
 
-def _meta(hw: Hardware) -> dict[str, str]:
-    return {"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode}
+def _meta(hw: Hardware, fixes: tuple[str, ...] = ()) -> dict:
+    """``meta`` of a compat run; ``fixes`` (names, canonical order) only on runs made with fixes."""
+    meta: dict = {"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode}
+    if fixes:
+        meta["fixes"] = list(fixes)
+    return meta
 
 
 def default_threads() -> int:
@@ -387,20 +400,21 @@ def default_threads() -> int:
 
 
 def run_id_tags(result: RunResult) -> list[str]:
-    """No options: nothing to add to the run id."""
-    return []
+    """``fix-all`` or ``fix-<name>.<name>...`` for a run made with fixes (:mod:`.compat_fixes`), else nothing."""
+    return fix_tag(result.meta.get("fixes", ()))
 
 
 def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None,
-             options: None = None, threads: int | None = None) -> RunResult:
+             options: CompatOptions | None = None, threads: int | None = None) -> RunResult:
     """Simulate every SCALE-Sim row of ``topology`` (after ``DP`` expansion) as SCALE-Sim 3.0.0 would.
 
     Identical rows (e.g. the channels of an expanded depthwise layer) are simulated once. Distinct
     rows are independent and run on ``threads`` threads (default :func:`default_threads`), the
-    most expensive first; the results do not depend on the thread count.
+    most expensive first; the results do not depend on the thread count. ``options``: a
+    :class:`~trafficsim.engines.compat_fixes.CompatOptions` (SCALE-Sim's bugs to fix; none by default).
     """
-    if options is not None:
-        raise InputError(f"engine {ENGINE_NAME!r} takes no options")
+    if options is not None and not isinstance(options, CompatOptions):
+        raise InputError(f"engine {ENGINE_NAME!r} takes CompatOptions, got {type(options).__name__}")
     hw = hardware or Hardware()
     rows = layer_rows(topology)
     keys = [row_key(row) for row in rows]
@@ -424,12 +438,12 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
 
     if n_threads == 1:
         for i in unique:
-            finished(i, simulate_row(rows[i], hw, i))
+            finished(i, simulate_row(rows[i], hw, i, options))
     else:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            futures = {pool.submit(simulate_row, rows[i], hw, i): i for i in unique}
+            futures = {pool.submit(simulate_row, rows[i], hw, i, options): i for i in unique}
             for fut in as_completed(futures):
                 finished(futures[fut], fut.result())
-    return assemble(topology, hw, rows, computed, keys=keys)
+    return assemble(topology, hw, rows, computed, keys=keys, options=options)

@@ -53,7 +53,8 @@ N_RESULTS = 28
 
 # USER-mode read-buffer state vector (one per operand)
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
-U_SIZE = 10
+U_STALL_ONCE = 10   # 1: the `user-stall` fix (SCALE-Sim#130): a wait counts once, an early prefetch not at all
+U_SIZE = 11
 
 # Read-operand state of walk_layer_calc: rows of one (N_STATE, 2) int64 array and one (N_FLAGS, 2)
 # bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
@@ -103,7 +104,8 @@ def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, 
     """Demand row ``i`` of read operand ``op`` in USER mode (read_buffer.service_reads, 3.0.0):
     on a miss, slide the window by the prefetch lines (circularly) until the address hits; each
     slide fetches ``npf`` lines of ``bw`` words one cycle after the previous fetch, and the
-    requester's offset grows by the wait, a positive wait counted twice. Returns the serviced cycle."""
+    requester's offset grows by the wait, a positive wait counted twice (once, and a negative one
+    not at all, with ``u[U_STALL_ONCE]``: the ``user-stall`` fix). Returns the serviced cycle."""
     offset = 1
     if stat:
         tb = Ra - 1 - i
@@ -132,9 +134,13 @@ def _read_row_user(op, i, cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_r, b_c, wn, 
             u[U_ACCESS] += u[U_NPF] * u[U_BW]
             u[U_LAST_PF] += u[U_NPF] + 1
             potential = u[U_LAST_PF] - (cyc + offset)
-            offset += potential
-            if potential > 0:
+            if u[U_STALL_ONCE]:
+                if potential > 0:
+                    offset += potential
+            else:
                 offset += potential
+                if potential > 0:
+                    offset += potential
     out = cyc + offset
     if any_valid:
         if first_req[op] < 0:
