@@ -391,3 +391,27 @@ def test_fix_all_runs_on_zoo_models(model):
     assert tf["dram_ofmap_writes"] <= tb["dram_ofmap_writes"]
     assert (tf["dram_ifmap_reads"], tf["dram_filter_reads"], tf["macs"]) == \
         (tb["dram_ifmap_reads"], tb["dram_filter_reads"], tb["macs"])
+
+
+def test_sweep_takes_fixes_as_a_key_and_an_axis(tmp_path):
+    """``fixes`` is a compat option, so a sweep key (one value) or an axis (a list): each point equals
+    the single run with those fixes, and the cache keeps fixed and unfixed points apart."""
+    import trafficsim as ts
+
+    csv = tmp_path / "t.csv"
+    csv.write_text(CONV_HEADER + LAYERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = ts.sweep(models=[str(csv)], arrays=["4x8"], dataflows=["os"], sram_kb=[1], fixes=["", "all", "os-cycles"],
+                      executor="serial", cache_dir=tmp_path / "cache", progress=False)
+        again = ts.sweep(models=[str(csv)], arrays=["4x8"], dataflows=["os"], sram_kb=[1], fixes="all",
+                         executor="serial", cache_dir=tmp_path / "cache", progress=False)
+    t = read_csv(csv)
+    for fixes, total in zip(["", "all", "os-cycles"], df["total_cycles"]):
+        opts = CompatOptions(fixes=fixes) if fixes else None
+        assert total == compat.simulate(t, hw_of("os"), options=opts, threads=1).totals()["total_cycles"]
+    assert len(set(df["total_cycles"])) == 3
+    assert again["total_cycles"].iloc[0] == df["total_cycles"].iloc[1]
+    assert set(df["fixes"].iloc[1].split(",")) == set(FIX_NAMES)
+    with pytest.raises(InputError, match="unknown fix 'bogus'"):
+        ts.sweep(models=[str(csv)], arrays=["4x8"], fixes="bogus", executor="serial", cache_dir=None, progress=False)
