@@ -127,8 +127,11 @@ def test_builtin_engines_registered() -> None:
 def test_unknown_engine_names_choices() -> None:
     with pytest.raises(InputError, match="unknown engine 'nope': choose one of compat, scalesim, capacity"):
         engine_info("nope")
+    topo = Topology("t", (Layer("c", "conv", 2, 4, 4, 2, 4, 4, 1, 1),))
     with pytest.raises(InputError, match="takes no options"):
-        simulate(Topology("t", (Layer("c", "conv", 2, 4, 4, 2, 4, 4, 1, 1),)), Hardware(), "compat", options=object())
+        simulate(topo, Hardware(), "scalesim", options=object())
+    with pytest.raises(InputError, match="takes CompatOptions options, got object"):  # compat's --fix
+        simulate(topo, Hardware(), "compat", options=object())
 
 
 def test_register_twice_refused(toy) -> None:
