@@ -2,6 +2,7 @@
 
     python benchmarks/bench_compat.py                     # ResNet-18 (topologies/resnet18.csv), 32x32 os
     python benchmarks/bench_compat.py --model hardnet68 --dataflow ws --ref-budget 50000
+    python benchmarks/bench_compat.py --against /tmp/base --repeat 5 --no-ref   # side by side with another checkout
 
 The compat engine simulates the whole network; SCALE-Sim (~5 us per SRAM access, ~10 min of CPU
 for ResNet-18) simulates a subset of layers: by default the largest distinct layers that fit a
@@ -9,6 +10,11 @@ budget of demand rows (``--ref-budget``), or the N cheapest (``--ref-layers N``)
 own; times are CPU seconds (user + sys) of the simulation call, which is what matters on a shared
 machine. The speed ratio is measured on the subset: SCALE-Sim's CPU time over compat's on the same
 layers. Prints a table and exits non-zero if any field differs.
+
+``--against DIR`` measures a change to the kernel: DIR is another checkout (e.g. ``git archive main |
+tar -x -C DIR``) whose compat engine runs alternately with this one (``--repeat`` times each, in fresh
+processes, each with its own warm numba cache), so that both see the same machine load; it prints
+both CPU times (best and median) and their ratio, and checks that every field is equal.
 """
 from __future__ import annotations
 
@@ -79,13 +85,50 @@ def child(args: argparse.Namespace) -> None:
                       "layers": [r.to_dict() for r in res.layers]}))
 
 
-def run_child(engine: str, args: argparse.Namespace, layers: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--child", engine, "--model", args.model, "--array", args.array,
-           "--dataflow", args.dataflow]
+def run_child(engine: str, args: argparse.Namespace, layers: str | None = None, root: Path = ROOT) -> dict:
+    cmd = [sys.executable, str(root / "benchmarks" / "bench_compat.py"), "--child", engine, "--model", args.model,
+           "--array", args.array, "--dataflow", args.dataflow]
     if layers:
         cmd += ["--layers", layers]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _differences(a_layers: list[dict], b_layers: list[dict]) -> list[tuple]:
+    from trafficsim.results import result_fields
+
+    bad: list[tuple] = []
+    for a, b in zip(a_layers, b_layers):
+        for f in result_fields():
+            x, y = a[f], b[f]
+            same = math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0) if isinstance(x, float) or isinstance(y, float) else x == y
+            if not same:
+                bad.append((a["layer_id"], f, x, y))
+    if len(a_layers) != len(b_layers):
+        bad.append(("layer count", len(a_layers), len(b_layers)))
+    return bad
+
+
+def side_by_side(args: argparse.Namespace, first: dict) -> int:
+    """This checkout's compat engine against ``args.against``'s, alternating runs."""
+    import statistics
+
+    ours, theirs = [first["cpu"]], []
+    other = None
+    for i in range(args.repeat):
+        other = run_child("compat", args, root=args.against)
+        theirs.append(other["cpu"])
+        if i + 1 < args.repeat:
+            ours.append(run_child("compat", args)["cpu"])
+    bad = _differences(first["layers"], other["layers"])
+    med_a, med_b = statistics.median(ours), statistics.median(theirs)
+    print(f"side by side ({args.repeat} runs each, alternating; CPU s of the simulation call):")
+    print(f"  this checkout   : best {min(ours):.3f}  median {med_a:.3f}   {' '.join(f'{x:.3f}' for x in ours)}")
+    print(f"  {str(args.against)[:15]:<15} : best {min(theirs):.3f}  median {med_b:.3f}   "
+          f"{' '.join(f'{x:.3f}' for x in theirs)}")
+    print(f"  ratio (this / other): best {min(ours) / max(min(theirs), 1e-9):.3f}, median {med_a / max(med_b, 1e-9):.3f}")
+    print(f"equality              : {'all fields equal' if not bad else f'{len(bad)} MISMATCHES: {bad[:5]}'}")
+    return 1 if bad else 0
 
 
 def main() -> int:
@@ -98,6 +141,10 @@ def main() -> int:
                          "rows, so the subset is representative), N (the N cheapest), or 'all'")
     ap.add_argument("--ref-budget", type=int, default=160_000,
                     help="demand rows SCALE-Sim may simulate with --ref-layers budget (~0.3 ms CPU each)")
+    ap.add_argument("--against", metavar="DIR", type=Path,
+                    help="another checkout: run its compat engine alternately with this one and compare CPU times")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each side with --against (default 5)")
+    ap.add_argument("--no-ref", action="store_true", help="do not run SCALE-Sim")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--layers", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -107,7 +154,6 @@ def main() -> int:
 
     from trafficsim.engines.compat import fold_geometry
     from trafficsim.hardware import Hardware, parse_array
-    from trafficsim.results import result_fields
     from trafficsim.topology import expand_dp, scalesim_rows
 
     topo = _load(args.model)
@@ -120,6 +166,10 @@ def main() -> int:
     print(f"{topo.name}: {len(rows)} SCALE-Sim layers, {sum(demand):,} demand rows, {hw.label()}")
     print(f"compat, whole network : {full['cpu']:.3f} s CPU ({full['wall']:.3f} s wall), "
           f"peak RSS {full['maxrss_mb']:.0f} MB, first call (numba compile or cache load) {full['warmup']:.2f} s")
+    if args.against:
+        return side_by_side(args, full)
+    if args.no_ref:
+        return 0
 
     # candidate layers: those whose source layer maps to a single SCALE-Sim row (no DP/group split)
     by_src: dict[int, list[int]] = {}
@@ -157,16 +207,7 @@ def main() -> int:
         print(f"  SCALE-Sim whole network, extrapolated by demand rows: ~{est:,.0f} s CPU "
               f"-> ~{est / max(full['cpu'], 1e-6):,.0f}x (not measured)")
 
-    bad = []
-    fields = result_fields()
-    for a, b in zip(ours["layers"], ref["layers"]):
-        for f in fields:
-            x, y = a[f], b[f]
-            same = math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0) if isinstance(x, float) or isinstance(y, float) else x == y
-            if not same:
-                bad.append((a["layer_id"], f, x, y))
-    if len(ours["layers"]) != len(ref["layers"]):
-        bad.append(("layer count", len(ours["layers"]), len(ref["layers"])))
+    bad = _differences(ours["layers"], ref["layers"])
     print(f"equality              : {'all fields equal' if not bad else f'{len(bad)} MISMATCHES: {bad[:5]}'}")
     return 1 if bad else 0
 

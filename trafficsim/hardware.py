@@ -17,12 +17,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .dataflow import DATAFLOWS  # the one dataflow table
 from .dram.config import DramConfig
 from .errors import ConfigError, InputError
 
 Dataflow = Literal["os", "ws", "is"]
 BandwidthMode = Literal["CALC", "USER"]
-DATAFLOWS: tuple[str, ...] = ("os", "ws", "is")
 BANDWIDTH_MODES: tuple[str, ...] = ("CALC", "USER")
 # Every count the engines handle is an int64 (numpy arrays, the compiled kernel); a larger value is an
 # input error where it enters, not an overflow deep inside an engine.

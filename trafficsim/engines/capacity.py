@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
+from .. import dataflow as dataflows
 from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
 from ..dram.layout import LayoutSpec
 from ..dram.transfers import MemorySystem, Transfers, transfer_cost
@@ -577,19 +578,15 @@ def compute_counts(layer: Layer, hardware: Hardware, images: int = 1) -> Compute
     e = layer.out_h * layer.out_w * images
     rsc = layer.eff_kernel_h * layer.eff_kernel_w * (layer.in_c // layer.groups)
     k = layer.out_c // layer.groups
-    if df == "os":
-        sr, sc, t = e, k, rsc
-    elif df == "ws":
-        sr, sc, t = rsc, k, e
-    else:
-        sr, sc, t = rsc, e, k
+    sr, sc, t = dataflows.spatial_temporal(df, e, rsc, k)
     f_r, f_c = -(-sr // ra), -(-sc // ca)
-    rows_per_fold = t + ra + ca - 2 if df == "os" else t + 2 * ra + ca - 2
+    code = dataflows.code(df)
+    rows_per_fold = t + ra + ca - 2 if code == dataflows.OS else t + 2 * ra + ca - 2
     cycles = mult * f_r * f_c * rows_per_fold
     psum_reads = 0
-    if df == "os":
+    if code == dataflows.OS:
         ifmap_reads, filter_reads, ofmap_writes = f_c * e * rsc, f_r * rsc * k, e * k
-    elif df == "ws":
+    elif code == dataflows.WS:
         ifmap_reads, filter_reads, ofmap_writes = f_c * e * rsc, rsc * k, f_r * e * k
         psum_reads = (f_r - 1) * e * k
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import dataflow as df
 from ..errors import InputError, TopologyError
 from ..hardware import Hardware
 from ..results import LayerResult, RunResult
@@ -29,7 +30,6 @@ from . import ProgressFn
 from .compat_fixes import CompatOptions, apply_fixes, fix_tag, fixes_of
 
 ENGINE_NAME = "compat"
-DATAFLOW_CODE = {"os": 0, "ws": 1, "is": 2}
 
 # SCALE-Sim 3.0.0 constants (single_layer_sim.py, read_buffer_estimate_bw.py)
 CALC_FIRST_FILL_BW = 10       # words/cycle of the first (active-half) fill in CALC mode
@@ -38,7 +38,7 @@ SETS_PER_HALF = 50            # int(0.5 * 100) sets per buffer half
 
 @dataclass(frozen=True)
 class FoldGeometry:
-    """A layer mapped on the array: the dataflow table row and the fold counts.
+    """A layer mapped on the array: the dataflow table row (:mod:`trafficsim.dataflow`) and the fold counts.
 
     ``spatial_rows``/``spatial_cols``/``temporal`` are SCALE-Sim's Sr, Sc, T:
     os = (E, K, RSC), ws = (RSC, K, E), is = (RSC, E, K).
@@ -52,6 +52,11 @@ class FoldGeometry:
     temporal: int
 
     @property
+    def code(self) -> int:
+        """The dataflow's integer code (``trafficsim.dataflow.OS``/``WS``/``IS``)."""
+        return df.code(self.dataflow)
+
+    @property
     def row_folds(self) -> int:
         return -(-self.spatial_rows // self.array_rows)
 
@@ -63,13 +68,13 @@ class FoldGeometry:
     def rows_per_fold(self) -> int:
         """Demand rows (cycles) per fold: T+Ra+Ca-2 (os), T+2Ra+Ca-2 (ws, is)."""
         ra, ca, t = self.array_rows, self.array_cols, self.temporal
-        return t + ra + ca - 2 if self.dataflow == "os" else t + 2 * ra + ca - 2
+        return t + ra + ca - 2 if self.code == df.OS else t + 2 * ra + ca - 2
 
     @property
     def util_cycles_per_fold(self) -> int:
         """The per-fold cycle count SCALE-Sim divides by in Compute Util (T+2Ra+2Ca-3 in ws/is)."""
         ra, ca, t = self.array_rows, self.array_cols, self.temporal
-        return t + ra + ca - 2 if self.dataflow == "os" else t + 2 * ra + 2 * ca - 3
+        return t + ra + ca - 2 if self.code == df.OS else t + 2 * ra + 2 * ca - 3
 
     @property
     def demand_rows(self) -> int:
@@ -77,11 +82,11 @@ class FoldGeometry:
 
 
 def fold_geometry(row: ScaleSimRow, hw: Hardware) -> FoldGeometry:
-    """The dataflow table: which of E (output pixels), RSC (window) and K (filters) is spatial/temporal."""
+    """``row`` on ``hw``'s array: which of E (output pixels), RSC (window) and K (filters) is
+    spatial/temporal comes from the dataflow table (:mod:`trafficsim.dataflow`)."""
     e = row.out_h * row.out_w
     rsc = row.filter_h * row.filter_w * row.channels
-    k = row.num_filters
-    sr, sc, t = {"os": (e, k, rsc), "ws": (rsc, k, e), "is": (rsc, e, k)}[hw.dataflow]
+    sr, sc, t = df.spatial_temporal(hw.dataflow, e, rsc, row.num_filters)
     return FoldGeometry(hw.dataflow, hw.array_rows, hw.array_cols, sr, sc, t)
 
 
@@ -110,9 +115,9 @@ def sram_counts(g: FoldGeometry) -> tuple[int, int, int]:
     including the OS OFMAP over-count of (Ra+Ca) per fold (scalesim-project/SCALE-Sim#166)."""
     sr, sc, t = g.spatial_rows, g.spatial_cols, g.temporal
     fr, fc = g.row_folds, g.col_folds
-    if g.dataflow == "os":   # Sr=E, Sc=K, T=RSC
+    if g.code == df.OS:   # Sr=E, Sc=K, T=RSC
         return fc * sr * t, fr * t * sc, sr * sc + fr * fc * (g.array_rows + g.array_cols)
-    if g.dataflow == "ws":   # Sr=RSC, Sc=K, T=E
+    if g.code == df.WS:   # Sr=RSC, Sc=K, T=E
         return fc * t * sr, sr * sc, fr * t * sc
     return sr * sc, fc * sr * t, fr * sc * t   # is: Sr=RSC, Sc=E, T=K
 
@@ -222,7 +227,7 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
     user = hw.bandwidth_mode == "USER"
     # USER mode looks IFMAP addresses up in SCALE-Sim's prefetch lines: NHWC; CALC WS walks CHW
     tables = _ifmap_index_tables(row)
-    walk_tables = _ifmap_index_tables(row, channel_major=True) if g.dataflow == "ws" and not user else tables
+    walk_tables = _ifmap_index_tables(row, channel_major=True) if g.code == df.WS and not user else tables
     prow, pcol, pbase, jr, jq, joff = walk_tables
     rsc = row.filter_h * row.filter_w * row.channels
     if_items = (hw.ifmap_sram_kb * 1024) // 100
@@ -239,7 +244,7 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
         if_u = fl_u = np.zeros(kern.U_SIZE, dtype=np.int64)
         if_ptr = if_lines = fl_ptr = fl_lines = np.zeros(1, dtype=np.int64)
     ring = of_total + 4 * (hw.array_rows + hw.array_cols) + 1024
-    code = DATAFLOW_CODE[g.dataflow]
+    code = g.code
     ra, ca, sr, sc = g.array_rows, g.array_cols, g.spatial_rows, g.spatial_cols
     if_size = row.ifmap_h * row.ifmap_w * row.channels
     fl_size = kern.filter_stamp_size(code, ra, ca, sr, sc, rsc, row.num_filters, user)

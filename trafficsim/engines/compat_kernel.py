@@ -10,15 +10,17 @@ of ``read_buffer_estimate_bw.py`` (an address hits iff it missed since the last 
 happens every 50 completed sets of ``floor(N/100)`` misses), with an epoch stamp per address; and
 for the OFMAP write buffer the line packing, force flushes and drains of ``write_buffer.py``.
 
-The three dataflows are one table: which of the operand-matrix dimensions (p = output pixel,
-j = window element, k = filter) is temporal (T), spatial on array rows (Sr) and spatial on array
-columns (Sc). Each input operand is either *streamed* (its dims are T and one spatial dim; skewed)
-or *stationary* (both spatial dims; loaded row-flipped before the stream, not skewed).
+The three dataflows are one table (:mod:`trafficsim.dataflow`): which of the operand-matrix
+dimensions (p = output pixel, E; j = window element, RSC; k = filter, K) is temporal (T), spatial
+on array rows (Sr) and spatial on array columns (Sc). Each input operand is either *streamed* (its
+dims are T and one spatial dim; skewed) or *stationary* (both spatial dims; loaded row-flipped before the stream, not skewed).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from ..dataflow import IS, OS, WS  # the dataflow codes (trafficsim.dataflow); numba folds them in
 
 # Indices of the result vector returned by walk_layer_calc.
 R_STALL = 0
@@ -71,8 +73,6 @@ N_REC = 6
 # how a read operand's fold stream repeats (see walk_layer_calc)
 REP_NONE, REP_PASS, REP_FOLD = 0, 1, 2
 
-# dims of the operand matrices
-DIM_P, DIM_J, DIM_K = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
@@ -662,9 +662,9 @@ def filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
     re-reads its FILTER stream per column fold, OS per row fold."""
     if user:
         return False
-    if dataflow == 1:
+    if dataflow == WS:
         return True
-    if dataflow == 2:
+    if dataflow == IS:
         return (Sc + Ca - 1) // Ca == 1
     return (Sr + Ra - 1) // Ra == 1
 
@@ -675,7 +675,7 @@ def filter_stamp_size(dataflow, Ra, Ca, Sr, Sc, RSC, K, user):
     Ca*RSC (OS: one column fold at a time), 1 when every element is read in one fold only."""
     if filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
         return 1
-    if dataflow == 0 and not user:
+    if dataflow == OS and not user:
         return min(Ca, K) * RSC
     return RSC * K
 
@@ -684,7 +684,7 @@ def filter_stamp_size(dataflow, Ra, Ca, Sr, Sc, RSC, K, user):
 def needs_seen(dataflow, Ca, Sc, user):
     """(seen_if, seen_fl) needed: repeated passes (OS/WS IFMAP, IS FILTER) over several column folds."""
     many = (Sc + Ca - 1) // Ca > 1 and not user
-    return many and dataflow != 2, many and dataflow == 2
+    return many and dataflow != IS, many and dataflow == IS
 
 
 @njit(cache=True, nogil=True)
@@ -696,7 +696,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     label_base, seen_if, seen_fl):
     """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
 
-    ``dataflow``: 0 = os, 1 = ws, 2 = is. ``prow/pcol/pbase`` (per output pixel p) and
+    ``dataflow``: a code of :mod:`trafficsim.dataflow` (OS, WS, IS). ``prow/pcol/pbase`` (per output pixel p) and
     ``jr/jq/joff`` (per window element j) give IFMAP addresses: valid iff
     ``prow[p]+jr[j] < H and pcol[p]+jq[j] < W``, index ``pbase[p] + joff[j]``. FILTER index is
     ``k*RSC + j`` (``j*K + k`` in IS). Returns an int64 vector (see ``R_*``).
@@ -712,7 +712,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     the stationary block's other spatial axis), so one loop serves every dataflow and operand.
     """
     res = np.zeros(N_RESULTS, dtype=np.int64)
-    if dataflow == 0:
+    if dataflow == OS:
         rows_per_fold = T + Ra + Ca - 2
         prefix_in = 0
     else:
@@ -720,7 +720,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         prefix_in = Ra
     fr_folds = (Sr + Ra - 1) // Ra
     fc_folds = (Sc + Ca - 1) // Ca
-    K = Sc if dataflow != 2 else T
+    K = Sc if dataflow != IS else T
     E = prow.shape[0]
 
     # axis tables: IFMAP over p (P*) and over j (J*); FILTER over j (FJ*) and over k (FK*)
@@ -736,10 +736,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # epoch label: no earlier stamp can then match (a label is only compared for equality; the
     # trigger count is kept apart). FILTER folds read once (filter_stamp_size() == 1) never stamp.
     fl_once = filter_read_once(dataflow, Ra, Ca, Sr, Sc, user)
-    if dataflow == 2 and not user:
+    if dataflow == IS and not user:
         fj_base = np.arange(RSC).astype(np.int64) * K
         fk_base = np.arange(K).astype(np.int64)
-    elif dataflow == 0 and not user:
+    elif dataflow == OS and not user:
         fj_base = np.arange(RSC).astype(np.int64)
         fk_base = (np.arange(K).astype(np.int64) % Ca) * RSC
     else:
@@ -772,7 +772,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # loop over the fold's spatial axis innermost where that is the contiguous one (WS IFMAP in
     # SCALE-Sim's NHWC numbering; compat.py passes CHW tables for CALC WS, contiguous along t)
     inner_c = np.zeros(2, dtype=np.bool_)
-    inner_c[0] = dataflow == 1 and joff.shape[0] > 1 and joff[1] - joff[0] == 1
+    inner_c[0] = dataflow == WS and joff.shape[0] > 1 and joff[1] - joff[0] == 1
     distinct = flags[F_DISTINCT]
     trig_at_fold_start = np.zeros(2, dtype=np.int64)
     # Repeated segments. A streamed operand's fold tables ignore one fold index: REP_PASS operands
@@ -782,10 +782,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # later copy of it is all hits and changes nothing: the operand is "frozen" and only its SRAM
     # start/stop rows (cached per fold) are kept.
     rep_kind = np.zeros(2, dtype=np.int64)
-    if dataflow == 0:
+    if dataflow == OS:
         rep_kind[0] = REP_PASS
         rep_kind[1] = REP_FOLD
-    elif dataflow == 1:
+    elif dataflow == WS:
         rep_kind[0] = REP_PASS
     else:
         rep_kind[1] = REP_PASS
@@ -809,7 +809,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # the accesses after its last trigger are stamped at the end of the pass. A pass that ended
     # as pass q did starts as pass q+1 did, so the next pass is replayed whole. Passes merge
     # within a few epochs and then cycle (e.g. with period 5 or 11 on VGG layers).
-    merge_passes = (dataflow == 0 and not user and fc_folds > 1 and not windows_disjoint and RSC > 0
+    merge_passes = (dataflow == OS and not user and fc_folds > 1 and not windows_disjoint and RSC > 0
                     and not (jr[0] == jr[RSC - 1] and jq[0] == jq[RSC - 1]))
     rec_passes = min(fc_folds, max(1, (1 << 22) // fr_folds)) if merge_passes else 1  # memory cap
     n_rec = fr_folds if merge_passes else 1
@@ -823,7 +823,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # WS IFMAP folds whose windows overlap: folds sharing channels share addresses, so keep per
     # channel the newest epoch any of its stamps can hold; older than the current epoch -> all miss
     C = max(1, if_stamp.shape[0] // max(1, H * W))   # IFMAP channels
-    track_channels = dataflow == 1 and not lazy_pass[0] and not user
+    track_channels = dataflow == WS and not lazy_pass[0] and not user
     chan_epoch = np.full(C if track_channels else 1, -1, dtype=np.int64)
     lazy_pending = np.zeros((2, fr_folds), dtype=np.bool_)
     lazy_epoch = np.zeros((2, fr_folds), dtype=np.int64)
@@ -858,7 +858,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     stall = 0
     last_out = 0
     row0 = 0
-    if dataflow == 0:
+    if dataflow == OS:
         b_r_max_layer = jr.max() if RSC > 0 else 0
         b_c_max_layer = jq.max() if RSC > 0 else 0
     else:
@@ -872,7 +872,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             ru = min(Ra, Sr - rbase)
             # ---- per-operand fold tables: A (along c), B (along t or block row b) ----
             # op 0 = IFMAP, op 1 = FILTER; stationary operands use b (block row) for t.
-            if dataflow == 0:
+            if dataflow == OS:
                 # IFMAP p = rbase+c, j = t ; FILTER j = t, k = cbase+c
                 ia_b, ia_r, ia_c = pbase[rbase:rbase + ru], prow[rbase:rbase + ru], pcol[rbase:rbase + ru]
                 ib_b, ib_r, ib_c = joff, jr, jq
@@ -880,7 +880,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 fa_b, fa_r = fk_base[cbase:cbase + cu], zero_k[:cu]
                 fb_b, fb_r = fj_base, zero_j
                 fw, ftn, fstat = cu, T, False
-            elif dataflow == 1:
+            elif dataflow == WS:
                 # IFMAP j = rbase+c, p = t ; FILTER (stationary) k = cbase+c, j = rbase+b
                 ia_b, ia_r, ia_c = joff[rbase:rbase + ru], jr[rbase:rbase + ru], jq[rbase:rbase + ru]
                 ib_b, ib_r, ib_c = pbase, prow, pcol
@@ -901,11 +901,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             # every row fold re-reads them in the same order with no other FILTER access in between,
             # and only the last `mie` of the previous read hold the current epoch, so each read fires
             # a trigger before reaching them.
-            fl_all_miss = fl_once or (dataflow == 0 and not user and cu * RSC >= thresh[1])
+            fl_all_miss = fl_once or (dataflow == OS and not user and cu * RSC >= thresh[1])
             # IFMAP addresses of this fold all valid (no -1 past the edge)? then skip the checks
             if_check = True
             if iw > 0 and itn > 0:
-                if dataflow == 2:
+                if dataflow == IS:
                     b_r_max = ib_r[:itn].max()
                     b_c_max = ib_c[:itn].max()
                 else:
@@ -921,7 +921,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             # IFMAP addresses of a fold are distinct when its window elements share one (r, q) or
             # the windows of different output pixels do not overlap (stride >= filter size).
             if iw > 0 and itn > 0:
-                if dataflow == 0:
+                if dataflow == OS:
                     j0, j1 = 0, RSC - 1
                 else:
                     j0, j1 = rbase, rbase + ru - 1
@@ -932,7 +932,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 if rep_kind[op] == REP_FOLD:
                     if fr == 0:
                         frozen[op] = False   # a new column fold: new filters
-                        if op == 1 and dataflow == 0 and not user:
+                        if op == 1 and dataflow == OS and not user:
                             epoch[op] += 1   # ... with their own stamps (see fk_base)
                     seg_trig0[op] = trig[op]
                 elif rep_kind[op] == REP_PASS and fr == 0:
@@ -1060,7 +1060,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 row_hi_cache[op, slot] = hi_row
                 trig_at_fold_start[op] = trig[op]
             # OFMAP writes per row: skewed block, rows 0..x hold _skew_count(x - w_shift, cu, w_depth) words
-            if dataflow == 0:
+            if dataflow == OS:
                 w_shift = T - 1 + Ra - ru
                 w_depth = ru
             else:
@@ -1121,7 +1121,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     # operand after the fold's rows, at the cycles recorded here
                     row_cyc[i] = cyc
                 # ---------------- OFMAP writes ----------------
-                if dataflow == 0:
+                if dataflow == OS:
                     # prefix T-1, then the Ra x Ca block row-flipped (valid rows Ra-ru..Ra-1), skewed
                     x = i - (T - 1)
                     lo = max(0, x - (Ra - 1))

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .. import dataflow as df
 from ..hardware import Hardware
 from ..topology import ScaleSimRow
 from . import compat_kernel as kern
@@ -40,6 +41,7 @@ def prefetch_sequence(row: ScaleSimRow, dataflow: str, array_rows: int, array_co
     """The flattened prefetch matrix of ``operand`` ('ifmap' or 'filter'): stamp indices
     (address minus offset) in fetch order, -1 for padding and out-of-range positions."""
     ra, ca = array_rows, array_cols
+    code = df.code(dataflow)
     rsc = row.filter_h * row.filter_w * row.channels
     k = row.num_filters
     if operand == "ifmap":
@@ -47,12 +49,12 @@ def prefetch_sequence(row: ScaleSimRow, dataflow: str, array_rows: int, array_co
     else:
         mat = (np.arange(k, dtype=np.int64)[None, :] * rsc + np.arange(rsc, dtype=np.int64)[:, None])  # RSC x K
     blocks = []
-    if operand == "ifmap" and dataflow == "os":      # per row fold: ifmap_op_mat_trans[:, fold] (RSC x ru)
+    if operand == "ifmap" and code == df.OS:      # per row fold: ifmap_op_mat_trans[:, fold] (RSC x ru)
         t = mat.T
         for s in range(0, t.shape[1], ra):
             blocks.append(_pad_cols(t[:, s:s + ra], ra))
         return _anti_diagonal(np.vstack(blocks))
-    if operand == "ifmap" and dataflow == "ws":      # per row fold: ifmap_op_mat[:, fold] (E x ru)
+    if operand == "ifmap" and code == df.WS:      # per row fold: ifmap_op_mat[:, fold] (E x ru)
         for s in range(0, mat.shape[1], ra):
             blocks.append(_pad_cols(mat[:, s:s + ra], ra))
         return _anti_diagonal(np.vstack(blocks))
@@ -61,11 +63,11 @@ def prefetch_sequence(row: ScaleSimRow, dataflow: str, array_rows: int, array_co
         for s in range(0, t.shape[1], ca):
             blocks.append(_pad_cols(t[:, s:s + ca], ca))
         return np.vstack(blocks).ravel()
-    if dataflow == "os":                              # filter per column fold, re-ordered
+    if code == df.OS:                                 # filter per column fold, re-ordered
         for s in range(0, mat.shape[1], ca):
             blocks.append(_pad_cols(mat[:, s:s + ca], ca))
         return _anti_diagonal(np.vstack(blocks))
-    if dataflow == "ws":                              # filter per column fold, no re-order
+    if code == df.WS:                                 # filter per column fold, no re-order
         for s in range(0, mat.shape[1], ca):
             blocks.append(_pad_cols(mat[:, s:s + ca], ca))
         return np.vstack(blocks).ravel()
