@@ -13,6 +13,11 @@ class InputError(TrafficsimError, ValueError):
     """A malformed option value, shape or size (e.g. ``--array 32x``, a zero SRAM size)."""
 
 
+class TooLargeError(InputError):
+    """A layer, option or run too large to simulate: more memory than the limit allows, or numbers
+    beyond the engines' 64-bit counters (see :mod:`trafficsim.engines.limits`)."""
+
+
 class TopologyError(TrafficsimError, ValueError):
     """A topology that cannot be read or simulated (bad CSV row, filter larger than its input...)."""
 

@@ -31,6 +31,7 @@ from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import POINTWISE_OP_KINDS, Layer, Topology
 from ..workload import Precision
+from .limits import check_counters, check_hardware
 
 ConcatMode = Literal["zero-copy", "materialised"]
 CONCAT_MODES: tuple[str, ...] = ("zero-copy", "materialised")
@@ -814,6 +815,14 @@ def _apply_residency(topology: Topology, acc: list[_Acc], elems: dict[int, int],
 # ---------------------------------------------------------------------------------------------
 # The engine
 # ---------------------------------------------------------------------------------------------
+def check_layer_size(layer: Layer) -> None:
+    """Refuse a layer whose traffic counts could overflow the tiling search's 64-bit integers: every
+    count it forms is at most (groups x K x C) x the larger of the window x output pixels and the
+    input pixels, times a small factor (one-line :class:`~trafficsim.errors.TooLargeError`)."""
+    g, kp, cp, p, q, h, w, r, s, *_ = gemm_dims(layer)
+    check_counters(f"layer {layer.name!r}", {"traffic words": 8 * g * kp * cp * max(r * s * p * q, h * w)})
+
+
 def run_id_tags(result: RunResult) -> list[str]:
     """Run-id suffixes for the options that change the numbers: the network options and a DRAM
     bandwidth/clock other than the default."""
@@ -988,6 +997,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             hardware = hardware.with_(word_bytes=options.word_bytes)
     else:
         base_prec = effective_precision(topology, hardware)
+    check_hardware(hardware, "capacity")
     batch = topology.batch
     n = len(topology.layers)
     layers: list[Layer] = []
@@ -995,6 +1005,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     precs: list[Precision] = []
     for layer in topology.layers:
         bl, c = _batched(_as_scalesim_layer(layer), batch)
+        check_layer_size(bl)
         layers.append(bl)
         copies.append(c)
         precs.append(layer.precision or base_prec)

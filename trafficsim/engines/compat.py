@@ -28,6 +28,8 @@ from ..results import LayerResult, RunResult
 from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows
 from . import ProgressFn
 from .compat_fixes import CompatOptions, apply_fixes, fix_tag, fixes_of
+from . import limits
+from .limits import check_counters, check_memory, memory_limit_bytes
 
 ENGINE_NAME = "compat"
 
@@ -120,6 +122,83 @@ def sram_counts(g: FoldGeometry) -> tuple[int, int, int]:
     if g.code == df.WS:   # Sr=RSC, Sc=K, T=E
         return fc * t * sr, sr * sc, fr * t * sc
     return sr * sc, fc * sr * t, fr * sc * t   # is: Sr=RSC, Sc=E, T=K
+
+
+def _filter_stamp_words(g: FoldGeometry, rsc: int, k: int, user: bool) -> int:
+    """Length of the FILTER stamp array (Python twin of ``compat_kernel.filter_stamp_size``)."""
+    once = not user and (g.code == df.WS or (g.code == df.IS and g.col_folds == 1)
+                         or (g.code == df.OS and g.row_folds == 1))
+    if once:
+        return 1
+    if g.code == df.OS and not user:
+        return min(g.array_cols, k) * rsc
+    return rsc * k
+
+
+def check_hardware(hw: Hardware) -> None:
+    """Refuse hardware whose sizes would overflow the kernel's 64-bit counters (one line)."""
+    limits.check_hardware(hw, ENGINE_NAME)
+
+
+def memory_parts(row: ScaleSimRow, hw: Hardware, g: FoldGeometry | None = None) -> dict[str, int]:
+    """Bytes :func:`simulate_row` allocates for ``row``, by part (upper estimates, ~1.5x the
+    measured peak): the IFMAP index tables and their temporaries, the stamp arrays (int32 per IFMAP
+    word and per FILTER word walked), the kernel's per-fold tables, the OFMAP line ring (one int64
+    per OFMAP SRAM word) and, in USER mode, the prefetch orders and hashed-line lists (~160 bytes
+    per operand-matrix element)."""
+    g = g or fold_geometry(row, hw)
+    user = hw.bandwidth_mode == "USER"
+    e = row.out_h * row.out_w
+    rsc = row.filter_h * row.filter_w * row.channels
+    k = row.num_filters
+    hwc = row.ifmap_h * row.ifmap_w * row.channels
+    ra, ca = hw.array_rows, hw.array_cols
+    fr, fc = g.row_folds, g.col_folds
+    many_passes = fc > 1 and not user
+    kernel = 8 * (2 * e + 3 * rsc + 3 * k + g.rows_per_fold + row.channels) + 160 * fr
+    if g.code == df.OS and many_passes:      # pass-merging records (capped at 2**22 folds)
+        kernel += 48 * min(fc, max(1, (1 << 22) // fr)) * fr
+    parts = {
+        f"index tables of {e:,} output pixels and {rsc:,} window elements":
+            8 * 10 * (e + rsc) * (2 if g.code == df.WS and not user else 1) + kernel,
+        f"stamps of {hwc:,} IFMAP words": 4 * hwc * (2 if many_passes and g.code != df.IS else 1),
+        f"stamps of {rsc * k:,} FILTER words":
+            4 * (_filter_stamp_words(g, rsc, k, user) + (rsc * k if many_passes and g.code == df.IS else 0)),
+        f"the line ring of {hw.ofmap_sram_kb:,} kB of OFMAP SRAM": 8 * (hw.ofmap_sram_kb * 1024 + 4 * (ra + ca) + 1024),
+    }
+    if user:
+        pad = ra + ca
+        parts[f"USER-mode prefetch lists of {e * rsc + rsc * k:,} operand words"] = (
+            160 * ((e + pad) * (rsc + pad) + (rsc + pad) * (k + pad)) + 8 * (hwc + rsc * k))
+    return parts
+
+
+def memory_estimate(row: ScaleSimRow, hw: Hardware, g: FoldGeometry | None = None) -> int:
+    """Bytes :func:`simulate_row` allocates for ``row`` (see :func:`memory_parts`)."""
+    return sum(memory_parts(row, hw, g).values())
+
+
+def check_row(row: ScaleSimRow, hw: Hardware, g: FoldGeometry | None = None, memory: bool = True) -> int:
+    """Refuse ``row`` on ``hw`` (one-line :class:`~trafficsim.errors.TooLargeError`) if its counts
+    would overflow the kernel's 64-bit integers or (``memory``) its memory exceeds the limit
+    (:mod:`.limits`); returns its :func:`memory_estimate`."""
+    g = g or fold_geometry(row, hw)
+    e = row.out_h * row.out_w
+    rsc = row.filter_h * row.filter_w * row.channels
+    what = f"layer {row.name!r} ({row.ifmap_h}x{row.ifmap_w}x{row.channels}, {row.num_filters} filters " \
+           f"{row.filter_h}x{row.filter_w}, stride {row.stride}) on {hw.array} {hw.dataflow}"
+    if_sram, fl_sram, of_sram = sram_counts(g)
+    check_counters(what, {"IFMAP words": row.ifmap_h * row.ifmap_w * row.channels,
+                          "FILTER words": rsc * row.num_filters, "IFMAP operand-matrix words": e * rsc,
+                          "cycles": g.demand_rows + e * row.num_filters * g.row_folds,
+                          "SRAM IFMAP reads": if_sram, "SRAM FILTER reads": fl_sram,
+                          "SRAM OFMAP writes": of_sram, "MACs": row.macs})
+    parts = memory_parts(row, hw, g)
+    estimate = sum(parts.values())
+    if memory:
+        biggest = max(parts, key=parts.__getitem__)
+        check_memory(f"{what}: the compat engine", estimate, f"mostly {biggest}")
+    return estimate
 
 
 def _ifmap_index_tables(row: ScaleSimRow, channel_major: bool = False) -> tuple[np.ndarray, ...]:
@@ -297,7 +376,9 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: Com
     if row.filter_h > row.ifmap_h or row.filter_w > row.ifmap_w:
         raise TopologyError(f"layer {row.name!r}: filter {row.filter_h}x{row.filter_w} is larger than "
                             f"the IFMAP {row.ifmap_h}x{row.ifmap_w}")
+    check_hardware(hw)
     g = fold_geometry(row, hw)
+    check_row(row, hw, g)
     fixes = fixes_of(options)
     walk = _walk(row, hw, g, user_stall_once="user-stall" in fixes)
     if hw.bandwidth_mode == "CALC" and walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:
@@ -334,9 +415,20 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: Com
     return apply_fixes(result, row, hw, fixes) if fixes else result
 
 
+#: bytes per SCALE-Sim row a run holds (the row, its result, keys and bookkeeping; measured ~0.9 kB)
+ROW_BYTES = 1500
+
+
 def layer_rows(topology: Topology) -> list[ScaleSimRow]:
-    """The SCALE-Sim rows this engine simulates for ``topology`` (``DP`` layers expanded)."""
-    return expand_dp(scalesim_rows(topology))
+    """The SCALE-Sim rows this engine simulates for ``topology`` (``DP`` layers expanded).
+
+    Refuses (:class:`~trafficsim.errors.TooLargeError`) a topology whose expansion would not fit
+    the memory limit (a depthwise layer of 10**9 channels is 10**9 rows)."""
+    rows = scalesim_rows(topology)
+    n = sum(r.channels if "DP" in r.name else 1 for r in rows)
+    check_counters(f"{topology.name}", {"SCALE-Sim layers": n})
+    check_memory(f"{topology.name} ({n:,} SCALE-Sim layers after DP expansion)", n * ROW_BYTES)
+    return expand_dp(rows)
 
 
 def row_key(row: ScaleSimRow) -> tuple[int, ...]:
@@ -430,6 +522,12 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
         copies[key] = copies.get(key, 0) + 1
     unique = sorted(first_of.values(), key=lambda i: -rows[i].macs)  # longest first balances the threads
     n_threads = max(1, min(threads or default_threads(), len(unique)))
+    # refuse before any work: every distinct layer must fit (one line naming the first that does not)
+    check_hardware(hw)
+    estimates = sorted((check_row(rows[i], hw) for i in unique), reverse=True)
+    limit = memory_limit_bytes()
+    while n_threads > 1 and limit is not None and sum(estimates[:n_threads]) > limit:
+        n_threads -= 1   # the largest layers would not fit side by side: fewer threads
     computed: dict[tuple[int, ...], LayerResult] = {}
     done_rows = 0
 

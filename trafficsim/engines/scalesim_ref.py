@@ -23,7 +23,7 @@ from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..files import atomic_write_text
 from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows, topology_csv_text
-from . import ProgressFn
+from . import ProgressFn, limits
 
 ENGINE_NAME = "scalesim"
 SCALESIM_VERSION = "3.0.0"
@@ -153,6 +153,37 @@ def run_scalesim(topology: Topology, hardware: Hardware, workdir: str | os.PathL
     return report_dir
 
 
+def memory_estimate(row: ScaleSimRow, hardware: Hardware) -> int:
+    """Bytes SCALE-Sim needs for one layer (an upper estimate): its demand and trace matrices and
+    their temporaries hold up to ~10 int64 values per (2 x rows + columns) entries of each demand
+    row (measured peaks: 7.3 on an 8x8 WS layer, 3.6 on a 32x32 OS one), and its operand and
+    prefetch matrices ~4 int64 copies of each operand."""
+    from .compat import fold_geometry
+
+    g = fold_geometry(row, hardware)
+    e, rsc, k = row.out_h * row.out_w, row.filter_h * row.filter_w * row.channels, row.num_filters
+    per_demand_row = 8 * 10 * (2 * hardware.array_rows + hardware.array_cols + 1)
+    return g.demand_rows * per_demand_row + 8 * 4 * (e * rsc + rsc * k + e * k)
+
+
+def check_sizes(topology: Topology, hardware: Hardware) -> None:
+    """Refuse (one-line :class:`~trafficsim.errors.TooLargeError`) what SCALE-Sim could not hold in
+    memory or count in 64 bits, before starting it: SCALE-Sim keeps one layer's matrices at a time
+    here (:func:`run_scalesim` frees them), so the largest layer decides."""
+    from .compat import check_hardware, check_row, layer_rows
+
+    check_hardware(hardware)
+    seen = set()
+    for row in layer_rows(topology):
+        key = (row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels, row.num_filters, row.stride)
+        if key in seen:
+            continue
+        seen.add(key)
+        check_row(row, hardware, memory=False)
+        limits.check_memory(f"layer {row.name!r} on {hardware.array} {hardware.dataflow}: SCALE-Sim",
+                            memory_estimate(row, hardware), "mostly its demand matrices, up to ~8 kB per cycle on 32x32")
+
+
 def run_id_tags(result: RunResult) -> list[str]:
     """No options: nothing to add to the run id."""
     return []
@@ -168,6 +199,7 @@ def simulate(topology: Topology, hardware: Hardware, progress: ProgressFn = None
 
     if options is not None:
         raise InputError(f"engine {ENGINE_NAME!r} takes no options")
+    check_sizes(topology, hardware)
     rows = expand_dp(scalesim_rows(topology))
     with tempfile.TemporaryDirectory(prefix="trafficsim-scalesim-") as tmp:
         report_dir = run_scalesim(topology, hardware, tmp, progress)
