@@ -26,3 +26,14 @@ def test_every_cited_markdown_file_exists():
             if not any(c.is_file() for c in (ROOT / name, ROOT / "docs" / name, src.parent / name)):
                 missing.append(f"{src.relative_to(ROOT)} cites {name}")
     assert not missing, "\n".join(sorted(missing))
+
+
+def test_architecture_page_names_files_that_exist():
+    """docs/architecture.md is the map of where to make a change: every module, folder and test it names exists."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    names = set(re.findall(r"`([\w/.-]+(?:\.py|/))`", text)) | set(re.findall(r"\(([\w/]+\.py)[,:)]", text))
+    files = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*")
+             if ".venv" not in p.parts and ".git" not in p.parts]
+    missing = [n for n in sorted(names)
+               if not any(f == n.rstrip("/") or f.endswith("/" + n.rstrip("/")) for f in files)]
+    assert len(names) > 30 and not missing, missing
