@@ -4,6 +4,7 @@ Every point of a sweep must equal the single run of the same topology, hardware 
 to no point, values the engines refuse and options an engine does not take are one line."""
 from __future__ import annotations
 
+import re
 import textwrap
 import warnings
 from pathlib import Path
@@ -118,6 +119,7 @@ def test_option_errors_are_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError) as err:
         sweep(models=[small_topology()], **QUIET, **kwargs)
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert not re.match(r"(\w+): \1: ", str(err.value)), str(err.value)  # the key named once ("energy: energy: ")
 
 
 def test_record_valued_options_take_tables() -> None:

@@ -563,7 +563,8 @@ def _parse_options(options: Any, engine: str) -> tuple[tuple[str, tuple[Any, ...
         try:
             parsed[name] = tuple(dict.fromkeys(engine_options.parse_option(engine, name, v) for v in values))
         except InputError as e:
-            raise SpecError(name, _named(name, str(e))) from None
+            message = str(e)  # "key: ..." once: the option's own message may start with it already
+            raise SpecError(name, message, named=message.startswith(f"{name}: ")) from None
         except TypeError:  # an unhashable value the options record took
             raise SpecError(name, f"{name}: {values!r} cannot be swept") from None
     order = list(engine_options.option_fields(engine))
