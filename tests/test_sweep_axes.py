@@ -201,6 +201,55 @@ def test_dram_columns_and_a_warning_for_engines_without_a_dram_model(tmp_path: P
     assert cap["latency_ms"].iloc[0] > cap["latency_ms"].iloc[1]
 
 
+def test_dram_and_layout_axes_on_the_capacity_engine(tmp_path: Path) -> None:
+    """Issue 13 item 6: ``dram=[...]`` x ``layout=[...]`` on the capacity engine; every point equals its single
+    run, DRAM-standard points carry the DRAM model's columns (ideal ones leave them empty), the layout moves the
+    bursts but not the tiling's bytes, the cache gives the same table back, and the printed table fits."""
+    from trafficsim.cli.sweep import table_lines
+
+    topo = Topology("dw", (Layer("stem", "conv", 3, 32, 32, 16, 16, 16, 3, 3, 2, 2, 1, 1),
+                           Layer("dw", "dwconv", 16, 16, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, groups=16),
+                           Layer("fc", "linear", 16, 1, 1, 10, 1, 1)))
+    kw = dict(models=[topo], arrays=["4x4"], sram_kb=[1], engine="capacity", dram=["ideal", "ddr4-3200"],
+              layout=["nchw", "nhwc"], executor="serial", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the capacity engine models the DRAM: no DramIgnoredWarning
+        df = sweep(**kw, cache_dir=str(tmp_path))
+    assert df["dram_standard"].tolist() == ["ideal", "ideal", "ddr4-3200", "ddr4-3200"]
+    assert df["layout"].tolist() == ["nchw", "nhwc"] * 2
+    for row in df.itertuples():
+        hw = Hardware(array_rows=4, array_cols=4, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1,
+                      dram=DramConfig(row.dram_standard))
+        same_totals(df.loc[row.Index], totals(topo, hw, "capacity", CapacityOptions(layout=row.layout)))
+    for column in ("dram_energy_pj", "row_hit_rate", "achieved_bandwidth_gbs", "dram_moved_bytes", "row_hits"):
+        assert df[column].iloc[:2].isna().all() and df[column].iloc[2:].notna().all(), column
+    assert str(df["dram_moved_bytes"].dtype) == "Int64"  # counts with gaps stay integers
+    assert ((df["row_hit_rate"].iloc[2:] > 0) & (df["row_hit_rate"].iloc[2:] <= 1)).all()
+    assert df["dram_cycles"].notna().all()  # the ideal pipe has its own DRAM time (bytes / bandwidth)
+    # the ideal pipe does not look at the layout; on DDR4 the depthwise layer's NHWC tiles read more bursts
+    assert df["total_cycles"].iloc[0] == df["total_cycles"].iloc[1]
+    assert df["dram_bytes"].nunique() == 1
+    assert df["dram_moved_bytes"].iloc[3] > df["dram_moved_bytes"].iloc[2] >= df["dram_bytes"].iloc[2]
+    # a second run reads every point from the cache: the same table
+    assert df.attrs["computed"] == 4
+    again = sweep(**kw, cache_dir=str(tmp_path))
+    assert again.attrs["cached"] == 4 and again.attrs["computed"] == 0 and again.equals(df)
+    lines = table_lines(df, 80)
+    assert all(len(line) <= 80 for line in lines)
+    assert "layout" in lines[0].split() and "nhwc" in lines[2].split() and "ddr4-3200" in lines[3].split()
+
+
+def test_layout_is_an_option_of_the_capacity_engine_only() -> None:
+    with pytest.raises(InputError) as err:
+        sweep(models=[small_topology()], layout=["nchw", "nhwc"], **QUIET)
+    assert str(err.value) == ("layout: engine 'compat' takes no option 'layout' (an option of capacity; "
+                              "set engine accordingly)")
+    with pytest.raises(InputError) as err:
+        sweep(models=[small_topology()], engine="capacity", layout=["nchw", "nwhc"], **QUIET)
+    assert str(err.value) == ("layout: unknown feature-map layout 'nwhc': choose nchw, nhwc or nchwc<B> "
+                              "(e.g. nchwc8)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Workloads
 # ---------------------------------------------------------------------------------------------
