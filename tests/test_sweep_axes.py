@@ -239,6 +239,20 @@ def test_dram_and_layout_axes_on_the_capacity_engine(tmp_path: Path) -> None:
     assert "layout" in lines[0].split() and "nhwc" in lines[2].split() and "ddr4-3200" in lines[3].split()
 
 
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_point_the_engine_refuses_is_named(executor: str) -> None:
+    """A combination the engine refuses (batch > 1 on a DRAM standard, for now) stops the sweep with one line that
+    says which point, whichever executor ran it."""
+    with pytest.raises(InputError) as err:
+        sweep(models=[small_topology()], arrays=["4x4"], sram_kb=[1], engine="capacity", batch=[1, 2],
+              dram=["ideal", "ddr4-3200"], layout="nhwc", executor=executor, workers=2, cache_dir=None,
+              progress=False)
+    message = str(err.value)
+    assert message.startswith("point small batch 2, 4x4 ws 1 kB, ddr4-3200, layout=nhwc: batch 2 is not modelled "
+                              "on a DRAM standard"), message
+    assert "\n" not in message
+
+
 def test_layout_is_an_option_of_the_capacity_engine_only() -> None:
     with pytest.raises(InputError) as err:
         sweep(models=[small_topology()], layout=["nchw", "nhwc"], **QUIET)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from ..engines import get_engine, shares_layers
+from ..errors import InputError
 from ..hardware import Hardware
 from ..topology import Topology
 from .cache import record_of
@@ -32,10 +33,32 @@ def simulate_points(topology: Topology, hardwares: Sequence[Hardware], engine: s
     from ..engines import simulate
 
     opts = options if options is not None else [None] * len(hardwares)
+    records = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _topology_warnings())
-        return [record_of(simulate(topology, hw, engine=engine, options=o), per_layer)
-                for hw, o in zip(hardwares, opts)]
+        for hw, o in zip(hardwares, opts):
+            try:
+                records.append(record_of(simulate(topology, hw, engine=engine, options=o), per_layer))
+            except InputError as e:  # a combination the engine refuses (e.g. batch > 1 on a DRAM standard)
+                raise InputError(f"{point_label(topology, hw, engine, o)}: {e}") from None
+    return records
+
+
+def point_label(topology: Topology, hardware: Hardware, engine: str, options: Any = None) -> str:
+    """A point in words for an error about it: ``point tiny batch 4, 8x8 ws 64 kB, ddr4-3200, layout=nhwc``."""
+    from .options import option_column, options_key
+
+    words = [topology.name]
+    if topology.batch != 1:
+        words.append(f"batch {topology.batch}")
+    if topology.precision is not None:
+        words.append(topology.precision.label)
+    sram = {hardware.ifmap_sram_kb, hardware.filter_sram_kb, hardware.ofmap_sram_kb}
+    kb = (f"{hardware.ifmap_sram_kb}" if len(sram) == 1
+          else f"{hardware.ifmap_sram_kb},{hardware.filter_sram_kb},{hardware.ofmap_sram_kb}")
+    parts = [" ".join(words), f"{hardware.array} {hardware.dataflow} {kb} kB", hardware.dram.label()]
+    parts += [f"{k}={option_column(getattr(options, k))}" for k in options_key(engine, options)]
+    return "point " + ", ".join(parts)
 
 
 def _topology_warnings() -> tuple[type[Warning], ...]:
