@@ -40,6 +40,20 @@ def test_summarise_reductions():
     assert r["time_reduction_pct"] == pytest.approx(35.0) and r["dram_reduction_pct"] == pytest.approx(40.0)
     assert s["cio_reduction_pct_352"] == pytest.approx(41.0)
     assert s["correlations"] == []  # two networks are too few for a correlation
+    assert r["compute_reduction_pct"] is None  # a point without compute cycles (SCALE-Sim's) has none
+
+
+def test_summarise_splits_a_dram_run_into_compute_and_stall():
+    study = _study()
+    points = [
+        {"net": "fc_hardnet84", "preset": "eyeriss", "engine": "capacity+ddr4-3200", "total_cycles": 80,
+         "stall_cycles": 20, "compute_cycles": 60, "dram_bytes": 60},
+        {"net": "fc_densenet103", "preset": "eyeriss", "engine": "capacity+ddr4-3200", "total_cycles": 100,
+         "stall_cycles": 0, "compute_cycles": 100, "dram_bytes": 100},
+    ]
+    (r,) = study.summarise([], points, ("eyeriss",), ("capacity+ddr4-3200",))["reductions"]
+    assert r["time_reduction_pct"] == pytest.approx(20.0) and r["compute_reduction_pct"] == pytest.approx(40.0)
+    assert r["stall_share_pct"] == pytest.approx((25.0, 0.0))
 
 
 @pytest.mark.slow
