@@ -412,6 +412,9 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: Com
         avg_filter_dram_bw=fld_n / float(fld1 - fld0 + 1),
         avg_ofmap_dram_bw=ofd_n / float(ofd1 - ofd0 + 1),
     )
+    if not hw.dram.is_ideal:  # a DRAM standard: SCALE-Sim's DRAM stream timed on it (compat_dram)
+        from .compat_dram import on_dram
+        return on_dram(row, hw, result, fixes)
     return apply_fixes(result, row, hw, fixes) if fixes else result
 
 
@@ -481,6 +484,9 @@ def _meta(hw: Hardware, fixes: tuple[str, ...] = ()) -> dict:
     meta: dict = {"scalesim_version": "3.0.0", "bandwidth_mode": hw.bandwidth_mode}
     if fixes:
         meta["fixes"] = list(fixes)
+    if not hw.dram.is_ideal:
+        from .compat_dram import dram_meta
+        meta["dram"] = dram_meta(hw)
     return meta
 
 
