@@ -127,12 +127,14 @@ def _bursts_from_words(stream: compat_dram.LayerStream, burst: int, word_bytes: 
     w_addr, w_cyc = [], []
     starts = list(stream.words["line_word_start"]) + [len(stream.words["of_words"])]
     for d in stream.drains:
-        seen = set()
+        word_n: dict[int, int] = {}
+        burst_n: dict[int, int] = {}
         for ln in range(int(d[ks.D_FIRST_LINE]), int(d[ks.D_FIRST_LINE] + d[ks.D_N_LINES])):
             for a in stream.words["of_words"][starts[ln]:starts[ln + 1]]:
+                word_n[int(a)] = word_n.get(int(a), 0) + 1
                 b = int(a) * word_bytes // burst
-                if b not in seen:
-                    seen.add(b)
+                if word_n[int(a)] > burst_n.get(b, 0):   # a word written k times in a drain: k writes
+                    burst_n[b] = word_n[int(a)]
                     w_addr.append(b * burst)
                     w_cyc.append(line_of[ln])
     return reads, (w_addr, w_cyc)
@@ -212,3 +214,38 @@ def test_ideal_and_user_mode(tmp_path):
     wide = dataclasses.replace(hw, word_bytes=3)
     with pytest.raises(InputError, match="power-of-two word size"):
         compat.simulate(topo, _on_dram(wide), threads=1)
+
+
+def test_cli_compat_on_dram(cli, tmp_path):
+    """`trafficsim run ... --engine compat --dram ddr4-3200` prints and saves the DRAM columns and totals."""
+    import csv
+    import json
+
+    topo = tmp_path / "small.csv"
+    topo.write_text(CONV_HEADER + "c1,16,16,3,3,16,32,1,\nc2,18,18,3,3,8,64,2,\n")
+    r = cli(["run", topo, "--array", "8x8", "--engine", "compat", "--dram", "ddr4-3200", "-o", tmp_path / "runs"])
+    assert r.rc == 0, r.err
+    assert "DRAM ddr4-3200" in r.out and "row hit rate" in r.out and "bandwidth achieved / peak" in r.out
+    (folder,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    totals = summary["totals"]
+    for key in ("dram_cycles", "dram_energy_pj", "row_hit_rate", "achieved_bandwidth_gbs"):
+        assert key in totals, key
+    assert 0 < totals["row_hit_rate"] <= 1
+    with open(folder / "layers.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for col in ("compute_cycles", "stall_cycles", "dram_cycles", "achieved_bandwidth_gbs", "peak_bandwidth_gbs",
+                "row_hit_rate", "dram_energy_pj"):
+        assert col in rows[0], col
+    for row in rows:
+        assert int(row["total_cycles"]) == int(row["compute_cycles"]) + int(row["stall_cycles"])
+
+
+def test_cli_compat_on_dram_refuses_user_mode(cli, tmp_path):
+    topo = tmp_path / "small.csv"
+    topo.write_text(CONV_HEADER + "c1,16,16,3,3,16,32,1,\n")
+    out = tmp_path / "runs"
+    line = cli(["run", topo, "--array", "8x8", "--engine", "compat", "--dram", "ddr4-3200", "--bandwidth", "10",
+                "-o", out]).error_line()
+    assert "CALC" in line and "--bandwidth calc" in line
+    assert not out.exists()

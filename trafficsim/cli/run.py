@@ -46,9 +46,10 @@ def run(
     clock_mhz: Annotated[Optional[float], typer.Option(
         "--clock-mhz", help=f"Array clock in MHz (capacity engine). [default: {Hardware().clock_mhz:g}]", rich_help_panel="Hardware")] = None,
     dram: Annotated[Optional[str], typer.Option(
-        "--dram", help="The DRAM (capacity engine): ideal (a pipe of --bandwidth-gbs, the default) or a standard "
-                       "timed bank by bank: ddr4-2400, ddr4-3200, ddr5-4800, lpddr4-3200, lpddr5-6400, hbm2, hbm3, "
-                       "gddr6 (see docs/dram.md).", rich_help_panel="DRAM")] = None,
+        "--dram", help="The DRAM: ideal (a pipe of --bandwidth-gbs, the default) or a standard timed bank by "
+                       "bank: ddr4-2400, ddr4-3200, ddr5-4800, lpddr4-3200, lpddr5-6400, hbm2, hbm3, gddr6 (see "
+                       "docs/dram.md). The capacity engine times its tile transfers on it; the compat engine "
+                       "SCALE-Sim's own DRAM requests (CALC mode), its stall added to SCALE-Sim's cycles.", rich_help_panel="DRAM")] = None,
     dram_channels: Annotated[Optional[int], typer.Option(
         "--dram-channels", help="Channels of the --dram standard (a power of two; default: the standard's).",
         rich_help_panel="DRAM")] = None,
@@ -247,7 +248,7 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
     console = Console()
     title = (f"{result.model} on {hw.array} {hw.dataflow.upper()}, SRAM {hw.ifmap_sram_kb}/{hw.filter_sram_kb}/"
              f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}"
-             + ("" if hw.dram.is_ideal or result.engine != "capacity" else f", DRAM {hw.dram.label()}"))
+             + ("" if hw.dram.is_ideal or result.engine not in ("capacity", "compat") else f", DRAM {hw.dram.label()}"))
     if result.meta.get("fixes"):  # not SCALE-Sim's numbers: say which bugs were fixed
         from ..engines.compat_fixes import FIX_NAMES
 

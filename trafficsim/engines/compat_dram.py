@@ -88,8 +88,9 @@ def layer_stream(row: ScaleSimRow, hw: Hardware, burst_bytes: int, *, words: boo
     from .compat import _ifmap_index_tables, fold_geometry
 
     if hw.bandwidth_mode != "CALC":
-        raise InputError("the compat engine on a DRAM standard models SCALE-Sim's CALC mode (its epoch prefetch); "
-                         "USER mode's per-request bandwidth is what the DRAM replaces: use bandwidth_mode CALC")
+        raise InputError("the compat engine on a DRAM standard times SCALE-Sim's CALC-mode DRAM requests; USER "
+                         "mode's fixed bandwidth is what the DRAM replaces: use --bandwidth calc "
+                         "(bandwidth_mode CALC) or drop --dram")
     wb = _check_word_bytes(hw, burst_bytes)
     shift = int(burst_bytes).bit_length() - 1
     if 1 << shift != burst_bytes:

@@ -88,7 +88,8 @@ def _emit_block(op, b, blocks, blk_words, n_words, win_start, win_end, bw, need,
 
 @njit(cache=True, nogil=True)
 def _drain(start_cycle, st, ring, RM, line_start, LM, lines_per_drain, bw, drains, burst_shift, word_bytes,
-           of_addr, of_cycle, of_bstamp, of_bbase, words_mode, line_cycle, line_word_start):
+           of_addr, of_cycle, of_bstamp, of_bcount, of_bbase, of_off, of_wstamp, of_wcount, words_mode, line_cycle,
+           line_word_start):
     """write_buffer.empty_drain_buf: drain up to ``lines_per_drain`` closed lines from ``start_cycle``,
     one per cycle. ``st``: see ``S_*`` of the OFMAP state. Rings are powers of two (``RM``/``LM`` masks).
     Returns the cycle of the last line."""
@@ -109,7 +110,9 @@ def _drain(start_cycle, st, ring, RM, line_start, LM, lines_per_drain, bw, drain
     drains[d, D_WORDS] = w_end - w0
     st[W_FREE] += data
     st[W_COUNT] += data
-    # bursts in line order, each at the cycle of its first word in the drain
+    # bursts in line order: a burst is written at the cycle of its first word in the drain, and again
+    # whenever one of its words comes back more often than the burst has been written (a word written
+    # k times in one drain, e.g. WS/IS partial sums of k row folds, is k writes, as SCALE-Sim counts it)
     cnt = 0
     for ln in range(first, last_line):
         a = line_start[ln & LM]
@@ -119,10 +122,19 @@ def _drain(start_cycle, st, ring, RM, line_start, LM, lines_per_drain, bw, drain
             line_cycle[ln] = cyc
             line_word_start[ln] = a
         for x in range(a, e):
-            bb = (ring[x & RM] * word_bytes) >> burst_shift
+            wd = ring[x & RM]
+            w = wd - of_off
+            if of_wstamp[w] != d:
+                of_wstamp[w] = d
+                of_wcount[w] = 0
+            of_wcount[w] += 1
+            bb = (wd * word_bytes) >> burst_shift
             k = bb - of_bbase
             if of_bstamp[k] != d:
                 of_bstamp[k] = d
+                of_bcount[k] = 0
+            if of_wcount[w] > of_bcount[k]:
+                of_bcount[k] = of_wcount[w]
                 if base + cnt >= of_addr.shape[0]:
                     st[W_OVF] = 1
                     return start_cycle + n - 1
@@ -144,7 +156,8 @@ N_W = 10
 @njit(cache=True, nogil=True)
 def _ofmap_fold(code, fr, fc, ru, cu, Ra, Ca, T, K, rpf, row0, stall, cyc_row, of_off, st, ring, RM, line_start, LM,
                 of_total, of_active, lines_per_drain, bw, drains, burst_shift, word_bytes, of_addr, of_cycle,
-                of_bstamp, of_bbase, words_mode, line_cycle, line_word_start, of_words):
+                of_bstamp, of_bcount, of_bbase, of_wstamp, of_wcount, words_mode, line_cycle, line_word_start,
+                of_words):
     """The OFMAP rows of one fold (write_buffer.service_writes per row): fills ``cyc_row`` with each row's
     cycle and returns the stall after the fold (-1: an output array or ring overflowed)."""
     if code == 0:
@@ -199,8 +212,8 @@ def _ofmap_fold(code, fr, fc, ru, cu, Ra, Ca, T, K, rpf, row0, stall, cyc_row, o
                     st[W_OVF] = 1
                     return -1
                 drain_end = _drain(cur, st, ring, RM, line_start, LM, lines_per_drain, bw, drains, burst_shift,
-                                   word_bytes, of_addr, of_cycle, of_bstamp, of_bbase, words_mode, line_cycle,
-                                   line_word_start)
+                                   word_bytes, of_addr, of_cycle, of_bstamp, of_bcount, of_bbase, of_off, of_wstamp,
+                                   of_wcount, words_mode, line_cycle, line_word_start)
                 if st[W_OVF]:
                     return -1
         stall += cur - cyc
@@ -377,6 +390,9 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     of_words_n = Sr * Sc if code == 0 else Sc * T   # E x K
     of_nb = (((of_off + of_words_n) * word_bytes) >> burst_shift) - of_bbase + 1
     of_bstamp = np.full(of_nb, -1, np.int64)
+    of_bcount = np.zeros(of_nb, np.int64)
+    of_wstamp = np.full(of_words_n, -1, np.int64)
+    of_wcount = np.zeros(of_words_n, np.int64)
     st = np.zeros(N_W, np.int64)
     st[W_FREE] = of_total
     line_start[0] = 0
@@ -398,8 +414,8 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
             cu = min(Ca, Sc - fc * Ca)
             stall = _ofmap_fold(code, fr, fc, ru, cu, Ra, Ca, T, K, rpf, row0, stall, cyc_row, of_off, st, ring,
                                 RM, line_start, LM, of_total, of_active, lines_per_drain, of_bw, drains,
-                                burst_shift, word_bytes, of_addr, of_cycle, of_bstamp, of_bbase, words_mode,
-                                line_cycle, line_word_start, of_words)
+                                burst_shift, word_bytes, of_addr, of_cycle, of_bstamp, of_bcount, of_bbase,
+                                of_wstamp, of_wcount, words_mode, line_cycle, line_word_start, of_words)
             if stall < 0:
                 if st[W_OVF] == 2:
                     res[Q_RING_OVERFLOW] = 1
@@ -439,8 +455,8 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
             res[Q_OVERFLOW] = 1
             return res
         drain_end = _drain(cycle, st, ring, RM, line_start, LM, lines_per_drain, of_bw, drains, burst_shift,
-                           word_bytes, of_addr, of_cycle, of_bstamp, of_bbase, words_mode, line_cycle,
-                           line_word_start)
+                           word_bytes, of_addr, of_cycle, of_bstamp, of_bcount, of_bbase, of_off, of_wstamp,
+                           of_wcount, words_mode, line_cycle, line_word_start)
         if st[W_OVF]:
             res[Q_OVERFLOW] = 1
             return res
