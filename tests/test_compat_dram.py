@@ -249,3 +249,14 @@ def test_cli_compat_on_dram_refuses_user_mode(cli, tmp_path):
                 "-o", out]).error_line()
     assert "CALC" in line and "--bandwidth calc" in line
     assert not out.exists()
+
+
+def test_cli_compat_on_dram_refuses_fixes(cli, tmp_path):
+    """The DRAM times SCALE-Sim 3.0.0's own requests: --fix with --dram is one line, nothing written."""
+    topo = tmp_path / "small.csv"
+    topo.write_text(CONV_HEADER + "c1,16,16,3,3,16,32,1,\n")
+    out = tmp_path / "runs"
+    line = cli(["run", topo, "--array", "8x8", "--engine", "compat", "--dram", "ddr4-3200", "--fix", "all",
+                "-o", out]).error_line()
+    assert "--fix" in line and "DRAM" in line
+    assert not out.exists()
