@@ -270,7 +270,7 @@ def with_fixes(reports, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fixes")
     src = _folder(reports, "compat")
     shutil.copytree(src, root / src.name)
-    fixed = root / (src.name + "-fix.os-cycles.total-cycles")
+    fixed = root / (src.name + "-fix-os-cycles.total-cycles")  # the compat engine's tag (engines.compat_fixes)
     shutil.copytree(src, fixed)
     doc = json.loads((fixed / "summary.json").read_text())
     doc["run_id"] = fixed.name

@@ -95,6 +95,7 @@ def fig_latency_breakdown(data: ReportData, metric: str = "dram_bytes") -> "Figu
     for ax, (_, r) in zip(axes, chosen.iterrows()):
         lay = layers[layers["run_id"] == r["run_id"]].sort_values("layer_index")
         div, label = axis_label("total_cycles", ymax[r["network"]])
+        label = label.replace("Total cycles", "Cycles per layer")
         x = lay["layer_index"].astype(int).to_numpy()
         c, s = lay["_compute"].to_numpy(float) / div, lay["_stall"].to_numpy(float) / div
         ax.bar(x, c, 0.85, color=_COMPUTE, linewidth=0)

@@ -352,15 +352,24 @@ def _option_tags(row: dict[str, Any]) -> str:
 
 
 def _fix_tags(fixes: Any) -> set[str]:
-    """The run-id tags a run made with SCALE-Sim ``fixes`` may carry (``fix.os-cycles.total-cycles``,
-    ``fix-os-cycles``, ``fixall``...): the labels name the fixes themselves."""
+    """The run-id tags a run made with SCALE-Sim ``fixes`` may carry (the compat engine's ``fix-all`` and
+    ``fix-<name>.<name>`` in its canonical order, and spellings such as ``fix.<name>.<name>``): the labels name
+    the fixes themselves."""
     names = _split_names(fixes) if isinstance(fixes, str) else []
     if not names:
         return set()
-    out = {"fixall", "fix-all", "fix.all", "fix_all"}
-    for order in (names, sorted(names)):
-        for sep in (".", "-", "_", "+", ","):
-            out.add(f"fix{sep}" + sep.join(order))
+    orders = [names, sorted(names)]
+    try:
+        from ..engines.compat_fixes import FIX_NAMES  # the canonical order of the compat engine's tag
+    except ImportError:  # an installation without --fix
+        pass
+    else:
+        orders.append([n for n in FIX_NAMES if n in names])
+    out = {f"fix{sep}all" for sep in ("-", ".", "_", "")}
+    for order in orders:
+        for head in ("-", ".", "_"):
+            for sep in (".", "-", "_", "+", ","):
+                out.add(f"fix{head}" + sep.join(order))
     return out
 
 
