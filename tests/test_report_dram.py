@@ -5,7 +5,6 @@ and ``trafficsim.runs.load_runs``; every bar and line of the DRAM figures checke
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from trafficsim.report import draw_figures, from_frame, load, text_summary, writ
 from trafficsim.report import figures as figmod  # noqa: E402
 from trafficsim.report import figures_dram  # noqa: E402
 from trafficsim.report.loading import hardware_label, hardware_text, memory_text  # noqa: E402
+from trafficsim.report import tables  # noqa: E402
 from trafficsim.report.tables import engine_pairs  # noqa: E402
 
 HW = Hardware(array_rows=8, array_cols=8, ifmap_sram_kb=2, filter_sram_kb=2, ofmap_sram_kb=2)
@@ -255,56 +255,59 @@ def test_page_has_dram_and_workload_columns(data, reports, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------------
 # runs made with SCALE-Sim fixes (meta.fixes, LOG.md: report -> fix)
 # ---------------------------------------------------------------------------------------------------------------
-def _folder(root: Path, engine: str) -> Path:
-    """The batch-1 run folder of ``engine`` on the ideal pipe."""
-    for p in sorted(root.iterdir()):
-        s = json.loads((p / "summary.json").read_text())
-        if s["engine"] == engine and s["hardware"]["dram_standard"] == "ideal" and s["workload"]["batch"] == 1:
-            return p
-    raise AssertionError(f"no {engine} run in {root}")
-
-
 @pytest.fixture(scope="module")
 def with_fixes(reports, tmp_path_factory) -> Path:
-    """The compat run, and a copy of it marked as made with two fixes, its numbers changed as a fix would."""
+    """The compat run without fixes, the same with two fixes and with all (``trafficsim run --fix``), and the
+    capacity run: the real pipeline."""
+    from trafficsim.engines.compat_fixes import CompatOptions
+
     root = tmp_path_factory.mktemp("fixes")
-    src = _folder(reports, "compat")
-    shutil.copytree(src, root / src.name)
-    fixed = root / (src.name + "-fix-os-cycles.total-cycles")  # the compat engine's tag (engines.compat_fixes)
-    shutil.copytree(src, fixed)
-    doc = json.loads((fixed / "summary.json").read_text())
-    doc["run_id"] = fixed.name
-    doc["meta"]["fixes"] = ["total-cycles", "os-cycles"]
-    doc["totals"]["total_cycles"] += 7
-    (fixed / "summary.json").write_text(json.dumps(doc))
-    cap = _folder(reports, "capacity")
-    shutil.copytree(cap, root / cap.name)
+    topo = tiny_net()
+    hw = HW.with_(dataflow="os")  # os-cycles changes OS cycles
+    for fixes in ("", "total-cycles,os-cycles", "all"):
+        write_run(simulate(topo, hw, engine="compat", options=CompatOptions(fixes=fixes)), topo, root)
+    _write(topo, hw, "capacity", root)
     return root
 
 
 def test_fixed_runs_are_marked(with_fixes, tmp_path):
     d = load(with_fixes)
-    fixed = d.runs[d.runs["fixes"] != ""]
-    assert len(fixed) == 1
-    r = fixed.iloc[0]
-    assert r["fixes"] == "os-cycles, total-cycles" and r["model_kind"] == "fixed" and r["options"] == ""
-    assert r["hardware_label"].endswith("SCALE-Sim fixes: os-cycles, total-cycles")
+    fixed = d.runs[d.runs["fixes"] != ""].sort_values("fixes")
+    assert len(fixed) == 2 and set(fixed["model_kind"]) == {"fixed"} and set(fixed["options"]) == {""}
+    assert list(fixed["fixes"]) == ["ofmap-writes, os-cycles, total-cycles, trace-padding, user-stall",
+                                    "os-cycles, total-cycles"]
+    two = fixed.iloc[1]
+    assert two["hardware_label"].endswith("SCALE-Sim fixes: os-cycles, total-cycles")
+    assert two["hardware"].endswith("-fix.os-cycles.total-cycles")
+    plain = d.runs[(d.runs["engine"] == "compat") & (d.runs["fixes"] == "")].iloc[0]
+    assert two["total_cycles"] != plain["total_cycles"]  # the fixes changed the numbers the labels keep apart
     # never paired with the capacity model as SCALE-Sim's numbers
-    pairs = engine_pairs(d.runs)
-    assert list(pairs["run_id_compatible"]) == [d.runs[(d.runs["engine"] == "compat") & (d.runs["fixes"] == "")]
-                                                ["run_id"].item()]
-    # its own panel, titled as not SCALE-Sim's numbers; every figure carries the note
+    assert list(engine_pairs(d.runs)["run_id_compatible"]) == [plain["run_id"]]
+    # their own panel, titled as not SCALE-Sim's numbers; every figure carries the note
     figs = draw_figures(d)
     titles = [ax.get_title() for ax in figs["cycles"].axes]
     assert any("not SCALE-Sim's numbers" in t for t in titles)
     assert all(f._suptitle is not None and "not SCALE-Sim 3.0.0's numbers" in f._suptitle.get_text()
                for f in figs.values())
-    assert "(fixed)" in text_summary(d)
+    assert text_summary(d).count("(fixed)") == 2
     out = tmp_path / "p"
     write_report(with_fixes, out)
     page = (out / "index.html").read_text()
-    assert page.count('class="badge"') == 1 and "fixed: os-cycles, total-cycles" in page
-    assert "1 run(s) made with SCALE-Sim fixes" in page and "mixes them with unfixed runs" in page
+    assert page.count('class="badge"') == 2 and "fixed: os-cycles, total-cycles" in page
+    assert "2 run(s) made with SCALE-Sim fixes" in page and "mixes them with unfixed runs" in page
+
+
+def test_fixes_in_a_sweep_table(tmp_path):
+    """A sweep with a ``fixes`` axis: the fixed points are their own series, not points of the unfixed line."""
+    import trafficsim
+
+    df = trafficsim.sweep(models=tiny_net(), arrays=["4x4", "8x8"], dataflows="os", fixes=["", "all"],
+                          cache_dir=None, progress=False, executor="serial")
+    d = from_frame(df)
+    assert sorted(d.runs["model_kind"]) == ["compatible", "compatible", "fixed", "fixed"]
+    groups = tables.sweeps(d.runs, "array")
+    assert len(groups) == 2 and sorted(len(g) for _, g in groups) == [2, 2]
+    assert all(g["fixes"].nunique() == 1 for _, g in groups)
 
 
 def test_no_note_without_fixes(data):
