@@ -335,3 +335,27 @@ def test_cli_output_errors_are_one_line(tmp_path, capsys, out):
     assert err.count("\n") == 1 and err.startswith("trafficsim: error: ") and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_run_ids_tell_dram_settings_apart():
+    """A run on a DRAM standard never takes the folder of the ideal run or of another DRAM setting (the compat
+    engine on ddr4-3200 used to replace its ideal run's folder)."""
+    from types import SimpleNamespace
+
+    from trafficsim.dram.config import DramConfig
+
+    def rid(engine: str, **dram) -> str:
+        hw = Hardware(dram=DramConfig(**dram)) if dram else Hardware()
+        return run_id(SimpleNamespace(hardware=hw, model="m", engine=engine, meta={}))
+
+    for engine in ("compat", "capacity"):
+        ids = [rid(engine), rid(engine, standard="ddr4-3200"), rid(engine, standard="ddr4-3200", channels=2),
+               rid(engine, standard="ddr4-3200", mapping="ChRaBaRoCo"),
+               rid(engine, standard="ddr4-3200", page_policy="closed"),
+               rid(engine, standard="ddr4-3200", xor_bank=True),
+               rid(engine, standard="ddr4-3200", timings="nCL=24"),
+               rid(engine, standard="lpddr4-3200")]
+        assert len(set(ids)) == len(ids), ids
+    assert rid("compat") == "m-32x32-ws-64.64.64kB-compat"   # ideal runs keep their names
+    assert rid("compat", standard="ddr4-3200") == "m-32x32-ws-64.64.64kB-compat-ddr4-3200.1000MHz"
+    assert rid("capacity", standard="ddr4-3200") == "m-32x32-ws-64.64.64kB-capacity-ddr4-3200.1000MHz"

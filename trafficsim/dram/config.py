@@ -107,6 +107,28 @@ class DramConfig:
             s += f"r{self.ranks}"
         return s
 
+    def run_tag(self) -> str:
+        """:meth:`label` plus every setting that changes the timing and differs from its default (mapping,
+        XOR hashing, page policy, queue depths, refresh, timing overrides): run folders of two settings never
+        share a name, so one never replaces the other."""
+        s = self.label()
+        if self.is_ideal:
+            return s
+        d = DramConfig()
+        if self.mapping != d.mapping:
+            s += f".{self.mapping}"
+        if self.xor_bank:
+            s += ".xor"
+        if self.page_policy != d.page_policy:
+            s += f".{self.page_policy}"
+        if (self.read_queue, self.write_queue) != (d.read_queue, d.write_queue):
+            s += f".q{self.read_queue}.{self.write_queue}"
+        if not self.refresh:
+            s += ".norefresh"
+        if self.timings:
+            s += "." + self.timings.replace("=", "").replace(",", ".").replace(" ", "")
+        return s
+
     def resolve(self):
         """The :class:`~trafficsim.dram.device.DramDevice` this configuration describes."""
         if self.is_ideal:

@@ -844,7 +844,7 @@ def run_id_tags(result: RunResult) -> list[str]:
             tags.append(f"passes{opts['dram_passes']}")
     hw, default = result.hardware, Hardware()
     if (hw.dram, hw.clock_mhz) != (default.dram, default.clock_mhz):
-        dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.label()
+        dram = f"{hw.dram.bandwidth_gbs:g}GBs" if hw.dram.is_ideal else hw.dram.run_tag()
         tags.append(f"{dram}.{hw.clock_mhz:g}MHz")
     return tags
 

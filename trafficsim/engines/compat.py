@@ -503,8 +503,13 @@ def default_threads() -> int:
 
 
 def run_id_tags(result: RunResult) -> list[str]:
-    """``fix-all`` or ``fix-<name>.<name>...`` for a run made with fixes (:mod:`.compat_fixes`), else nothing."""
-    return fix_tag(result.meta.get("fixes", ()))
+    """``fix-all`` or ``fix-<name>.<name>...`` for a run made with fixes (:mod:`.compat_fixes`), and the DRAM
+    and array clock of a run on a DRAM standard (``ddr4-3200.1000MHz``, as the capacity engine names them)."""
+    tags = fix_tag(result.meta.get("fixes", ()))
+    hw = result.hardware
+    if not hw.dram.is_ideal:  # the DRAM's stalls change the cycles: never the folder of the ideal run
+        tags.append(f"{hw.dram.run_tag()}.{hw.clock_mhz:g}MHz")
+    return tags
 
 
 def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None,
