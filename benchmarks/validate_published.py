@@ -758,7 +758,8 @@ def build(run_scalesim: bool = True, dram: str = "ddr4-3200", log=print) -> str:
           + f", the fill-and-stream count 3N − 2 = {rr[0]['pipeline']} without the drain of the outputs: on this "
           f"case the os-cycles fix moves us away from the RTL ({ratio(r4['all'], rtl4)} with `--fix all`), not "
           "toward it. Whether the RTL's count leaves the drain out, or overlaps it with the next work, the figure's "
-          "other bars would tell; their values are not in any text we found.\n")
+          "other bars would tell; their values are not in any text we found. Commands: the row's, with "
+          + ", ".join(f"`--fix {f}`" for f in RTL_FIXES) + ".\n")
     else:
         w("The columns `--fix …` wait for the compat engine's `--fix` option (issue 15 item 2, the \"fix\" "
           "engineer); until it lands they are empty.\n")

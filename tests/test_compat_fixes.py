@@ -415,3 +415,22 @@ def test_sweep_takes_fixes_as_a_key_and_an_axis(tmp_path):
     assert set(df["fixes"].iloc[1].split(",")) == set(FIX_NAMES)
     with pytest.raises(InputError, match="unknown fix 'bogus'"):
         ts.sweep(models=[str(csv)], arrays=["4x8"], fixes="bogus", executor="serial", cache_dir=None, progress=False)
+
+
+def test_os_cycles_in_user_mode_says_what_it_keeps(tmp_path, cli, small_csv):
+    """os-cycles adds cycles in closed form: in USER mode the stalls stay SCALE-Sim's, and a warning says so."""
+    from trafficsim.engines.compat_fixes import FixApproximationWarning
+
+    t = topo(tmp_path, "u4,14,16,3,3,6,40,1,\n")
+    with pytest.warns(FixApproximationWarning, match="USER mode"):
+        fixed = compat.simulate(t, USER_HW, options=CompatOptions(fixes="os-cycles"), threads=1)
+    base = compat.simulate(t, USER_HW, threads=1)
+    assert fixed.layers[0].stall_cycles == base.layers[0].stall_cycles
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FixApproximationWarning)  # CALC, or USER without os-cycles: no warning
+        compat.simulate(t, hw_of("os"), options=CompatOptions(fixes="all"), threads=1)
+        compat.simulate(t, USER_HW, options=CompatOptions(fixes="user-stall"), threads=1)
+    cfg = tmp_path / "user.cfg"
+    cfg.write_text(USER_HW.to_cfg(run_name="u"))
+    r = cli(["run", small_csv, "--config", cfg, "--fix", "os-cycles", "--no-write", "-q"])
+    assert r.rc == 0 and "trafficsim: warning: --fix os-cycles in USER mode" in r.err

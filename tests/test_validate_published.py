@@ -139,7 +139,7 @@ def test_conv_traffic_splits_into_operands_and_batch_shares_weights(vp):
     assert all(r["all_layers_over_batch"] for r in rows)
 
 
-def test_rtl_validation_cycles_with_fixes(vp):
+def test_rtl_validation_cycles_with_fixes(vp, doc):
     # the compat engine's --fix (issue 15 item 2): total-cycles gives SCALE-Sim's own row count T + R + C - 2, and
     # all fixes the output-stationary count 2R + C + T - 2 the maintainers agree on (scale-sim-v3#4)
     pytest.importorskip("trafficsim.engines.compat_fixes")
@@ -147,3 +147,5 @@ def test_rtl_validation_cycles_with_fixes(vp):
         n = row["n"]
         assert row["compat_fix"]["total-cycles"] == 3 * n - 2
         assert row["compat_fix"]["all"] == 4 * n - 2
+        # 3N-2 | 4N-2 | --fix total-cycles | --fix os-cycles | --fix all on the page
+        assert f"| {3 * n - 2} | {4 * n - 2} | {3 * n - 2} | {4 * n - 3} | {4 * n - 2} |" in doc

@@ -27,7 +27,7 @@ from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import ScaleSimRow, Topology, expand_dp, scalesim_rows
 from . import ProgressFn
-from .compat_fixes import CompatOptions, apply_fixes, fix_tag, fixes_of
+from .compat_fixes import CompatOptions, apply_fixes, fix_tag, fixes_of, warn_approximations
 from . import limits
 from .limits import check_counters, check_memory, memory_limit_bytes
 
@@ -524,6 +524,7 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
     if options is not None and not isinstance(options, CompatOptions):
         raise InputError(f"engine {ENGINE_NAME!r} takes CompatOptions, got {type(options).__name__}")
     hw = hardware or Hardware()
+    warn_approximations(fixes_of(options), hw)
     rows = layer_rows(topology)
     keys = [row_key(row) for row in rows]
     first_of: dict[tuple[int, ...], int] = {}

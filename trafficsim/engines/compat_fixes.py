@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import InputError, TrafficsimWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..hardware import Hardware
@@ -126,6 +126,21 @@ class CompatOptions:
     @property
     def fix_names(self) -> tuple[str, ...]:
         return tuple(self.fixes.split(",")) if self.fixes else ()
+
+
+class FixApproximationWarning(TrafficsimWarning):
+    """A fix applied where its closed form does not re-simulate everything it would move."""
+
+
+def warn_approximations(fixes: Iterable[str], hw: "Hardware") -> None:
+    """Name what a fix leaves as SCALE-Sim had it on ``hw`` (never silently wrong): ``os-cycles`` on a
+    USER-mode OS run adds Ra cycles per fold but keeps SCALE-Sim's stalls, which those cycles would change."""
+    import warnings
+
+    if "os-cycles" in fixes and hw.dataflow == "os" and hw.bandwidth_mode == "USER":
+        warnings.warn(FixApproximationWarning(
+            "--fix os-cycles in USER mode adds Ra cycles per OS fold but keeps SCALE-Sim's stall cycles "
+            "(the extra cycles would give prefetches more time; not re-simulated)"), stacklevel=3)
 
 
 def fixes_of(options: CompatOptions | None) -> tuple[str, ...]:
