@@ -134,13 +134,16 @@ def run(
     if quiet:
         result = simulate(topology, hardware, engine=engine, options=options)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
+        # engines report progress within long layers too (fractional layers done): the remaining
+        # time is an estimate from the rate so far
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), transient=True) as bar:
+                      TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task(f"{topology.name} [{engine}]", total=None)
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: float, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
             result = simulate(topology, hardware, engine=engine, progress=progress, options=options)

@@ -30,7 +30,9 @@ from ..hardware import Hardware
 from ..results import LayerResult, RunResult
 from ..topology import Topology
 
-ProgressFn = Optional[Callable[[int, int], None]]
+#: ``progress(done, total)``: ``total`` layers (SCALE-Sim rows for compat); ``done`` may be fractional
+#: while long layers run (layers finished + the share of the running ones' folds already walked)
+ProgressFn = Optional[Callable[[float, int], None]]
 
 #: families of engines: runs of one family are comparable number for number
 FAMILY_SCALESIM = "scalesim"    # SCALE-Sim 3.0.0's numbers (identical by design across engines)

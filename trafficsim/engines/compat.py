@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import sys
 import threading
 from dataclasses import dataclass
@@ -298,10 +299,24 @@ def _scratch() -> _Scratch:
     return scratch
 
 
-def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool = False) -> _Walk:
+class Cancelled(Exception):
+    """A walk stopped early because its control vector asked it to (see :func:`simulate_row`)."""
+
+
+def new_control() -> np.ndarray:
+    """A control vector for :func:`simulate_row`: set ``[0]`` (from any thread) to cancel the walk
+    at its next fold; ``[1]`` counts the folds walked so far (progress within the layer)."""
+    return np.zeros(2, dtype=np.int64)   # compat_kernel.N_CONTROL; CTL_CANCEL = 0, CTL_FOLDS_DONE = 1
+
+
+def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool = False,
+          control: np.ndarray | None = None) -> _Walk:
     """Run the compiled demand-row walk of one layer (CALC or USER read buffers);
-    ``user_stall_once``: the ``user-stall`` fix (USER mode)."""
+    ``user_stall_once``: the ``user-stall`` fix (USER mode); ``control``: see :func:`simulate_row`."""
     from . import compat_kernel as kern
+
+    if control is None:
+        control = new_control()
 
     user = hw.bandwidth_mode == "USER"
     # USER mode looks IFMAP addresses up in SCALE-Sim's prefetch lines: NHWC; CALC WS walks CHW
@@ -339,10 +354,13 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
                                      user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
                                      row.stride >= row.filter_h and row.stride >= row.filter_w, base,
                                      scratch.array("seen_if", if_size if seen_if else 1),
-                                     scratch.array("seen_fl", rsc * row.num_filters if seen_fl else 1))
+                                     scratch.array("seen_fl", rsc * row.num_filters if seen_fl else 1), control)
         except BaseException:
             scratch.clear()  # a walk cut short leaves labels above base behind
             raise
+        if r[kern.R_CANCELLED]:
+            scratch.clear()
+            raise Cancelled(f"layer {row.name!r}: cancelled")
         scratch.advance(int(r[kern.R_LABEL_END]))
         if r[kern.R_BROKEN]:
             raise AssertionError(f"compat engine: pass-merging invariant failed in layer {row.name!r}")
@@ -370,9 +388,13 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
     )
 
 
-def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: CompatOptions | None = None) -> LayerResult:
+def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: CompatOptions | None = None,
+                 control: np.ndarray | None = None) -> LayerResult:
     """SCALE-Sim 3.0.0's report fields for one SCALE-Sim row (one layer after DP expansion),
-    with the fixes of ``options`` applied (:mod:`.compat_fixes`)."""
+    with the fixes of ``options`` applied (:mod:`.compat_fixes`).
+
+    ``control`` (optional, :func:`new_control`) lets another thread follow the walk's folds and
+    cancel it (:class:`Cancelled` is then raised)."""
     if row.filter_h > row.ifmap_h or row.filter_w > row.ifmap_w:
         raise TopologyError(f"layer {row.name!r}: filter {row.filter_h}x{row.filter_w} is larger than "
                             f"the IFMAP {row.ifmap_h}x{row.ifmap_w}")
@@ -380,7 +402,7 @@ def simulate_row(row: ScaleSimRow, hw: Hardware, layer_id: int = 0, options: Com
     g = fold_geometry(row, hw)
     check_row(row, hw, g)
     fixes = fixes_of(options)
-    walk = _walk(row, hw, g, user_stall_once="user-stall" in fixes)
+    walk = _walk(row, hw, g, user_stall_once="user-stall" in fixes, control=control)
     if hw.bandwidth_mode == "CALC" and walk.total_cycles != g.demand_rows - 1 + walk.stall_cycles:
         raise AssertionError(f"compat engine: cycle count mismatch in layer {row.name!r}")  # walk invariant
     ra, ca = hw.array_rows, hw.array_cols
@@ -512,6 +534,63 @@ def run_id_tags(result: RunResult) -> list[str]:
     return tags
 
 
+#: seconds between checks of the running walks for progress (and between chances for Ctrl-C)
+PROGRESS_INTERVAL_S = 0.25
+
+
+class _WorkerThreads:
+    """Daemon threads that simulate layers for :func:`simulate`, kept across calls so that their
+    stamp arrays (:class:`_Scratch`) are reused; daemons, so that a walk still running (or being
+    compiled) cannot keep the process alive after Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.busy = 0
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+
+    def submit(self, fn, args: tuple, tag: int, out: queue.SimpleQueue) -> None:
+        """Run ``fn(*args)`` in a worker; put ``(tag, result, None)`` or ``(tag, None, exception)`` on ``out``."""
+        with self.lock:
+            self.busy += 1
+            self.threads = [t for t in self.threads if t.is_alive()]
+            if len(self.threads) < self.busy:
+                t = threading.Thread(target=self._work, name=f"trafficsim-compat-{len(self.threads)}", daemon=True)
+                self.threads.append(t)
+                t.start()
+        self.jobs.put((fn, args, tag, out))
+
+    def _work(self) -> None:
+        while True:
+            fn, args, tag, out = self.jobs.get()
+            try:
+                out.put((tag, fn(*args), None))
+            except BaseException as e:  # noqa: BLE001 (handed to the caller's thread)
+                out.put((tag, None, e))
+            finally:
+                with self.lock:
+                    self.busy -= 1
+                    if self.busy == 0:
+                        self.idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        with self.lock:
+            self.idle.wait_for(lambda: self.busy == 0, timeout=timeout)
+
+
+_WORKERS = _WorkerThreads()
+
+
+def _reset_workers_after_fork() -> None:
+    global _WORKERS
+    _WORKERS = _WorkerThreads()   # a forked child has none of the parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_workers_after_fork)
+
+
 def simulate(topology: Topology, hardware: Hardware | None = None, progress: ProgressFn = None,
              options: CompatOptions | None = None, threads: int | None = None) -> RunResult:
     """Simulate every SCALE-Sim row of ``topology`` (after ``DP`` expansion) as SCALE-Sim 3.0.0 would.
@@ -541,24 +620,45 @@ def simulate(topology: Topology, hardware: Hardware | None = None, progress: Pro
     while n_threads > 1 and limit is not None and sum(estimates[:n_threads]) > limit:
         n_threads -= 1   # the largest layers would not fit side by side: fewer threads
     computed: dict[tuple[int, ...], LayerResult] = {}
+    total_folds = {i: max(1, fold_geometry(rows[i], hw).row_folds * fold_geometry(rows[i], hw).col_folds)
+                   for i in unique} if progress is not None else {}
     done_rows = 0
-
-    def finished(i: int, result: LayerResult) -> None:
-        nonlocal done_rows
-        key = keys[i]
-        computed[key] = result
-        done_rows += copies[key]
-        if progress is not None:
-            progress(done_rows, len(rows))
-
-    if n_threads == 1:
-        for i in unique:
-            finished(i, simulate_row(rows[i], hw, i, options))
-    else:
-        from concurrent.futures import ThreadPoolExecutor, as_completed
-
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            futures = {pool.submit(simulate_row, rows[i], hw, i, options): i for i in unique}
-            for fut in as_completed(futures):
-                finished(futures[fut], fut.result())
+    shown = -1.0
+    if progress is not None:
+        progress(0, len(rows))
+    # Layers run in daemon worker threads (the kernel releases the GIL), never in this thread: it
+    # stays free to take Ctrl-C (a walk in compiled code would hold it until the layer ends), to
+    # cancel the running walks at their next fold, and to report progress within long layers.
+    pending = list(reversed(unique))          # popped from the end: the longest first
+    running: dict[int, np.ndarray] = {}       # row index -> its walk's control vector
+    out: queue.SimpleQueue = queue.SimpleQueue()
+    try:
+        while pending or running:
+            while pending and len(running) < n_threads:
+                i = pending.pop()
+                running[i] = new_control()
+                _WORKERS.submit(simulate_row, (rows[i], hw, i, options, running[i]), i, out)
+            try:
+                i, result, error = out.get(timeout=PROGRESS_INTERVAL_S)
+            except queue.Empty:
+                if progress is not None:   # progress within the running layers, by folds walked
+                    part = sum(copies[keys[j]] * min(1.0, int(ctl[1]) / total_folds[j]) for j, ctl in running.items())
+                    if done_rows + part > shown:
+                        shown = done_rows + part
+                        progress(shown, len(rows))
+                continue
+            del running[i]
+            if error is not None:
+                raise error
+            computed[keys[i]] = result
+            done_rows += copies[keys[i]]
+            if progress is not None:
+                shown = done_rows
+                progress(done_rows, len(rows))
+    except BaseException:
+        # Ctrl-C or a failed layer: stop the other walks at their next fold, give them a moment
+        for ctl in running.values():
+            ctl[0] = 1
+        _WORKERS.wait_idle(timeout=2.0)
+        raise
     return assemble(topology, hw, rows, computed, keys=keys, options=options)

@@ -51,7 +51,15 @@ R_FL_USER_START = 24
 R_FL_USER_STOP = 25
 R_LABEL_END = 26        # every stamp or mark label this walk wrote is below this
 R_BROKEN = 27           # 1 if an internal invariant failed (the caller raises)
-N_RESULTS = 28
+R_CANCELLED = 28        # 1 if the walk stopped early because control[CTL_CANCEL] was set
+N_RESULTS = 29
+
+# The control vector of walk_layer_calc, shared with the calling thread while the walk runs
+# without the GIL: another thread sets CTL_CANCEL to stop it at the next fold (Ctrl-C) and reads
+# CTL_FOLDS_DONE for progress within a layer. One load and one store per fold.
+CTL_CANCEL = 0
+CTL_FOLDS_DONE = 1
+N_CONTROL = 2
 
 # USER-mode read-buffer state vector (one per operand)
 U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS, U_N0 = range(10)
@@ -693,7 +701,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     if_stamp, fl_stamp, if_items, fl_items,
                     of_total, of_active, of_drain, of_bw, ring_size,
                     user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint,
-                    label_base, seen_if, seen_fl):
+                    label_base, seen_if, seen_fl, control):
     """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
 
     ``dataflow``: a code of :mod:`trafficsim.dataflow` (OS, WS, IS). ``prow/pcol/pbase`` (per output pixel p) and
@@ -706,6 +714,9 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     must exceed every value already in them (the previous walk's ``R_LABEL_END``, or 0 after
     filling them with -1). Sizes: ``if_stamp`` H*W*C; ``fl_stamp`` see :func:`filter_stamp_size`;
     ``seen_if`` H*W*C and ``seen_fl`` RSC*K where :func:`needs_seen` says so, else 1.
+
+    ``control`` (int64, :data:`N_CONTROL`): set ``control[CTL_CANCEL]`` from another thread to stop
+    the walk at the next fold (``R_CANCELLED``); ``control[CTL_FOLDS_DONE]`` counts folds walked.
 
     Every operand element of a fold is ``A[c] + B[t]`` with validity ``Arow[c]+Brow[t] < Hlim and
     Acol[c]+Bcol[t] < Wlim``: A runs along the fold's spatial axis, B along the temporal axis (or
@@ -868,6 +879,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         cbase = fc * Ca
         cu = min(Ca, Sc - cbase)
         for fr in range(fr_folds):
+            if control[CTL_CANCEL] != 0:
+                res[R_CANCELLED] = 1
+                res[R_LABEL_END] = max(epoch[0], epoch[1], label_base + fr_folds) + 1
+                return res
+            control[CTL_FOLDS_DONE] = fc * fr_folds + fr
             rbase = fr * Ra
             ru = min(Ra, Sr - rbase)
             # ---- per-operand fold tables: A (along c), B (along t or block row b) ----
