@@ -102,3 +102,4 @@ def test_ctrl_c_stops_a_long_run(tmp_path: Path) -> None:
     assert child.returncode == 130
     assert err.strip().splitlines() == ["trafficsim: interrupted"], err
     assert not out.exists() or not any(out.iterdir())
+

@@ -130,6 +130,12 @@ def run(
     if not no_write:
         check_output_dir(out)  # before the simulation, not after minutes of it
 
+    if not quiet and sys.stderr.isatty():
+        from ..engines import compile_notice
+
+        note = compile_notice(engine)
+        if note:
+            print(f"trafficsim: {note}", file=sys.stderr)
     t0 = time.perf_counter()
     if quiet:
         result = simulate(topology, hardware, engine=engine, options=options)

@@ -172,6 +172,15 @@ def run_id_tags(result: RunResult) -> list[str]:
     return list(get_engine(result.engine).run_id_tags(result))
 
 
+def compile_notice(name: str) -> str | None:
+    """A line to show the user before engine ``name`` compiles code once (numba), or None.
+
+    Engines whose first run compiles may define ``compile_notice() -> str | None`` (optional; not
+    part of :class:`Engine`)."""
+    fn = getattr(get_engine(name), "compile_notice", None)
+    return fn() if fn is not None else None
+
+
 def family_of(name: str) -> str:
     """The family of engine ``name``; an unregistered engine is a family of its own."""
     return _REGISTRY[name].family if is_registered(name) else str(name)

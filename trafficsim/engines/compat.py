@@ -534,6 +534,24 @@ def run_id_tags(result: RunResult) -> list[str]:
     return tags
 
 
+#: CPU seconds of the kernel's one-time compile (numba, cache empty), measured on the project's
+#: 2-core machine: a cold first `trafficsim run examples/tiny.csv` took 23-29 CPU-s in all (2026-11-30,
+#: load average ~9; wall time is longer on a loaded machine)
+COMPILE_CPU_S = 30
+
+
+def compile_notice() -> str | None:
+    """A line for the user before the first run compiles the kernel, or None when numba's cache
+    already holds it (the check reads the cache index only)."""
+    from .numba_cache import is_cached
+    from . import compat_kernel as kern
+
+    if is_cached(kern.walk_layer_calc):
+        return None
+    return (f"compiling the compat engine's kernel once, about {COMPILE_CPU_S} CPU-seconds (a few minutes on a "
+            f"busy machine); later runs load it from numba's cache")
+
+
 #: seconds between checks of the running walks for progress (and between chances for Ctrl-C)
 PROGRESS_INTERVAL_S = 0.25
 

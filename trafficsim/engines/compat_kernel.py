@@ -277,7 +277,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     trig0 = n_trig
     # pass merging (see walk_layer_calc): where the fold's triggers fall, counted in valid accesses
     # and written straight to the state at each (rare) trigger: locals would be live in the hot loops
-    seq = 0
+    seq = np.int64(0)
     if stat:
         # rows 0..Ra-1 hold the block row-flipped: row i is block row Ra-1-i
         i_lo = max(0, Ra - tn)
@@ -622,7 +622,7 @@ def _valid_row_range(a_r, a_c, b_r, b_c, wn, tn, hl, wl, stat, Ra, prefix_in):
 def _stamp_fold_after(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl, st, label, after_seq):
     """Stamp ``label`` on the valid accesses of a streamed fold that come after valid access number
     ``after_seq`` in demand order (all of them for -1)."""
-    seq = 0
+    seq = np.int64(0)
     for x in range(wn + tn - 1):
         for c in range(max(0, x - tn + 1), min(wn - 1, x) + 1):
             t = x - c
@@ -723,6 +723,13 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     the stationary block's other spatial axis), so one loop serves every dataflow and operand.
     """
     res = np.zeros(N_RESULTS, dtype=np.int64)
+    # Helpers get these instead of the literals 0, 1 and False: numba types a literal argument
+    # as its own type (Literal[int](1)...) and compiles one specialisation of the helper per
+    # literal value, which made the first compile several helpers 2-4 times over
+    op_if = np.int64(0)
+    op_fl = np.int64(1)
+    one = np.int64(1)
+    no = np.bool_(False)
     if dataflow == OS:
         rows_per_fold = T + Ra + Ca - 2
         prefix_in = 0
@@ -1070,7 +1077,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                                                 inner_c[op])
                     else:
                         fold_distinct[op, fr] = _count_distinct(a_b, a_r, a_c, b_b, b_r, b_c, wn, tn, hl, wl,
-                                                                False, seen_fl, np.int32(label_base + fr),
+                                                                no, seen_fl, np.int32(label_base + fr),
                                                                 inner_c[op])
                 n_distinct[op] = fold_distinct[op, fr] if fold_distinct[op, fr] >= 0 else wn * tn
                 row_hi_cache[op, slot] = hi_row
@@ -1082,7 +1089,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             else:
                 w_shift = 2 * Ra - 1
                 w_depth = T
-            i = 0
+            i = np.int64(0)
             while i < rows_per_fold:
                 if not user and free_space - of_active >= 2:
                     # CALC: rows whose stores stay <= free_space - of_active cannot reach a buffer
@@ -1127,10 +1134,10 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 # ---------------- IFMAP then FILTER reads ----------------
                 read_stall = 0
                 if user:
-                    if_out = _read_row_user(0, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                    if_out = _read_row_user(op_if, i, cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                                             istat, H, W, if_user, if_ptr, if_lines, first_req, sstart, sstop)
-                    fl_out = _read_row_user(1, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
-                                            fstat, 1, 1, fl_user, fl_ptr, fl_lines, first_req, sstart, sstop)
+                    fl_out = _read_row_user(op_fl, i, cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
+                                            fstat, one, one, fl_user, fl_ptr, fl_lines, first_req, sstart, sstop)
                     read_stall = max(if_out, fl_out) - cyc - 1
                 else:
                     # CALC reads never stall and do not depend on each other: they are walked per
@@ -1209,7 +1216,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     mie[0] = rec[src, fr, REC_MIE_END]
                     if n > 0:
                         last_trig[0] = row_cyc[rec[src, fr, REC_LAST_ROW]]
-                    _frozen_fold(0, rows_per_fold, row_cyc, state)
+                    _frozen_fold(op_if, rows_per_fold, row_cyc, state)
                     if fc < rec_passes:
                         rec[fc, fr] = rec[src, fr]
                     if fr == fr_folds - 1:
@@ -1233,7 +1240,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     state[S_FIRST_SEQ, 0] = -1
                     state[S_LAST_SEQ, 0] = -1
                     state[S_LAST_ROW, 0] = -1
-                    _walk_fold(0, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
+                    _walk_fold(op_if, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                                istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
                     if merge_passes:
                         if fc == 0:
@@ -1264,8 +1271,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                                     src = q
                                     merge_fold = fr
                                     break
-                _walk_fold(1, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
-                           fstat, 1, 1, False, fl_stamp, state, flags, inner_c[1], n_distinct[1])
+                _walk_fold(op_fl, rows_per_fold, row_cyc, Ra, prefix_in, fa_b, fa_r, fa_r, fb_b, fb_r, fb_r, fw, ftn,
+                           fstat, one, one, no, fl_stamp, state, flags, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
             if track_channels and not skip[0]:
