@@ -96,7 +96,7 @@ def layer_stream(row: ScaleSimRow, hw: Hardware, burst_bytes: int, *, words: boo
     if 1 << shift != burst_bytes:
         raise ValueError(f"burst_bytes must be a power of two, got {burst_bytes}")
     g = fold_geometry(row, hw)
-    code = {"os": 0, "ws": 1, "is": 2}[g.dataflow]
+    code = g.code
     prow, pcol, pbase, jr, jq, joff = _ifmap_index_tables(row)
     rsc = row.filter_h * row.filter_w * row.channels
     k = row.num_filters

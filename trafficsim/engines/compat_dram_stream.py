@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..dataflow import OS, WS
+
 # result vector of walk_layer_stream
 (Q_STALL, Q_LAST_OUT, Q_IF_FIRST_REQ, Q_FL_FIRST_REQ, Q_IF_MISSES, Q_FL_MISSES, Q_OF_WRITES,
  Q_N_IF_BURSTS, Q_N_FL_BURSTS, Q_N_OF_BURSTS, Q_N_IF_BLOCKS, Q_N_FL_BLOCKS, Q_N_DRAINS, Q_N_LINES,
@@ -160,7 +162,7 @@ def _ofmap_fold(code, fr, fc, ru, cu, Ra, Ca, T, K, rpf, row0, stall, cyc_row, o
                 of_words):
     """The OFMAP rows of one fold (write_buffer.service_writes per row): fills ``cyc_row`` with each row's
     cycle and returns the stall after the fold (-1: an output array or ring overflowed)."""
-    if code == 0:
+    if code == OS:
         lo_u = T - 1
         n_u = Ra
     else:
@@ -178,12 +180,12 @@ def _ofmap_fold(code, fr, fc, ru, cu, Ra, Ca, T, K, rpf, row0, stall, cyc_row, o
         c_hi = min(cu - 1, i - lo_u)
         for c in range(c_lo, c_hi + 1):
             u = i - c - lo_u
-            if code == 0:
+            if code == OS:
                 rr = Ra - 1 - u
                 if rr >= ru:
                     continue
                 a = of_off + (fr * Ra + rr) * K + fc * Ca + c
-            elif code == 1:
+            elif code == WS:
                 a = of_off + u * K + fc * Ca + c
             else:
                 a = of_off + (fc * Ca + c) * K + u
@@ -354,7 +356,8 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
                       words_mode, if_miss_words, fl_miss_words, line_cycle, line_word_start, of_words):
     """Walk one layer's demand rows (CALC mode) and emit its DRAM requests (see the module docstring).
 
-    ``code``: 0 os, 1 ws, 2 is. Stamp arrays must hold -1 (size of each operand's address range).
+    ``code``: the dataflow code of :mod:`trafficsim.dataflow` (OS, WS, IS). Stamp arrays must hold -1
+    (size of each operand's address range).
     ``ring`` and ``line_start`` (the OFMAP rings) must have power-of-two sizes. Bursts go to ``*_addr``
     (byte address of the burst) / ``*_cycle`` (array cycle of the request, SCALE-Sim's timeline);
     blocks and drains to their tables. ``words_mode`` also records every miss in miss order and every
@@ -368,7 +371,7 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     res = np.zeros(N_Q, np.int64)
     F_r = (Sr + Ra - 1) // Ra
     F_c = (Sc + Ca - 1) // Ca
-    rpf = T + Ra + Ca - 2 if code == 0 else T + 2 * Ra + Ca - 2
+    rpf = T + Ra + Ca - 2 if code == OS else T + 2 * Ra + Ca - 2
     S = np.zeros((2, N_R), np.int64)
     S[0, R_ITEMS] = if_items
     S[1, R_ITEMS] = fl_items
@@ -387,7 +390,7 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     if_blk = np.empty(S[0, R_THRESH], np.int64)
     fl_blk = np.empty(S[1, R_THRESH], np.int64)
     of_bbase = (of_off * word_bytes) >> burst_shift
-    of_words_n = Sr * Sc if code == 0 else Sc * T   # E x K
+    of_words_n = Sr * Sc if code == OS else Sc * T   # E x K
     of_nb = (((of_off + of_words_n) * word_bytes) >> burst_shift) - of_bbase + 1
     of_bstamp = np.full(of_nb, -1, np.int64)
     of_bcount = np.zeros(of_nb, np.int64)
@@ -402,9 +405,9 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     cyc_row = np.empty(rpf, np.int64)
     stall = 0
     row0 = 0
-    if code == 0:
+    if code == OS:
         case_if, case_fl = 0, 1
-    elif code == 1:
+    elif code == WS:
         case_if, case_fl = 2, 3
     else:
         case_if, case_fl = 4, 5

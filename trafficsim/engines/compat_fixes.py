@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..dataflow import OS, code
 from ..errors import InputError, TrafficsimWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,7 +138,7 @@ def warn_approximations(fixes: Iterable[str], hw: "Hardware") -> None:
     USER-mode OS run adds Ra cycles per fold but keeps SCALE-Sim's stalls, which those cycles would change."""
     import warnings
 
-    if "os-cycles" in fixes and hw.dataflow == "os" and hw.bandwidth_mode == "USER":
+    if "os-cycles" in fixes and code(hw.dataflow) == OS and hw.bandwidth_mode == "USER":
         warnings.warn(FixApproximationWarning(
             "--fix os-cycles in USER mode adds Ra cycles per OS fold but keeps SCALE-Sim's stall cycles "
             "(the extra cycles would give prefetches more time; not re-simulated)"), stacklevel=3)
@@ -161,7 +162,7 @@ def fix_tag(fixes: Iterable[str]) -> list[str]:
 def valid_ofmap_writes(row: "ScaleSimRow", hw: "Hardware") -> int:
     """OFMAP words the array writes: E*K in OS, every row fold's partial sums F_r*E*K in WS/IS."""
     e = row.out_h * row.out_w
-    if hw.dataflow == "os":
+    if code(hw.dataflow) == OS:
         return e * row.num_filters
     rsc = row.filter_h * row.filter_w * row.channels
     return -(-rsc // hw.array_rows) * e * row.num_filters
@@ -181,7 +182,7 @@ def apply_fixes(result: "LayerResult", row: "ScaleSimRow", hw: "Hardware",
     g = fold_geometry(row, hw)
     ra, ca = hw.array_rows, hw.array_cols
     folds = g.row_folds * g.col_folds
-    os_ = hw.dataflow == "os"
+    os_ = code(hw.dataflow) == OS
     changes: dict[str, object] = {}
     delta = 0
     if "os-cycles" in fixes and os_:
