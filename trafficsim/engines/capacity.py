@@ -14,12 +14,13 @@ Exactly what is assumed is written down in ``docs/capacity.md``.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from numba import njit
 
 from .. import dataflow as dataflows
 from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
@@ -28,6 +29,7 @@ from ..dram.transfers import MemorySystem, Transfers, transfer_cost
 from ..energy import EnergyTable, mac_energy_uj, sram_energy_uj
 from ..errors import InputError
 from ..hardware import Hardware
+from ..lazyjit import lazy_njit
 from ..results import LayerResult, RunResult
 from ..topology import POINTWISE_OP_KINDS, Layer, Topology
 from ..workload import Precision
@@ -116,7 +118,7 @@ class CapacityOptions:
 # ---------------------------------------------------------------------------------------------
 # Per-layer tiling search
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _tile_candidates(extent: int) -> np.ndarray:
     """Distinct tile sizes ceil(extent/n) for n = 1, 2, 3, 4, 6, 8, 12, 16, ... and 1, ascending."""
     out = np.empty(64, dtype=np.int64)
@@ -142,7 +144,7 @@ def _tile_candidates(extent: int) -> np.ndarray:
     return res
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _row_tiles(p: int, h: int, r: int, sh: int, ph: int, dh: int, transposed: bool,
                images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The output-row tiles of a batch of ``images`` (rows folded over the batch: image b's row o is b*P + o).
@@ -180,7 +182,7 @@ def _row_tiles(p: int, h: int, r: int, sh: int, ph: int, dh: int, transposed: bo
     return rows, per, tiles, r_sum, r_max
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: int, w_words: int,
                   i_words: int, o_words: int) -> tuple[int, int, int, int]:
     """(weight reads, input reads, output writes incl. spills, partial-sum reads) of one loop order,
@@ -208,7 +210,7 @@ def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: i
     return w_words * w_mult, i_words * i_mult, o_writes, psum_reads
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                 sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
                 icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
@@ -288,7 +290,7 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
     return best
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
     """True when irrelevant loop x (above the storage level, > 1 trip) sits outside a relevant loop a or b
     that is also above the level with > 1 trip: the operand's tile is evicted and fetched again per x."""
@@ -297,7 +299,7 @@ def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
     return (above_a and n_a > 1 and pos_a > pos_x) or (above_b and n_b > 1 and pos_b > pos_x)
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                             sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
                             icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
@@ -515,6 +517,34 @@ class LayerTraffic:
         return self.input_reads + self.weight_reads + self.output_writes + self.psum_reads
 
 
+# Small searches run in the interpreter while numba is not loaded: importing numba and loading a cached kernel
+# costs ~0.9 CPU-s, a Llama-3-8B decode step's whole search (ten distinct GEMM shapes, M = 1 token) ~5 ms in
+# Python. A search qualifies by its (groups, input channels, rows, columns) tile combinations; measured 0.3-140
+# us a combination (pruning varies), so the interpreter also stops after PY_SEARCH_BUDGET_S CPU-s in a process
+# and the kernel takes over: never more than that lost against loading numba first. Both give the same integers.
+PY_SEARCH_COMBINATIONS = 400
+PY_SEARCH_BUDGET_S = 0.3
+_py_search_spent_s = 0.0
+
+
+@functools.lru_cache(maxsize=16384)
+def _search(per_operand: bool, args: tuple) -> tuple[int, ...]:
+    """:func:`best_tiling_per_operand` or :func:`best_tiling` of ``args``, memoised (a transformer repeats a few
+    layer shapes; a sweep repeats whole networks), in Python when small and numba is not loaded (see above)."""
+    global _py_search_spent_s
+    kernel = best_tiling_per_operand if per_operand else best_tiling
+    if not kernel.is_compiled and _py_search_spent_s < PY_SEARCH_BUDGET_S:
+        g, cp, p, q, images = args[0], args[2], args[3], args[4], args[19]
+        tiles = _tile_candidates.py
+        combos = tiles(g).size * tiles(cp).size * (tiles(p).size + tiles(images).size - 1) * tiles(q).size
+        if combos <= PY_SEARCH_COMBINATIONS:
+            t0 = time.process_time()
+            best = kernel.py(*args)
+            _py_search_spent_s += time.process_time() - t0
+            return tuple(int(x) for x in best)
+    return tuple(int(x) for x in kernel(*args))
+
+
 def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
                   tiling: TilingMode = "uniform", images: int = 1) -> LayerTraffic:
     """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words.
@@ -526,14 +556,12 @@ def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
     if tiling == "uniform":
         icap, wcap, ocap = (c // 2 for c in capacities_words)
-        best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap,
-                           images)
         what = "half-buffers"
     else:
         icap, wcap, ocap = capacities_words
-        best = best_tiling_per_operand(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed,
-                                       icap, wcap, ocap, images)
         what = "buffers"
+    best = _search(tiling != "uniform", (g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, bool(layer.transposed),
+                                         icap, wcap, ocap, images))
     if best[0] < 0:
         raise InputError(f"layer {layer.name!r}: SRAM too small for even a 1x1 output tile of its "
                          f"{r}x{s} filter (ifmap/filter/ofmap {what} {icap}/{wcap}/{ocap} words)")
