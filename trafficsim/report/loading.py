@@ -436,6 +436,11 @@ def _run_row(folder: Path, s: dict[str, Any]) -> dict[str, Any]:
             if _is_number(metrics.get(key)) and key not in row:
                 row[key] = metrics[key]
     row.update(_workload_fields(s.get("workload")))
+    split = s.get("traffic_split_bytes")  # DRAM bytes by tensor class (summaries since issue 14)
+    if isinstance(split, dict):
+        for cls, v in split.items():
+            if isinstance(cls, str) and re.fullmatch(r"[a-z_]+", cls) and _is_number(v) and v >= 0:
+                row[f"traffic_{cls}_bytes"] = v
     meta = s.get("meta") if isinstance(s.get("meta"), dict) else {}
     row["fixes"] = _fixes_text(meta.get("fixes"))
     dram = meta.get("dram")
