@@ -50,9 +50,6 @@ LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [
 class CapacityOptions:
     """Options of the capacity model.
 
-    * ``word_bytes``: bytes per element; ``None`` uses ``Hardware.word_bytes`` (1 by default, as
-      SCALE-Sim; 2 for fp16/int16). SRAM sizes are real kilobytes, so 2-byte words halve the
-      number of words on chip.
     * ``tiling``: ``"per-operand"`` (each operand keeps its own tile: resident in its whole buffer when it is
       loaded once, double-buffered halves otherwise, at the coarsest level of the loop nest that fits) or
       ``"uniform"`` (one tile shape for all three operands, every buffer halved: the model before
@@ -80,12 +77,10 @@ class CapacityOptions:
       ``meta["network_ops"]["activations_fused"]``) or ``"unfused"`` (each is a kernel of its own: it reads and
       writes its tensor).
 
-    Element sizes come from the topology's workload (:func:`trafficsim.workload.effective_precision`:
-    its precision, else ``Hardware.word_bytes``); ``word_bytes`` here, when given, is a uniform precision
-    that overrides both (kept for existing callers).
+    Element sizes are the topology's workload (:func:`trafficsim.workload.effective_precision`: its precision,
+    else 1 byte): SRAM sizes are real kilobytes, so 2-byte elements halve the elements on chip.
     """
 
-    word_bytes: int | None = None
     tiling: TilingMode = "per-operand"
     concat: ConcatMode = "zero-copy"
     fuse_pool_add: bool = False
@@ -105,8 +100,6 @@ class CapacityOptions:
             raise InputError(f"attention must be 'unfused' or 'fused', got {self.attention!r}")
         if self.activations not in ACTIVATION_MODES:
             raise InputError(f"activations must be 'fused' or 'unfused', got {self.activations!r}")
-        if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
-            raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
         if isinstance(self.layout, str):
             object.__setattr__(self, "layout", LayoutSpec.parse(self.layout))
         if not isinstance(self.layout, LayoutSpec):
@@ -1029,12 +1022,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     from ..workload import effective_precision
 
     options = options or CapacityOptions()
-    if options.word_bytes is not None:
-        base_prec = Precision.uniform(float(options.word_bytes))
-        if options.word_bytes != hardware.word_bytes:
-            hardware = hardware.with_(word_bytes=options.word_bytes)
-    else:
-        base_prec = effective_precision(topology, hardware)
+    base_prec = effective_precision(topology)
     check_hardware(hardware, "capacity")
     batch = topology.batch
     n = len(topology.layers)
@@ -1197,16 +1185,16 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             avg_ofmap_dram_bw=ofmap_writes / total if total else 0.0,
             extra=extra,
         ))
-    word_bytes = hardware.word_bytes
     caps = _capacities(hardware, base_prec.activations, base_prec.weights, base_prec.psums)
-    meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
+    mac_word_bytes = max(1, int(math.ceil(max(base_prec.activations, base_prec.weights))))
+    meta = {"options": {"tiling": options.tiling, "concat": options.concat,
                         "layout": options.layout.label(), "dram_passes": options.dram_passes,
                         "fuse_pool_add": options.fuse_pool_add,
                         "inter_layer_residency": options.inter_layer_residency, "attention": options.attention,
                         "activations": options.activations,
                         "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
                                    "sram_pj_per_byte": options.energy.sram_pj_per_byte,
-                                   "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
+                                   "mac_pj": options.energy.mac_energy_pj(mac_word_bytes)}},
             "precision": base_prec.to_dict(), "batch": batch,
             "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
             "network_ops": stats,
@@ -1233,7 +1221,14 @@ def layer_streams(topology: Topology, hardware: Hardware, options: CapacityOptio
         raise InputError("the ideal pipe has no request stream: name a DRAM standard (e.g. ddr4-3200)")
     if topology.batch != 1:
         raise InputError(f"batch {topology.batch} is not modelled on a DRAM standard yet (batch 1 is)")
-    word_bytes = options.word_bytes or hardware.word_bytes
+    from ..workload import effective_precision
+
+    prec = effective_precision(topology)  # one whole number of bytes for every tensor, as simulate's DRAM path
+    sizes = {prec.weights, prec.activations, prec.psums, prec.kv_cache}
+    if len(sizes) != 1 or not float(prec.weights).is_integer() or any(layer.precision for layer in topology.layers):
+        raise InputError(f"a DRAM standard needs one whole number of bytes per element for every tensor (got "
+                         f"{prec.label}): mixed or sub-byte precision is not modelled on it yet")
+    word_bytes = int(prec.weights)
     memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
     layers = [_as_scalesim_layer(layer) for layer in topology.layers]
     caps = _capacities(hardware, word_bytes, word_bytes, word_bytes)
