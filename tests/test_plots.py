@@ -535,7 +535,7 @@ def test_llm_figures_from_decode_runs(tmp_path):
         expected[(context, batch)] = (metrics.traffic_split(r, t), r.totals()["macs"])
     data = load(tmp_path)
     # three networks (one per workload), each with its workload and traffic split in the runs table
-    assert sorted(data.networks) == ["gpt2 (decode128-16bit)", "gpt2 (decode128-b4-16bit)", "gpt2 (decode512-16bit)"]
+    assert len(data.networks) == 3 and all(n.startswith("gpt2 (decode @") for n in data.networks)
     from trafficsim.report.figures_llm import decode_runs
     d = decode_runs(data)
     for _, row in d.iterrows():
