@@ -24,7 +24,7 @@ def layer_requests(layer, *, array: tuple[int, int] = (32, 32), sram_kb: int = 6
                    alloc: Allocator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Burst addresses (uint64) and write flags of every transfer of ``layer``, in transfer order."""
     hw = Hardware(array_rows=array[0], array_cols=array[1], ifmap_sram_kb=sram_kb, filter_sram_kb=sram_kb,
-                  ofmap_sram_kb=sram_kb, word_bytes=word_bytes)
+                  ofmap_sram_kb=sram_kb)  # element size: word_bytes (the workload's; compute counts need none)
     lt = layer_traffic(layer, (sram_kb * 1024 // word_bytes,) * 3, "per-operand")
     sch = layer_schedule(layer, lt, compute_counts(layer, hw).compute_cycles)
     alloc = alloc or Allocator(align_bytes=row_bytes, word_bytes=word_bytes)

@@ -62,7 +62,8 @@ def _points(quick: bool):
         hw = dict(array_rows=32, array_cols=32, dataflow="ws", ifmap_sram_kb=64, filter_sram_kb=64, ofmap_sram_kb=64)
         yield (f"{m}/32x32/ws/64kB/capacity-net", m, "capacity", hw,
                dict(concat="materialised", fuse_pool_add=True, inter_layer_residency=True))
-        yield f"{m}/32x32/ws/64kB/capacity-2B", m, "capacity", dict(hw, word_bytes=2), None
+        # 2-byte elements: a uniform precision of the workload (Hardware.word_bytes before it moved there)
+        yield f"{m}/32x32/ws/64kB/capacity-2B", m, "capacity", dict(hw, precision=2), None
 
 
 def _plain(v):
@@ -125,7 +126,12 @@ def dump(out: str, quick: bool, capacity: dict | None = None) -> int:
         if engine == "capacity" and (opt_kw is not None or capacity):
             from trafficsim.engines.capacity import CapacityOptions
             options = CapacityOptions(**{**(opt_kw or {}), **(capacity or {})})
-        result = simulate(topologies[model], Hardware(**hw_kw), engine=engine, options=options)
+        hw_kw = dict(hw_kw)
+        topology = topologies[model]
+        if "precision" in hw_kw:
+            from trafficsim.workload import with_workload
+            topology = with_workload(topology, precision=hw_kw.pop("precision"))
+        result = simulate(topology, Hardware(**hw_kw), engine=engine, options=options)
         points[label] = {"totals": {k: _plain(v) for k, v in result.totals().items()},
                          "layers": _compact(result.layers)}
         if (n + 1) % 25 == 0:

@@ -20,7 +20,7 @@ from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
 from trafficsim.results import TOTAL_KEYS
 from trafficsim.topology import Layer, Op, TensorInfo, Topology
-from trafficsim.workload import Precision
+from trafficsim.workload import Precision, with_workload
 
 
 def conv(name="c", c=4, h=8, w=8, k=4, r=3, s=1, p=None, groups=1, dilation=1, **kw) -> Layer:
@@ -257,9 +257,9 @@ def test_engine_records_totals_time_and_energy():
 def test_word_size_two_doubles_bytes_when_sram_doubles():
     topo = Topology("t", (conv(c=32, h=16, w=16, k=32),))
     one = simulate(topo, Hardware(ifmap_sram_kb=4, filter_sram_kb=4, ofmap_sram_kb=4))
-    two = simulate(topo, Hardware(ifmap_sram_kb=8, filter_sram_kb=8, ofmap_sram_kb=8),
-                   options=CapacityOptions(word_bytes=2))
-    assert two.hardware.word_bytes == 2
+    two = simulate(with_workload(topo, precision=2), Hardware(ifmap_sram_kb=8, filter_sram_kb=8, ofmap_sram_kb=8))
+    assert two.meta["precision"] == Precision.uniform(2).to_dict()
+    assert two.meta["options"]["energy"]["mac_pj"] == pytest.approx(1.5)  # a 2-byte MAC
     assert two.totals()["dram_bytes"] == 2 * one.totals()["dram_bytes"]
     assert two.totals()["dram_words"] == one.totals()["dram_words"]
     assert two.layers[0].extra["energy_mac_uj"] == pytest.approx(topo.macs * 1.5e-6)
@@ -335,10 +335,11 @@ def test_inter_layer_residency_skips_write_and_read_back():
     assert pw - rw == 256 + 128 + 256
     assert res.totals()["resident_saved_words"] == pw - rw
     # nothing fits in a 1 kB buffer pair? 128 words do; a 64-word half-buffer (8-byte words) does not
-    tiny = simulate(topo, hw.with_(ifmap_sram_kb=1, ofmap_sram_kb=1),
-                    options=CapacityOptions(word_bytes=8, fuse_pool_add=True, inter_layer_residency=True))
-    tiny_plain = simulate(topo, hw.with_(ifmap_sram_kb=1, ofmap_sram_kb=1),
-                          options=CapacityOptions(word_bytes=8, fuse_pool_add=True))
+    topo8 = with_workload(topo, precision=8)
+    tiny = simulate(topo8, hw.with_(ifmap_sram_kb=1, ofmap_sram_kb=1),
+                    options=CapacityOptions(fuse_pool_add=True, inter_layer_residency=True))
+    tiny_plain = simulate(topo8, hw.with_(ifmap_sram_kb=1, ofmap_sram_kb=1),
+                          options=CapacityOptions(fuse_pool_add=True))
     assert tiny.totals()["dram_words"] == tiny_plain.totals()["dram_words"]
 
 

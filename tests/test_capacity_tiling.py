@@ -316,3 +316,34 @@ def test_tiling_option_on_the_command_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and needle in err
         assert not bad.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the search's Python twin (small searches skip loading numba) is the kernel, integer for integer
+# ---------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer=layers(), ki=sram_kb, kf=sram_kb, ko=sram_kb, images=st.sampled_from([1, 2, 5]))
+def test_python_twin_of_the_tiling_search_equals_the_kernel(layer, ki, kf, ko, images):
+    from trafficsim.bounds import touched_1d
+    from trafficsim.engines.capacity import best_tiling, best_tiling_per_operand
+
+    args = (*gemm_dims(layer), bool(layer.transposed), ki * 1024, kf * 1024, ko * 1024, images)
+    for kernel in (best_tiling, best_tiling_per_operand):
+        assert kernel.py(*args).tolist() == kernel(*args).tolist()
+    g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
+    for tile in (1, max(1, p // 3), p):
+        assert tuple(touched_1d.py(p, tile, h, r, sh, ph, dh, False)) == tuple(touched_1d(p, tile, h, r, sh, ph, dh,
+                                                                                          False))
+
+
+def test_a_decode_step_runs_without_numba(tmp_path):
+    """Llama-3-8B's decode GEMMs (M = 1 token) are small searches: the whole run never imports numba (its import
+    and cache load cost more than the run; benchmarks/bench_llm.py measures it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from trafficsim.engines import simulate; from trafficsim.zoo.cache import model_topology; "
+            "r = simulate(model_topology('llama3_2_1b', phase='decode', context=512), '32x32', engine='capacity'); "
+            "print(r.totals()['dram_bytes'] > 0, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]

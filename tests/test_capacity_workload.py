@@ -2,6 +2,7 @@
 the KV cache per decode step, fused attention; DRAM bytes never below the compulsory bytes (hypothesis)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -31,14 +32,37 @@ TINY = {"decode": _tiny(phase="decode", context=7), "prefill": _tiny(seq_len=6)}
 HW = Hardware(array_rows=8, array_cols=8, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
 
 
-def test_uniform_precision_equals_word_bytes():
-    """The topology's precision and Hardware.word_bytes are one element size (resnet18 and a decoder)."""
-    for t in (model_topology("resnet18"), TINY["prefill"]):
-        a = simulate(with_workload(t, precision=2), HW, engine="capacity").totals()
-        b = simulate(t, HW.with_(word_bytes=2), engine="capacity").totals()
-        for key in ("dram_bytes", "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes", "compulsory_bytes",
-                    "total_cycles", "energy_uj"):
-            assert a[key] == pytest.approx(b[key], rel=1e-12), key
+def test_element_sizes_live_in_the_precision_only():
+    """No word size in Hardware or in the capacity options (issue 12: one word_bytes): a record that names one is
+    told where it went; old summaries and sweep caches that carry it still load."""
+    from trafficsim.errors import ConfigError
+    from trafficsim.hardware import hardware_changes
+
+    assert "word_bytes" not in Hardware().to_dict()
+    with pytest.raises(TypeError):
+        CapacityOptions(word_bytes=2)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="workload's precision"):
+        hardware_changes({"word_bytes": 2})
+    assert Hardware.from_dict({**Hardware().to_dict(), "word_bytes": 2, "run_name": "x"}) == Hardware()
+    # 1 byte everywhere (SCALE-Sim's word) unless the topology says otherwise
+    t = TINY["prefill"]
+    assert simulate(t, HW, engine="capacity").meta["precision"] == Precision().to_dict()
+
+
+def test_word_bytes_on_the_command_line_is_a_uniform_precision(tmp_path, cli):
+    """``--word-bytes 2`` and ``--precision 2`` are one run (same folder, same numbers); both given must agree."""
+    out = tmp_path / "r"
+    args = ["run", "resnet18", "--array", "8x8", "-e", "capacity", "--out", str(out), "-q"]
+    rc, a, err = cli([*args, "--word-bytes", "2"])
+    assert rc == 0, err
+    rc, b, err = cli([*args, "--precision", "fp16"])
+    assert rc == 0, err
+    assert a == b and "16bit" in a  # one run id: the same workload
+    summary = json.loads((Path(a.strip()) / "summary.json").read_text())
+    assert summary["workload"]["precision"] == Precision.uniform(2).to_dict()
+    assert "word_bytes" not in summary["hardware"]
+    rc, _, err = cli([*args, "--word-bytes", "2", "--precision", "int8"])
+    assert rc != 0 and "disagree" in err and len(err.strip().splitlines()) == 1
 
 
 def test_classes_use_their_own_bytes():

@@ -111,12 +111,12 @@ def test_parse_input_shape_rejects(bad):
 
 
 def test_apply_options():
-    hw = apply_options(array="16x8", dataflow="OS", sram="512,512,256", bandwidth="4,5,6", word_bytes=2,
-                       clock_mhz=None, ifmap_bank_num=2, filter_bank_num=5)
+    hw = apply_options(array="16x8", dataflow="OS", sram="512,512,256", bandwidth="4,5,6", clock_mhz=None,
+                       ifmap_bank_num=2, filter_bank_num=5)
     assert (hw.array_rows, hw.array_cols, hw.dataflow) == (16, 8, "os")
     assert (hw.ifmap_sram_kb, hw.filter_sram_kb, hw.ofmap_sram_kb) == (512, 512, 256)
     assert (hw.bandwidth_mode, hw.ifmap_dram_bw, hw.filter_dram_bw, hw.bandwidth) == ("USER", 4, 5, 6)
-    assert hw.word_bytes == 2 and hw.clock_mhz == Hardware().clock_mhz
+    assert hw.ifmap_bank_num == 2 and hw.clock_mhz == Hardware().clock_mhz
     assert apply_options(hw, bandwidth="calc").bandwidth_mode == "CALC"
     assert apply_options(array=(4, 4), sram=32, bandwidth=20).ifmap_dram_bw == 20
     base = Hardware(array_rows=3)
@@ -130,7 +130,8 @@ def test_apply_options():
     ({"bandwidth": "99999999999999999999"}, "int64"),
     ({"bandwidth": "0"}, "positive"),
     ({"dataflow": "xs"}, "dataflow"),
-    ({"word_bytes": 2**70}, "int64"),
+    ({"ifmap_bank_num": 2**70}, "int64"),
+    ({"word_bytes": 2}, "no longer a hardware field: element sizes are the workload's precision"),
     ({"dram_bandwidth_gbs": math.inf}, "DRAM bandwidth must be a positive"),
     ({"clock_mhz": math.inf}, "finite"),
     ({"clock_mhz": math.nan}, "finite"),

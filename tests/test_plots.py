@@ -517,3 +517,46 @@ def test_report_package_layers():
         mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not any(str(m).startswith("matplotlib") for m in mods), name
+
+
+# ---------------------------------------------------------------------------------------------
+# the LLM study's figures (figures_llm.py): decode runs at several contexts and batches
+# ---------------------------------------------------------------------------------------------
+def test_llm_figures_from_decode_runs(tmp_path):
+    from trafficsim.workload import with_workload
+    from trafficsim.zoo.cache import model_topology
+
+    hw = Hardware(ifmap_sram_kb=256, filter_sram_kb=256, ofmap_sram_kb=256)
+    expected = {}
+    for context, batch in ((128, 1), (512, 1), (128, 4)):
+        t = with_workload(model_topology("gpt2", phase="decode", context=context), batch=batch, precision="bf16")
+        r = simulate(t, hw, engine="capacity")
+        write_run(r, t, tmp_path)
+        expected[(context, batch)] = (metrics.traffic_split(r, t), r.totals()["macs"])
+    data = load(tmp_path)
+    # three networks (one per workload), each with its workload and traffic split in the runs table
+    assert len(data.networks) == 3 and all(n.startswith("gpt2 (decode @") for n in data.networks)
+    from trafficsim.report.figures_llm import decode_runs
+    d = decode_runs(data)
+    for _, row in d.iterrows():
+        split, macs = expected[(row["context"], row["batch"])]
+        assert row["weights_per_token"] * row["batch"] == split["weights"]
+        assert row["kv_cache_per_token"] * row["batch"] == split["kv_cache"]
+        assert row["per_token_bytes"] * row["batch"] == sum(split.values())
+        assert row["intensity"] == pytest.approx(macs / sum(split.values()))
+        assert row["balance"] == pytest.approx(32 * 32 / 12.8)  # 1024 MACs per cycle over 12.8 B per cycle
+    assert (d["options"] == "").all()  # the workload is not taken for an engine option
+    figs = plot(tmp_path)
+    assert {"llm_bytes_per_token", "llm_intensity"} <= set(figs)
+    bars = figs["llm_bytes_per_token"].axes
+    # context panel: two contexts at batch 1, three classes stacked; the tallest bar is the whole step's bytes
+    top = max(p.get_y() + p.get_height() for p in bars[0].patches)
+    assert top == pytest.approx(sum(expected[(512, 1)][0].values()) / 1e6)
+    # a report of CNN runs has neither
+    assert not {"llm_bytes_per_token", "llm_intensity"} & set(plot_cnn(tmp_path / "cnn"))
+
+
+def plot_cnn(folder):
+    topo = tiny_resnet()
+    write_run(simulate(topo, HW_SMALL, engine="capacity"), topo, folder)
+    return plot(folder)

@@ -176,9 +176,13 @@ def test_explicit_points_match_grid(tiny_csv: Path) -> None:
         assert row.total_cycles == want.total_cycles.item() and row.dram_words == want.dram_words.item()
     # base hardware fields apply to every point and appear as a column
     wide = sweep(models=[small_topology()], arrays=["8x8"], engine=ENGINE, executor="serial", cache_dir=None,
-                 progress=False, word_bytes=2)
-    assert wide["word_bytes"].tolist() == [2]
-    assert wide["dram_bytes"].item() == 2 * wide["dram_words"].item()
+                 progress=False, bandwidth=20)
+    assert wide["bandwidth"].tolist() == [20]
+    assert wide["dram_bytes"].item() == wide["dram_words"].item()  # SCALE-Sim's 1-byte words
+    # element sizes are the workload's precision, not hardware: one line says where word_bytes went
+    with pytest.raises(InputError, match="word_bytes.*precision"):
+        sweep(models=[small_topology()], arrays=["8x8"], engine=ENGINE, executor="serial", cache_dir=None,
+              progress=False, word_bytes=2)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -217,7 +221,7 @@ def test_cli_sweep_writes_the_same_table(tiny_csv: Path, tmp_path: Path, capsys)
         engine = "{ENGINE}"
         output = "{(tmp_path / 'out.csv').as_posix()}"
         [hardware]
-        word_bytes = 2
+        bandwidth = 20
         """))
     assert cli_main(["sweep", str(spec), "--executor", "serial", "--cache-dir", str(tmp_path / "c")]) == 0
     printed = capsys.readouterr().out
@@ -386,10 +390,10 @@ def test_spec_is_typed_frozen_and_validated(tiny_csv: Path) -> None:
     from trafficsim.sweeps import SweepSpec
 
     spec = SweepSpec(models=str(tiny_csv), arrays=["8x4", (2, 2)], dataflows="OS", sram_kb=[16, "1,2,3"],
-                     hardware={"word_bytes": 2, "array": "4x4"}, cache_dir=str(tiny_csv.parent))
+                     hardware={"bandwidth": 20, "array": "4x4"}, cache_dir=str(tiny_csv.parent))
     assert spec.models == (str(tiny_csv),)
     assert spec.arrays == ((8, 4), (2, 2)) and spec.dataflows == ("os",) and spec.sram_kb == ((16, 16, 16), (1, 2, 3))
-    assert spec.hardware == Hardware(word_bytes=2, array_rows=4, array_cols=4)
+    assert spec.hardware == Hardware(bandwidth=20, array_rows=4, array_cols=4)
     assert spec.executor == "process" and spec.cache_dir == tiny_csv.parent
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.engine = "capacity"  # type: ignore[misc]
@@ -541,7 +545,9 @@ def test_cache_entry_that_cannot_be_a_file_is_one_line(tiny_csv: Path, tmp_path:
                                        "positive integers in kB ([hardware] holds one value; a list of values to "
                                        "sweep is the top-level key sram_kb)"),
     ("[hardware]\narray = ['4x4', '8x8']\n", "spec.toml:3: [hardware] array: "),
-    ("[hardware]\nword_bytes = '2'\n", "spec.toml:3: [hardware] word_bytes must be an integer, got '2'"),
+    ("[hardware]\nbandwidth = '2'\n", "spec.toml:3: [hardware] bandwidth must be an integer, got '2'"),
+    ("[hardware]\nword_bytes = 2\n", "spec.toml:3: [hardware] unknown hardware field 'word_bytes' (the workload's "
+                                      "precision: use precision)"),
     ("[hardware]\nclock_mhz = inf\n", "spec.toml:3: [hardware] clock_mhz must be a finite number, got inf"),
     ("[hardware]\ncolour = 1\n", "spec.toml:3: [hardware] unknown hardware field 'colour'"),
     ("hardware = 3\n", "spec.toml:2: [hardware] must be a table"),
@@ -611,8 +617,9 @@ def test_spec_that_is_not_a_regular_file(tmp_path: Path, capsys) -> None:
     (dict(points=[5]), "points: point 0: must be a dict"),
     (dict(points=[{"model": 5}]), "points: point 0: model 5 must be a zoo name"),
     (dict(points=[{"array": "4x4"}, {"dataflow": "xs"}]), "points: point 1: dataflow: unknown dataflow 'xs'"),
-    (dict(word_bytes="2"), "word_bytes must be an integer, got '2'"),
-    (dict(word_bytes=2.0), "word_bytes must be an integer, got 2.0"),
+    (dict(bandwidth="2"), "bandwidth must be an integer, got '2'"),
+    (dict(bandwidth=2.0), "bandwidth must be an integer, got 2.0"),
+    (dict(word_bytes=2), "word_bytes' (the workload's precision: use precision)"),
     (dict(clock_mhz=float("inf")), "clock_mhz must be a finite number, got inf"),
     (dict(clock_mhz=True), "clock_mhz must be a finite number, got True"),
     (dict(dataflow=3), "dataflow: unknown dataflow 3"),
@@ -733,24 +740,24 @@ def test_a_new_axis_is_one_field(tiny_csv: Path) -> None:
 
     from trafficsim.sweeps import SweepSpec, axis, run_spec
 
-    def parse_word_bytes(v):
+    def parse_drain(v):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise InputError(f"word size {v!r} must be a positive integer")
+            raise InputError(f"drain bandwidth {v!r} must be a positive integer")
         return v
 
     @dataclass(frozen=True)
     class WideSpec(SweepSpec):
-        word_sizes: tuple[int, ...] | None = axis("word_size", parse_word_bytes, lambda v: {"word_bytes": v}, (int,))
+        drains: tuple[int, ...] | None = axis("drain", parse_drain, lambda v: {"bandwidth": v}, (int,))
 
-    spec = WideSpec(models=[str(tiny_csv)], arrays=["4x4", "8x8"], word_sizes=[1, 2], executor="serial",
+    spec = WideSpec(models=[str(tiny_csv)], arrays=["4x4", "8x8"], drains=[10, 20], executor="serial",
                     cache_dir=None, progress=False)
     df = run_spec(spec)
-    assert df["array"].tolist() == ["4x4", "4x4", "8x8", "8x8"] and df["word_bytes"].tolist() == [1, 2, 1, 2]
-    assert (df["dram_bytes"] == df["dram_words"] * df["word_bytes"]).all()
+    assert df["array"].tolist() == ["4x4", "4x4", "8x8", "8x8"] and df["bandwidth"].tolist() == [10, 20, 10, 20]
+    assert (df["dram_bytes"] == df["dram_words"]).all()
     assert run_spec(WideSpec(models=[str(tiny_csv)], executor="serial", cache_dir=None, progress=False,
-                             points=[{"array": "8x8", "word_size": 2}])).iloc[0].to_dict() == df.iloc[3].to_dict()
-    with pytest.raises(InputError, match="word_sizes: word size 0 must be a positive integer"):
-        WideSpec(models=[str(tiny_csv)], word_sizes=[0])
+                             points=[{"array": "8x8", "drain": 20}])).iloc[0].to_dict() == df.iloc[3].to_dict()
+    with pytest.raises(InputError, match="drains: drain bandwidth 0 must be a positive integer"):
+        WideSpec(models=[str(tiny_csv)], drains=[0])
 
 
 def _slow_job(marker: str, seconds: float) -> str:

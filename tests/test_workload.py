@@ -41,8 +41,8 @@ def test_labels_round_trip():
 
 def test_effective_precision_is_the_one_word_size():
     t = model_topology("resnet18")
-    assert effective_precision(t, Hardware(word_bytes=2)) == Precision.uniform(2)
-    assert effective_precision(with_workload(t, precision="w4a16"), Hardware(word_bytes=2)) == parse_precision("w4a16")
+    assert effective_precision(t) == Precision() == Precision.uniform(1)  # SCALE-Sim's 1-byte word
+    assert effective_precision(with_workload(t, precision="w4a16")) == parse_precision("w4a16")
 
 
 def test_with_workload_per_layer_override():

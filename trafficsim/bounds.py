@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from .lazyjit import lazy_njit
 from .topology import Layer
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def touched_1d(out_n: int, tile: int, in_n: int, kernel: int, stride: int, pad: int, dilation: int,
                transposed: bool) -> tuple[int, int]:
     """Input rows (or columns) read when ``out_n`` output rows are computed in tiles of ``tile``.
@@ -73,8 +73,10 @@ def gemm_dims(layer: Layer) -> tuple[int, int, int, int, int, int, int, int, int
 def touched_input_elems(layer: Layer) -> int:
     """Input elements the layer reads at least once (all of them unless the stride skips some)."""
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
-    rows, _ = touched_1d(p, p, h, r, sh, ph, dh, layer.transposed)
-    cols, _ = touched_1d(q, q, w, s, sw, pw, dw, layer.transposed)
+    # one tile: a pass over the output rows; the interpreter is as quick as a call into numba here
+    touched = touched_1d if touched_1d.is_compiled else touched_1d.py
+    rows, _ = touched(p, p, h, r, sh, ph, dh, layer.transposed)
+    cols, _ = touched(q, q, w, s, sw, pw, dw, layer.transposed)
     return g * cp * rows * cols
 
 

@@ -34,10 +34,10 @@ DEFAULT_RUN_NAME = "trafficsim"  # [general] run_name of the .cfg files we write
 class Hardware:
     """A systolic-array accelerator as SCALE-Sim describes it, plus the DRAM behind it and the clock.
 
-    Sizes are in kB of ``word_bytes``-byte words as in SCALE-Sim (1 kB = 1024 words; SCALE-Sim
-    hard-codes 1-byte words). In USER mode SCALE-Sim 3.0.0 reads IFMAP/FILTER from DRAM at
-    ``ifmap_dram_bw``/``filter_dram_bw`` words/cycle (its ``[layout] *SRAMBankBandwidth`` keys) and
-    drains OFMAP at ``bandwidth`` words/cycle (``[architecture_presets] Bandwidth``).
+    Sizes are in kB (SCALE-Sim's words are 1 byte). Element sizes are not hardware: they are the workload's
+    :class:`~trafficsim.workload.Precision` (``--precision``; ``--word-bytes N`` is its uniform shorthand).
+    In USER mode SCALE-Sim 3.0.0 reads IFMAP/FILTER from DRAM at ``ifmap_dram_bw``/``filter_dram_bw``
+    words/cycle (its ``[layout] *SRAMBankBandwidth`` keys) and drains OFMAP at ``bandwidth`` words/cycle (``[architecture_presets] Bandwidth``).
 
     ``dram`` is the memory system the capacity engine times its transfers against (default: the ideal
     12.8 GB/s pipe); ``clock_mhz`` the array clock that converts its time to seconds. In dictionaries
@@ -58,7 +58,6 @@ class Hardware:
     ifmap_offset: int = 0
     filter_offset: int = 10_000_000
     ofmap_offset: int = 20_000_000
-    word_bytes: int = 1
     # SCALE-Sim keys kept for faithful .cfg round trips (no effect on counts without Ramulator/layouts)
     ifmap_bank_num: int = 10
     ifmap_bank_port: int = 2
@@ -72,7 +71,7 @@ class Hardware:
 
     def __post_init__(self) -> None:
         for f in ("array_rows", "array_cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
-                  "bandwidth", "ifmap_dram_bw", "filter_dram_bw", "word_bytes", "ifmap_bank_num",
+                  "bandwidth", "ifmap_dram_bw", "filter_dram_bw", "ifmap_bank_num",
                   "filter_bank_num", "ifmap_bank_port", "filter_bank_port"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -125,8 +124,9 @@ class Hardware:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Hardware":
         """The inverse of :meth:`to_dict` (``dram_<field>`` keys, or ``dram`` as a DramConfig or dict)."""
-        # run_name was a Hardware field before it moved to ScaleSimConfig: old summaries carry it
-        return cls(**hardware_changes({k: v for k, v in d.items() if k != "run_name"}))
+        # run_name (now ScaleSimConfig's) and word_bytes (now the workload's precision) were Hardware fields:
+        # old summaries and sweep caches carry them
+        return cls(**hardware_changes({k: v for k, v in d.items() if k not in _FORMER_FIELDS}))
 
     def label(self) -> str:
         """A short readable label, e.g. ``32x32-ws-64.64.64kB``."""
@@ -166,6 +166,12 @@ def _check_run_name(run_name: str) -> str:
     return run_name.strip()
 
 
+# former Hardware fields that records written by older versions still carry (Hardware.from_dict drops them)
+_FORMER_FIELDS = ("run_name", "word_bytes")
+WORD_BYTES_MOVED = ("word_bytes is no longer a hardware field: element sizes are the workload's precision "
+                    "(precision=N or 'w8a16'; on the command line --precision, or --word-bytes N)")
+
+
 def hardware_changes(d: dict[str, Any], base_dram: DramConfig | None = None) -> dict[str, Any]:
     """Hardware field changes from a flat mapping: ``dram_<field>`` keys (as :meth:`Hardware.to_dict` writes
     them) and ``dram`` (a DramConfig or a dict) become one ``dram`` value, starting from ``base_dram``; any
@@ -183,6 +189,8 @@ def hardware_changes(d: dict[str, Any], base_dram: DramConfig | None = None) -> 
             changes[k] = v
         else:
             unknown.append(k)
+    if unknown == ["word_bytes"]:
+        raise ConfigError(WORD_BYTES_MOVED)
     if unknown:
         raise ConfigError(f"unknown hardware field(s): {', '.join(sorted(unknown))}")
     if dram_keys:

@@ -251,7 +251,7 @@ def apply_options(base: Hardware | None = None, *, array: Any = None, dataflow: 
 
     ``array`` is ``"RxC"`` or (rows, cols); ``dataflow`` os/ws/is; ``sram`` kB as ``"I"``, ``"I,F,O"``, an
     int or 3 ints; ``bandwidth`` as :func:`parse_bandwidth`; ``fields`` are further Hardware fields
-    (``word_bytes``, ``clock_mhz``...). The result is validated; every problem is a one-line
+    (``clock_mhz``, ``dram_<field>``...). The result is validated; every problem is a one-line
     :class:`InputError`. The one way options become hardware (CLI, sweeps, Python API).
     """
     hw = Hardware() if base is None else base

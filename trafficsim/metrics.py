@@ -128,10 +128,9 @@ def traffic_split(result: Any, topology: Topology) -> dict[str, float]:
     An engine that reports the split itself (``dram_<class>_bytes`` in a layer's ``extra``, as the capacity
     engine does) is summed as reported. Otherwise (the SCALE-Sim engines) each SCALE-Sim row's FILTER reads
     belong to its layer's operand B (weights, an activation, or the KV cache) and its IFMAP reads and OFMAP
-    writes to the activations (SCALE-Sim's WS/IS partial-sum writes included, as it reports them), in words
-    of ``Hardware.word_bytes``."""
+    writes to the activations (SCALE-Sim's WS/IS partial-sum writes included, as it reports them), in
+    SCALE-Sim's 1-byte words."""
     out = {c: 0.0 for c in TRAFFIC_CLASSES}
-    word_bytes = result.hardware.word_bytes
     b_class = {"weight": "weights", "activation": "activations", "kv_cache": "kv_cache"}
     for r in result.layers:
         if "dram_weights_bytes" in r.extra:
@@ -140,6 +139,6 @@ def traffic_split(result: Any, topology: Topology) -> dict[str, float]:
             continue
         layer = topology.layers[r.source_layer] if 0 <= r.source_layer < len(topology.layers) else None
         cls = b_class[layer.operand_b] if layer is not None else "weights"
-        out[cls] += r.dram_filter_reads * word_bytes
-        out["activations"] += (r.dram_ifmap_reads + r.dram_ofmap_writes) * word_bytes
+        out[cls] += r.dram_filter_reads
+        out["activations"] += r.dram_ifmap_reads + r.dram_ofmap_writes
     return {c: (int(v) if float(v).is_integer() else v) for c, v in out.items()}

@@ -2,7 +2,8 @@
 :class:`RunResult` per run. Engines return these; writing and reading run folders lives in
 :mod:`trafficsim.runs` and SCALE-Sim report files in :mod:`trafficsim.reports`.
 
-All counts are in words (SCALE-Sim's unit); bytes are words x ``Hardware.word_bytes``.
+All counts are in words (SCALE-Sim's unit, 1 byte); an engine that knows the workload's element sizes (the
+capacity engine) reports bytes in ``extra`` (``dram_bytes``...), which override words x 1 byte.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ class RunResult:
         columns = zip(*map(_total_values, self.layers)) if self.layers else [()] * len(TOTAL_KEYS)
         t: dict[str, Any] = {k: int(sum(col)) for k, col in zip(TOTAL_KEYS, columns)}
         t["dram_words"] = t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]
-        t["dram_bytes"] = t["dram_words"] * self.hardware.word_bytes
+        t["dram_bytes"] = t["dram_words"]  # SCALE-Sim's 1-byte words; the capacity engine's extra overrides
         for key in sorted({k for r in self.layers for k in r.extra}):
             vals = [r.extra.get(key) for r in self.layers]
             if all(isinstance(v, (int, float)) for v in vals) and _summable(key):

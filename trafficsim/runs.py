@@ -49,8 +49,6 @@ def run_id(result: RunResult, input_shape: tuple[int, int, int] | None = None,
     if hw.bandwidth_mode == "USER":
         parts.append(f"user{hw.ifmap_dram_bw}.{hw.filter_dram_bw}.{hw.bandwidth}")
     parts += engine_run_id_tags(result)   # the engine's options that change the numbers
-    if hw.word_bytes != 1:
-        parts.append(f"{hw.word_bytes}B")
     if input_shape is not None and tuple(input_shape) != (3, 224, 224):
         parts.append("x".join(str(d) for d in input_shape))
     parts += workload_tags  # Topology.workload_tags(): sequence/phase/context, batch, precision
@@ -118,7 +116,6 @@ def layer_rows(result: RunResult, topology: Topology) -> list[dict[str, Any]]:
         by_layer.setdefault(r.source_layer, []).append(r)
     from .metrics import cio_layers
 
-    word_bytes = result.hardware.word_bytes
     rows = []
     for i, (layer, counted) in enumerate(zip(topology.layers, cio_layers(topology, paper=True))):
         recs = by_layer.get(i, [])
@@ -134,7 +131,7 @@ def layer_rows(result: RunResult, topology: Topology) -> list[dict[str, Any]]:
         for col in LAYER_COUNT_COLUMNS:
             row[col] = int(sum(getattr(r, col) for r in recs))
         row["dram_words"] = row["dram_ifmap_reads"] + row["dram_filter_reads"] + row["dram_ofmap_writes"]
-        row["dram_bytes"] = row["dram_words"] * word_bytes
+        row["dram_bytes"] = row["dram_words"]  # 1-byte words; an engine's dram_bytes extra (below) overrides
         extra_keys = sorted({k for r in recs for k in r.extra})
         for k in extra_keys:
             vals = [r.extra.get(k) for r in recs]
@@ -251,7 +248,7 @@ def write_run(result: RunResult, topology: Topology, out_dir: str | os.PathLike 
             "trafficsim_version": package_versions.get("trafficsim", ""),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "input_shape": list(topology.input_shape) if topology.input_shape else None,
-            # token models and the workload (batch, bytes per tensor class; None: Hardware.word_bytes)
+            # token models and the workload (batch, bytes per tensor class; None: 1 byte, SCALE-Sim's word)
             "workload": {"seq_len": topology.seq_len, "phase": topology.phase, "context": topology.context,
                          "batch": topology.batch,
                          "precision": topology.precision.to_dict() if topology.precision else None},

@@ -290,7 +290,7 @@ class Topology:
     seq_len: int | None = None
     phase: str | None = None
     context: int | None = None
-    # the workload: images or sequences per step, and bytes per tensor class (None: Hardware.word_bytes)
+    # the workload: images or sequences per step, and bytes per tensor class (None: 1 byte, SCALE-Sim's word)
     batch: int = 1
     precision: Precision | None = None
 

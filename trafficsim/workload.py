@@ -8,9 +8,9 @@ hardware). No torch.
 * A :class:`~trafficsim.topology.Topology` carries ``batch`` and ``precision`` (and layers a per-layer
   ``precision`` override): :func:`with_workload` returns a copy with them set.
 
-This record is the one place element sizes live: ``Hardware.word_bytes`` (``--word-bytes``) is kept as the
-shorthand for a uniform precision when the topology names none (:func:`effective_precision`). The compat and
-scalesim engines keep SCALE-Sim's 1-byte words whatever the precision (and say so in their results).
+This record is the one place element sizes live (:func:`effective_precision`: 1 byte everywhere, SCALE-Sim's
+word, when the topology names none); the command line's ``--word-bytes N`` is a uniform precision of N bytes.
+The compat and scalesim engines keep SCALE-Sim's 1-byte words whatever the precision (and warn).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Mapping
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .hardware import Hardware
     from .topology import Topology
 
 __all__ = ["Precision", "parse_precision", "effective_precision", "with_workload", "MAX_BATCH", "TENSOR_CLASSES"]
@@ -129,12 +128,12 @@ def parse_precision(text: "str | float | Precision") -> Precision:
                      "w4a16kv8 or w8a8p32, or bytes per element")
 
 
-def effective_precision(topology: "Topology", hardware: "Hardware") -> Precision:
-    """The topology's precision, or a uniform ``Hardware.word_bytes`` when it names none (the one place
-    element sizes are decided)."""
+def effective_precision(topology: "Topology") -> Precision:
+    """The topology's precision, or SCALE-Sim's 1 byte for every tensor class when it names none (the one
+    place element sizes are decided; ``--word-bytes N`` is a uniform precision of N bytes)."""
     if topology.precision is not None:
         return topology.precision
-    return Precision.uniform(float(hardware.word_bytes))
+    return Precision()
 
 
 def with_workload(topology: "Topology", *, batch: int | None = None,

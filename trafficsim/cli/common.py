@@ -41,8 +41,8 @@ InputOpt = Annotated[Optional[str], typer.Option(
     "--input", "-i", help="Input shape CxHxW for zoo/user models (default: the model's own, "
                         f"{'x'.join(map(str, DEFAULT_INPUT_SHAPE))} for ImageNet and user models).", metavar="CxHxW")]
 StrictOpt = Annotated[bool, typer.Option(
-    "--strict", help="Fail if the model calls an op the converter cannot model (matmul between activations, "
-                     "attention, conv1d, embeddings...) instead of warning and leaving its work out.")]
+    "--strict", help="Fail if the model calls an op the converter cannot model (conv1d, conv3d, a "
+                     "three-operand einsum...) instead of warning and leaving its work out.")]
 SeqOpt = Annotated[Optional[int], typer.Option(
     "--seq", help="Token models: tokens per sequence (encoders; the prefill phase of decoders). Default: the "
                   "model's (bert_base 128, gpt2 1024, llama3* 2048).", rich_help_panel="Workload", min=None)]

@@ -74,7 +74,7 @@ def list_cmd(
     columns = [Column("model", "left"), Column("input", "left", drop=2), Column("layers", drop=3),
                Column("params"), Column("MACs"), Column("CIO"), Column("MACs/CIO", drop=1)]
     cells = [[r["model"], r["input"], str(r["layers"]), f"{r['params']:,}", _giga(r["macs"]),
-              _millions(r["cio"]), f"{r['moc']:.0f}" if r["moc"] else "-"] for r in rows]
+              _millions(r["cio"]) if r["cio"] else "-", f"{r['moc']:.0f}" if r["moc"] else "-"] for r in rows]
     out = console()
     table, dropped = fitted_table(columns, cells, out.width, title="trafficsim model zoo")
     out.print(table)

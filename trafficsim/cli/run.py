@@ -39,8 +39,10 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the run folder.")] = Path("reports"),
     input_shape: InputOpt = None,
     fmt: FormatOpt = None,
-    word_bytes: Annotated[Optional[int], typer.Option("--word-bytes", help=f"Bytes per word (SCALE-Sim: 1). [default: {Hardware().word_bytes}]",
-                                                      rich_help_panel="Hardware")] = None,
+    word_bytes: Annotated[Optional[int], typer.Option(
+        "--word-bytes", help="Bytes per element of every tensor: the same as --precision N (a uniform precision; "
+                             "SCALE-Sim: 1). The compat engine keeps SCALE-Sim's 1-byte words.",
+        rich_help_panel="Workload")] = None,
     bandwidth_gbs: Annotated[Optional[float], typer.Option(
         "--bandwidth-gbs", help=f"DRAM bandwidth in GB/s (capacity engine). [default: {Hardware().dram.bandwidth_gbs:g}]", rich_help_panel="Hardware")] = None,
     clock_mhz: Annotated[Optional[float], typer.Option(
@@ -117,7 +119,8 @@ def run(
     for name, v in (("--word-bytes", word_bytes), ("--bandwidth-gbs", bandwidth_gbs), ("--clock-mhz", clock_mhz)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive finite number, got {v}")
-    hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth, word_bytes=word_bytes,
+    precision = precision_option(precision, word_bytes)
+    hardware = resolve_hardware(preset, config, array, dataflow, sram, bandwidth,
                                 clock_mhz=clock_mhz, **dram_changes(dram, dram_channels, dram_mapping, page_policy,
                                                                     bandwidth_gbs))
     check_dram(hardware, dram_channels, dram_mapping, page_policy, bandwidth_gbs)
@@ -246,6 +249,20 @@ def engine_options(engine: str, concat: str | None, fuse_pool_add: bool, residen
     return options_type(engine)(**fields)
 
 
+def precision_option(precision: str | None, word_bytes: int | None) -> str | None:
+    """``--precision``, or ``--word-bytes N`` as its uniform shorthand (both given: they must agree)."""
+    if word_bytes is None:
+        return precision
+    if precision is not None:
+        from ..workload import parse_precision
+
+        if parse_precision(precision) != parse_precision(word_bytes):
+            raise InputError(f"--word-bytes {word_bytes} and --precision {precision} disagree: give one "
+                             "(--word-bytes N is --precision N)")
+        return precision
+    return str(word_bytes)
+
+
 def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) -> None:
     """A rich table of the run's totals."""
     from rich.console import Console
@@ -253,7 +270,7 @@ def print_summary(result, elapsed_s: float, folder: Path | None, topology=None) 
 
     hw = result.hardware
     t = result.totals()
-    wb = hw.word_bytes
+    wb = 1  # SCALE-Sim's words; engines that know the workload's element sizes report bytes themselves
     console = Console()
     title = (f"{result.model} on {hw.array} {hw.dataflow.upper()}, SRAM {hw.ifmap_sram_kb}/{hw.filter_sram_kb}/"
              f"{hw.ofmap_sram_kb} kB, {hw.bandwidth_mode}, engine {result.engine}"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from numba import njit
 
 from ..errors import InputError
+from ..lazyjit import lazy_njit  # compiled on first use: a capacity run off the DRAM model never imports numba
 
 # activation layout codes for the compiled generator
 NCHW, NHWC, BLOCKED, FLAT = 0, 1, 2, 3
@@ -129,7 +129,7 @@ class Allocator:
 # ---------------------------------------------------------------------------------------------
 # requests
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _grow(buf: np.ndarray, need: int) -> np.ndarray:
     if need <= buf.size:
         return buf
@@ -141,7 +141,7 @@ def _grow(buf: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _emit(buf: np.ndarray, n: int, last: int, start: int, length: int, burst: int) -> tuple[np.ndarray, int, int]:
     """Append the bursts of the byte run [start, start + length) to ``buf[:n]``, skipping a first burst
     equal to ``last`` (the run before it in the same transfer ended in it)."""
@@ -158,7 +158,7 @@ def _emit(buf: np.ndarray, n: int, last: int, start: int, length: int, burst: in
     return buf, n, end
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _touched(mark: np.ndarray, stamp: int, o0: int, o1: int, in_n: int, kernel: int, stride: int, pad: int,
              dilation: int, transposed: bool) -> None:
     """Mark (with ``stamp``) the input rows that output rows [o0, o1) read (padding is never read)."""
@@ -175,7 +175,7 @@ def _touched(mark: np.ndarray, stamp: int, o0: int, o1: int, in_n: int, kernel: 
                 mark[i] = stamp
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _runs(mask: np.ndarray, n: int, start: np.ndarray, length: np.ndarray) -> int:
     """Runs of True in ``mask[:n]`` into ``start``/``length``; returns how many."""
     m = 0
@@ -194,7 +194,7 @@ def _runs(mask: np.ndarray, n: int, start: np.ndarray, length: np.ndarray) -> in
     return m
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _fmap_box(buf, n, last, base, stored_c, hh, ww, layout, block, wb, burst, ch_lo, ch_hi, n_ch,
               row_start, row_len, n_row_runs, col_start, col_len, n_col_runs):
     """Bursts of the channel ranges ``[ch_lo[i], ch_hi[i])`` (ascending, disjoint) x the row runs x the column
@@ -232,7 +232,7 @@ def _fmap_box(buf, n, last, base, stored_c, hh, ww, layout, block, wb, burst, ch
     return buf, n, last
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _group_ranges(g0: int, g1: int, per_group: int, a: int, b: int, lo: np.ndarray, hi: np.ndarray) -> int:
     """Channel ranges [gi*per_group + a, gi*per_group + b) for groups g0..g1-1, contiguous ones merged."""
     m = 0
@@ -247,7 +247,7 @@ def _group_ranges(g0: int, g1: int, per_group: int, a: int, b: int, lo: np.ndarr
     return m
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _transfer_requests(kind, g0, g1, k0, k1, c0, c1, oh0, oh1, ow0, ow1,
                        piece_start, piece_base, piece_c, piece_h, piece_w, piece_layout, piece_block,
                        out_base, out_c, out_layout, out_block,

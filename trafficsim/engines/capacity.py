@@ -14,12 +14,13 @@ Exactly what is assumed is written down in ``docs/capacity.md``.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from numba import njit
 
 from .. import dataflow as dataflows
 from ..bounds import capacity_bound_words, gemm_dims, layer_macs, touched_1d
@@ -28,6 +29,7 @@ from ..dram.transfers import MemorySystem, Transfers, transfer_cost
 from ..energy import EnergyTable, mac_energy_uj, sram_energy_uj
 from ..errors import InputError
 from ..hardware import Hardware
+from ..lazyjit import lazy_njit
 from ..results import LayerResult, RunResult
 from ..topology import POINTWISE_OP_KINDS, Layer, Topology
 from ..workload import Precision
@@ -48,9 +50,6 @@ LOOP_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [
 class CapacityOptions:
     """Options of the capacity model.
 
-    * ``word_bytes``: bytes per element; ``None`` uses ``Hardware.word_bytes`` (1 by default, as
-      SCALE-Sim; 2 for fp16/int16). SRAM sizes are real kilobytes, so 2-byte words halve the
-      number of words on chip.
     * ``tiling``: ``"per-operand"`` (each operand keeps its own tile: resident in its whole buffer when it is
       loaded once, double-buffered halves otherwise, at the coarsest level of the loop nest that fits) or
       ``"uniform"`` (one tile shape for all three operands, every buffer halved: the model before
@@ -78,12 +77,10 @@ class CapacityOptions:
       ``meta["network_ops"]["activations_fused"]``) or ``"unfused"`` (each is a kernel of its own: it reads and
       writes its tensor).
 
-    Element sizes come from the topology's workload (:func:`trafficsim.workload.effective_precision`:
-    its precision, else ``Hardware.word_bytes``); ``word_bytes`` here, when given, is a uniform precision
-    that overrides both (kept for existing callers).
+    Element sizes are the topology's workload (:func:`trafficsim.workload.effective_precision`: its precision,
+    else 1 byte): SRAM sizes are real kilobytes, so 2-byte elements halve the elements on chip.
     """
 
-    word_bytes: int | None = None
     tiling: TilingMode = "per-operand"
     concat: ConcatMode = "zero-copy"
     fuse_pool_add: bool = False
@@ -103,8 +100,6 @@ class CapacityOptions:
             raise InputError(f"attention must be 'unfused' or 'fused', got {self.attention!r}")
         if self.activations not in ACTIVATION_MODES:
             raise InputError(f"activations must be 'fused' or 'unfused', got {self.activations!r}")
-        if self.word_bytes is not None and (not isinstance(self.word_bytes, int) or self.word_bytes <= 0):
-            raise InputError(f"word_bytes must be a positive integer, got {self.word_bytes!r}")
         if isinstance(self.layout, str):
             object.__setattr__(self, "layout", LayoutSpec.parse(self.layout))
         if not isinstance(self.layout, LayoutSpec):
@@ -116,7 +111,7 @@ class CapacityOptions:
 # ---------------------------------------------------------------------------------------------
 # Per-layer tiling search
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _tile_candidates(extent: int) -> np.ndarray:
     """Distinct tile sizes ceil(extent/n) for n = 1, 2, 3, 4, 6, 8, 12, 16, ... and 1, ascending."""
     out = np.empty(64, dtype=np.int64)
@@ -142,7 +137,7 @@ def _tile_candidates(extent: int) -> np.ndarray:
     return res
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _row_tiles(p: int, h: int, r: int, sh: int, ph: int, dh: int, transposed: bool,
                images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The output-row tiles of a batch of ``images`` (rows folded over the batch: image b's row o is b*P + o).
@@ -180,7 +175,7 @@ def _row_tiles(p: int, h: int, r: int, sh: int, ph: int, dh: int, transposed: bo
     return rows, per, tiles, r_sum, r_max
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: int, w_words: int,
                   i_words: int, o_words: int) -> tuple[int, int, int, int]:
     """(weight reads, input reads, output writes incl. spills, partial-sum reads) of one loop order,
@@ -208,7 +203,7 @@ def _loop_traffic(pos_k: int, pos_c: int, pos_s: int, n_k: int, n_c: int, n_s: i
     return w_words * w_mult, i_words * i_mult, o_writes, psum_reads
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                 sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
                 icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
@@ -288,7 +283,7 @@ def best_tiling(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int
     return best
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
     """True when irrelevant loop x (above the storage level, > 1 trip) sits outside a relevant loop a or b
     that is also above the level with > 1 trip: the operand's tile is evicted and fetched again per x."""
@@ -297,7 +292,7 @@ def _refetch(above_x, n_x, pos_x, above_a, n_a, pos_a, above_b, n_b, pos_b):
     return (above_a and n_a > 1 and pos_a > pos_x) or (above_b and n_b > 1 and pos_b > pos_x)
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def best_tiling_per_operand(g: int, kp: int, cp: int, p: int, q: int, h: int, w: int, r: int, s: int,
                             sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, transposed: bool,
                             icap: int, wcap: int, ocap: int, images: int = 1) -> np.ndarray:
@@ -515,6 +510,34 @@ class LayerTraffic:
         return self.input_reads + self.weight_reads + self.output_writes + self.psum_reads
 
 
+# Small searches run in the interpreter while numba is not loaded: importing numba and loading a cached kernel
+# costs ~0.9 CPU-s, a Llama-3-8B decode step's whole search (ten distinct GEMM shapes, M = 1 token) ~5 ms in
+# Python. A search qualifies by its (groups, input channels, rows, columns) tile combinations; measured 0.3-140
+# us a combination (pruning varies), so the interpreter also stops after PY_SEARCH_BUDGET_S CPU-s in a process
+# and the kernel takes over: never more than that lost against loading numba first. Both give the same integers.
+PY_SEARCH_COMBINATIONS = 400
+PY_SEARCH_BUDGET_S = 0.3
+_py_search_spent_s = 0.0
+
+
+@functools.lru_cache(maxsize=16384)
+def _search(per_operand: bool, args: tuple) -> tuple[int, ...]:
+    """:func:`best_tiling_per_operand` or :func:`best_tiling` of ``args``, memoised (a transformer repeats a few
+    layer shapes; a sweep repeats whole networks), in Python when small and numba is not loaded (see above)."""
+    global _py_search_spent_s
+    kernel = best_tiling_per_operand if per_operand else best_tiling
+    if not kernel.is_compiled and _py_search_spent_s < PY_SEARCH_BUDGET_S:
+        g, cp, p, q, images = args[0], args[2], args[3], args[4], args[19]
+        tiles = _tile_candidates.py
+        combos = tiles(g).size * tiles(cp).size * (tiles(p).size + tiles(images).size - 1) * tiles(q).size
+        if combos <= PY_SEARCH_COMBINATIONS:
+            t0 = time.process_time()
+            best = kernel.py(*args)
+            _py_search_spent_s += time.process_time() - t0
+            return tuple(int(x) for x in best)
+    return tuple(int(x) for x in kernel(*args))
+
+
 def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
                   tiling: TilingMode = "uniform", images: int = 1) -> LayerTraffic:
     """Least-traffic tiling of one layer with (ifmap, filter, ofmap) SRAMs of the given words.
@@ -526,14 +549,12 @@ def layer_traffic(layer: Layer, capacities_words: tuple[int, int, int],
     g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw = gemm_dims(layer)
     if tiling == "uniform":
         icap, wcap, ocap = (c // 2 for c in capacities_words)
-        best = best_tiling(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed, icap, wcap, ocap,
-                           images)
         what = "half-buffers"
     else:
         icap, wcap, ocap = capacities_words
-        best = best_tiling_per_operand(g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, layer.transposed,
-                                       icap, wcap, ocap, images)
         what = "buffers"
+    best = _search(tiling != "uniform", (g, kp, cp, p, q, h, w, r, s, sh, sw, ph, pw, dh, dw, bool(layer.transposed),
+                                         icap, wcap, ocap, images))
     if best[0] < 0:
         raise InputError(f"layer {layer.name!r}: SRAM too small for even a 1x1 output tile of its "
                          f"{r}x{s} filter (ifmap/filter/ofmap {what} {icap}/{wcap}/{ocap} words)")
@@ -1001,12 +1022,7 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
     from ..workload import effective_precision
 
     options = options or CapacityOptions()
-    if options.word_bytes is not None:
-        base_prec = Precision.uniform(float(options.word_bytes))
-        if options.word_bytes != hardware.word_bytes:
-            hardware = hardware.with_(word_bytes=options.word_bytes)
-    else:
-        base_prec = effective_precision(topology, hardware)
+    base_prec = effective_precision(topology)
     check_hardware(hardware, "capacity")
     batch = topology.batch
     n = len(topology.layers)
@@ -1169,16 +1185,16 @@ def simulate(topology: Topology, hardware: Hardware, progress=None,
             avg_ofmap_dram_bw=ofmap_writes / total if total else 0.0,
             extra=extra,
         ))
-    word_bytes = hardware.word_bytes
     caps = _capacities(hardware, base_prec.activations, base_prec.weights, base_prec.psums)
-    meta = {"options": {"word_bytes": word_bytes, "tiling": options.tiling, "concat": options.concat,
+    mac_word_bytes = max(1, int(math.ceil(max(base_prec.activations, base_prec.weights))))
+    meta = {"options": {"tiling": options.tiling, "concat": options.concat,
                         "layout": options.layout.label(), "dram_passes": options.dram_passes,
                         "fuse_pool_add": options.fuse_pool_add,
                         "inter_layer_residency": options.inter_layer_residency, "attention": options.attention,
                         "activations": options.activations,
                         "energy": {"dram_pj_per_byte": options.energy.dram_pj_per_byte,
                                    "sram_pj_per_byte": options.energy.sram_pj_per_byte,
-                                   "mac_pj": options.energy.mac_energy_pj(word_bytes)}},
+                                   "mac_pj": options.energy.mac_energy_pj(mac_word_bytes)}},
             "precision": base_prec.to_dict(), "batch": batch,
             "sram_words": {"ifmap": caps[0], "filter": caps[1], "ofmap": caps[2]},
             "network_ops": stats,
@@ -1205,7 +1221,14 @@ def layer_streams(topology: Topology, hardware: Hardware, options: CapacityOptio
         raise InputError("the ideal pipe has no request stream: name a DRAM standard (e.g. ddr4-3200)")
     if topology.batch != 1:
         raise InputError(f"batch {topology.batch} is not modelled on a DRAM standard yet (batch 1 is)")
-    word_bytes = options.word_bytes or hardware.word_bytes
+    from ..workload import effective_precision
+
+    prec = effective_precision(topology)  # one whole number of bytes for every tensor, as simulate's DRAM path
+    sizes = {prec.weights, prec.activations, prec.psums, prec.kv_cache}
+    if len(sizes) != 1 or not float(prec.weights).is_integer() or any(layer.precision for layer in topology.layers):
+        raise InputError(f"a DRAM standard needs one whole number of bytes per element for every tensor (got "
+                         f"{prec.label}): mixed or sub-byte precision is not modelled on it yet")
+    word_bytes = int(prec.weights)
     memory = MemorySystem(hardware.dram, hardware.clock_mhz, options.energy.dram_pj_per_byte)
     layers = [_as_scalesim_layer(layer) for layer in topology.layers]
     caps = _capacities(hardware, word_bytes, word_bytes, word_bytes)

@@ -69,8 +69,7 @@ class LayerStream:
         return int(self.result[ks.Q_STALL])
 
 
-def _check_word_bytes(hw: Hardware, burst_bytes: int) -> int:
-    wb = hw.word_bytes
+def _check_word_bytes(wb: float, burst_bytes: int) -> int:
     if not (isinstance(wb, int) or float(wb).is_integer()) or int(wb) < 1 or int(wb) & (int(wb) - 1) \
             or int(wb) > burst_bytes:
         raise InputError(f"the compat engine on a DRAM standard needs a power-of-two word size of at most one "
@@ -78,10 +77,12 @@ def _check_word_bytes(hw: Hardware, burst_bytes: int) -> int:
     return int(wb)
 
 
-def layer_stream(row: ScaleSimRow, hw: Hardware, burst_bytes: int, *, words: bool = False) -> LayerStream:
+def layer_stream(row: ScaleSimRow, hw: Hardware, burst_bytes: int, *, words: bool = False,
+                 word_bytes: int = 1) -> LayerStream:
     """SCALE-Sim's DRAM requests of one layer in CALC mode, as bursts of ``burst_bytes`` (a power of two).
 
-    Word ``a`` (SCALE-Sim's address, offsets included) is byte ``a x word_bytes``; the words of a
+    Word ``a`` (SCALE-Sim's address, offsets included) is byte ``a x word_bytes`` (1: SCALE-Sim's words, what
+    the compat engine uses; element sizes are the workload's precision, which SCALE-Sim ignores); the words of a
     prefetch block are requested in address order at the block's pace (``bw`` words per cycle), a
     burst at the cycle of its first word; a drain's words in line order, one line per cycle, a burst
     at the cycle of its first word in the drain. ``words=True`` also keeps every word (tests)."""
@@ -91,7 +92,7 @@ def layer_stream(row: ScaleSimRow, hw: Hardware, burst_bytes: int, *, words: boo
         raise InputError("the compat engine on a DRAM standard times SCALE-Sim's CALC-mode DRAM requests; USER "
                          "mode's fixed bandwidth is what the DRAM replaces: use --bandwidth calc "
                          "(bandwidth_mode CALC) or drop --dram")
-    wb = _check_word_bytes(hw, burst_bytes)
+    wb = _check_word_bytes(word_bytes, burst_bytes)
     shift = int(burst_bytes).bit_length() - 1
     if 1 << shift != burst_bytes:
         raise ValueError(f"burst_bytes must be a power of two, got {burst_bytes}")

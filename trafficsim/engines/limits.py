@@ -104,8 +104,8 @@ def check_at_most(what: str, name: str, value: int, limit: int, why: str) -> Non
 #: per-field limits on Hardware: far beyond any real accelerator, and low enough that every count
 #: an engine derives from them (trigger thresholds, ring sizes, words per fetch) fits in int64
 HARDWARE_LIMITS = {"array_rows": 1 << 31, "array_cols": 1 << 31, "ifmap_sram_kb": 1 << 40, "filter_sram_kb": 1 << 40,
-                   "ofmap_sram_kb": 1 << 40, "bandwidth": 1 << 31, "ifmap_dram_bw": 1 << 31, "filter_dram_bw": 1 << 31,
-                   "word_bytes": 1 << 20}
+                   "ofmap_sram_kb": 1 << 40, "bandwidth": 1 << 31, "ifmap_dram_bw": 1 << 31, "filter_dram_bw": 1 << 31}
+# (element sizes are the workload's precision: at most 16 bytes, checked by trafficsim.workload.Precision)
 
 
 def check_hardware(hw, engine: str) -> None:

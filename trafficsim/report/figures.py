@@ -495,5 +495,6 @@ def fig_engines(data: ReportData, metric: str = "dram_bytes") -> "Figure | None"
     return fig
 
 
-# figures defined in other modules register themselves when imported
+# figures defined in other modules register themselves when imported (the order of the page follows)
 from . import figures_dram  # noqa: E402,F401
+from . import figures_llm  # noqa: E402,F401  (LLM study: bytes per token by class, intensity)

@@ -396,7 +396,7 @@ def _check_summary(s: dict[str, Any]) -> str | None:
             return f"summary.json: hardware.{k} is {v!r}, not a positive whole number"
     if not isinstance(hw.get("dataflow"), str) or not hw["dataflow"]:
         return "summary.json lacks hardware.dataflow"
-    wb = hw.get("word_bytes", 1)
+    wb = hw.get("word_bytes", 1)  # summaries written before element sizes moved to the workload's precision
     if not _is_number(wb) or wb <= 0 or wb != int(wb):
         return f"summary.json: hardware.word_bytes is {wb!r}, not a positive whole number"
     totals = s.get("totals")
@@ -436,6 +436,11 @@ def _run_row(folder: Path, s: dict[str, Any]) -> dict[str, Any]:
             if _is_number(metrics.get(key)) and key not in row:
                 row[key] = metrics[key]
     row.update(_workload_fields(s.get("workload")))
+    split = s.get("traffic_split_bytes")  # DRAM bytes by tensor class (summaries since issue 14)
+    if isinstance(split, dict):
+        for cls, v in split.items():
+            if isinstance(cls, str) and re.fullmatch(r"[a-z_]+", cls) and _is_number(v) and v >= 0:
+                row[f"traffic_{cls}_bytes"] = v
     meta = s.get("meta") if isinstance(s.get("meta"), dict) else {}
     row["fixes"] = _fixes_text(meta.get("fixes"))
     dram = meta.get("dram")
@@ -721,7 +726,13 @@ def _derive_run_columns(runs: "pd.DataFrame", messages: list[str]) -> "pd.DataFr
     runs["pes"] = runs["array_rows"] * runs["array_cols"]
     runs["sram_kb_total"] = runs["ifmap_sram_kb"] + runs["filter_sram_kb"] + runs["ofmap_sram_kb"]
     for col, _ in OPERANDS:
-        runs[operand_bytes_column(col)] = (runs[col] * runs["word_bytes"]).astype(np.int64)
+        # the engine's own bytes where it reports them (the capacity engine, per the workload's precision); else
+        # words x word_bytes (SCALE-Sim's 1-byte words; hardware.word_bytes of summaries written before element
+        # sizes moved to the workload's precision)
+        derived = runs[col] * runs["word_bytes"]
+        own = operand_bytes_column(col)
+        values = numeric(runs[own]).fillna(derived) if own in runs.columns else derived
+        runs[own] = values.astype(np.int64) if bool((values % 1 == 0).all()) else values
     clash = runs.duplicated(["network", "hardware", "engine"], keep="first")
     for _, r in runs[clash].iterrows():
         first = runs[(runs["network"] == r["network"]) & (runs["hardware"] == r["hardware"])
@@ -785,7 +796,9 @@ def _join_layers(layers: "pd.DataFrame", runs: "pd.DataFrame") -> "pd.DataFrame"
     layers = layers.drop(columns=[c for c in cols if c in layers.columns]).join(meta, on="run_id")
     for col, _ in OPERANDS:
         if col in layers.columns:
-            layers[operand_bytes_column(col)] = numeric(layers[col]) * layers["word_bytes"]
+            derived = numeric(layers[col]) * layers["word_bytes"]
+            own = operand_bytes_column(col)
+            layers[own] = numeric(layers[own]).fillna(derived) if own in layers.columns else derived
     # run folders written before summary.json carried metrics.cio: the paper-rule column sums to it
     if "cio" not in runs.columns or runs["cio"].isna().any():
         col = "cio_paper" if "cio_paper" in layers.columns else None

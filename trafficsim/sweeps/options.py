@@ -5,7 +5,7 @@ Which options exist is asked of the registry, never listed here: a field the eng
 gains (e.g. a DRAM ``layout``) is a sweep key at once. A value is accepted when the options type accepts
 it: booleans are ``true``/``false``, integers are not booleans, floats are finite; a record-valued field
 (e.g. ``LayoutSpec``) takes an instance, a table of its fields, or text when its class has ``parse``
-(``"nchwc8,tiled"``). A field whose name is also a Hardware field (``word_bytes``) is the hardware's.
+(``"nchwc8,tiled"``). A field whose name is also a Hardware field is the hardware's.
 """
 from __future__ import annotations
 
