@@ -63,8 +63,9 @@ _PATHS = [("model",), ("engine",), ("run_id",), ("input_shape",), ("source",), (
                                       "dataflow", "word_bytes", "bandwidth_mode", "bandwidth")],
           *[("totals", k) for k in ("total_cycles", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes",
                                     "dram_words", "dram_bytes", "macs", "stall_cycles")],
-          ("metrics", "cio"), ("metrics", "macs")]
-_VALUES = [_DELETE, None, "x", [], -1, 0, 1.5, True, 1e300]
+          ("metrics", "cio"), ("metrics", "macs"),
+          ("workload",), ("workload", "batch"), ("workload", "context"), ("meta", "fixes")]
+_VALUES = [_DELETE, None, "x", [], -1, 0, 1.5, True, 1e300, 10**30]
 
 
 # a section (hardware, totals...) replaced by any non-object is one check: a few values stand for all
@@ -73,7 +74,8 @@ _SECTION_VALUES = [_DELETE, None, "x", [], 1.5]
 
 def _summary_cases():
     for path in _PATHS:
-        values = _SECTION_VALUES if path in (("hardware",), ("totals",), ("metrics",), ("meta",), ("files",)) \
+        values = _SECTION_VALUES if path in (("hardware",), ("totals",), ("metrics",), ("meta",), ("files",),
+                                             ("workload",)) \
             else _VALUES
         for value in values:
             yield f"summary {'.'.join(path)}={'<deleted>' if value is _DELETE else repr(value)}", path, value
@@ -177,7 +179,7 @@ _label = ""
 
 
 def test_every_damage_is_one_warning(pristine, tmp_path):
-    """~240 damaged folders: load() never raises, each problem is one warning line naming the folder or run,
+    """~320 damaged folders: load() never raises, each problem is one warning line naming the folder or run,
     the two intact networks always load, and every figure still draws."""
     global _label
     if not hasattr(os, "mkfifo"):
@@ -218,6 +220,10 @@ def test_every_damage_is_one_warning(pristine, tmp_path):
             assert any("ignoring the layers" in m or str(victim) in m for m in msgs), (label, msgs)
         if len(victim_runs):  # the damaged run (or its totals) made it in: the figures must still draw
             kept += 1
+            # ... from sane numbers: what was kept is what the file says (an int64 overflow wrapped 10**30 round)
+            v = victim_runs.iloc[0]
+            assert all(v[k] >= 1 for k in ("array_rows", "array_cols", "pes", "word_bytes", "batch")), (label, v)
+            assert str(int(v["array_rows"])) in v["hardware"], label
             # once per damaged summary field (drawing every figure costs ~0.25 CPU-s); a damaged layer table is
             # dropped whole, so the figures see the same data whatever the damage: drawn once
             field = (label.split("=")[0], len(victim_layers) > 0) if kind == "summary" else ("layers", kind)
@@ -228,7 +234,7 @@ def test_every_damage_is_one_warning(pristine, tmp_path):
                 except Exception as e:  # noqa: BLE001
                     pytest.fail(f"{label}: drawing raised {type(e).__name__}: {e}")
     # the cases did both: skip runs, and keep some damaged-but-usable ones whose figures drew
-    assert n_cases > 220 and kept > 20 and len(drawn) > 20
+    assert n_cases > 300 and kept > 20 and len(drawn) > 20
 
 
 @pytest.mark.parametrize("case", ["no ofmap_sram_kb", "non-numeric layer_index", "empty totals"])

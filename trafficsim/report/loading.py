@@ -40,6 +40,10 @@ _RUN_FILES: tuple[str, ...] = ("layers.csv", "hardware.cfg", "COMPUTE_REPORT.csv
 _FAMILY_KIND = {"scalesim": "compatible", "capacity": "capacity"}
 DEFAULT_INPUT = "3x224x224"
 _MAX_LAYERS_CSV_BYTES = 256 * 2**20
+# batch, sequence length and context above this are damage, read as not given (they would overflow int64 columns)
+_MAX_WORKLOAD_COUNT = 2**40
+# array sides and SRAM sizes above this are damage (their products would overflow int64 columns silently)
+_MAX_HARDWARE_INT = 2**31
 
 
 @dataclass
@@ -392,12 +396,12 @@ def _check_summary(s: dict[str, Any]) -> str | None:
         v = hw.get(k)
         if v is None:
             return f"summary.json lacks hardware.{k}"
-        if not _is_number(v) or v <= 0 or v != int(v):
-            return f"summary.json: hardware.{k} is {v!r}, not a positive whole number"
+        if not _is_number(v) or v <= 0 or v != int(v) or v > _MAX_HARDWARE_INT:
+            return f"summary.json: hardware.{k} is {v!r}, not a positive whole number up to 2^31"
     if not isinstance(hw.get("dataflow"), str) or not hw["dataflow"]:
         return "summary.json lacks hardware.dataflow"
     wb = hw.get("word_bytes", 1)  # summaries written before element sizes moved to the workload's precision
-    if not _is_number(wb) or wb <= 0 or wb != int(wb):
+    if not _is_number(wb) or wb <= 0 or wb != int(wb) or wb > _MAX_HARDWARE_INT:
         return f"summary.json: hardware.word_bytes is {wb!r}, not a positive whole number"
     totals = s.get("totals")
     if not isinstance(totals, dict) or not totals:
@@ -459,7 +463,7 @@ def _workload_fields(w: Any) -> dict[str, Any]:
         out["phase"] = w["phase"]
     for key in ("seq_len", "context", "batch"):
         v = w.get(key)
-        if _is_number(v) and v == int(v) and v > 0:
+        if _is_number(v) and v == int(v) and 0 < v <= _MAX_WORKLOAD_COUNT:
             out[key] = int(v)
     p = w.get("precision")
     if isinstance(p, dict) and p and all(_is_number(v) and v > 0 for v in p.values()):
@@ -703,7 +707,8 @@ def _derive_run_columns(runs: "pd.DataFrame", messages: list[str]) -> "pd.DataFr
     runs["fixes"] = [_fixes_text(f) if isinstance(f, (list, tuple)) else _fixes_text(_split_names(f))
                      for f in runs["fixes"]]
     runs["word_bytes"] = numeric(runs["word_bytes"]).fillna(1).astype(np.int64)
-    runs["batch"] = numeric(runs["batch"]).fillna(1).astype(np.int64)
+    batch = numeric(runs["batch"])
+    runs["batch"] = batch.where((batch >= 1) & (batch <= _MAX_WORKLOAD_COUNT) & (batch % 1 == 0), 1).astype(np.int64)
     runs["model"] = runs["model"].astype(str)
     runs["engine"] = runs["engine"].fillna("").astype(str)
     runs["dataflow"] = runs["dataflow"].astype(str)
