@@ -98,6 +98,17 @@ def test_memory_labels_with_overrides():
     assert hardware_label({**ideal, "dram_bandwidth_gbs": 25.6}) == "32x32-ws-64.64.64kB-ideal25.6GBs"
 
 
+def test_dram_settings_in_run_ids_are_not_engine_options(tmp_path):
+    """A run id names the DRAM's non-default settings (DramConfig.run_tag: mapping, page policy...): the labels
+    say them as the memory, never as leftover engine options."""
+    hw = HW.with_(**hardware_changes({"dram_standard": "ddr4-3200", "dram_mapping": "ChRaBaRoCo",
+                                      "dram_page_policy": "closed"}))
+    _write(tiny_net(), hw, "capacity", tmp_path)
+    r = load(tmp_path).runs.iloc[0]
+    assert "ChRaBaRoCo" in r["run_id"] and r["options"] == ""
+    assert r["hardware_label"] == "8×8 WS, SRAM 2/2/2 kB, DDR4-3200, ChRaBaRoCo mapping, closed page"
+
+
 def test_workload_is_the_network_label_not_the_hardware(data):
     """Batch 1 and batch 2 of one model: two series ("tinynet (batch 1)", "tinynet (batch 2)") on the same
     hardware key, not two hardware configurations with a 'b2' tag."""

@@ -339,7 +339,7 @@ def _option_tags(row: dict[str, Any]) -> str:
     # the capacity engine writes them, and the workload (Topology.workload_tags)
     d = _defaults()
     clock = _clock(row)
-    known = {f"{_dram_label(row)}.{clock:g}MHz",
+    known = {f"{_dram_label(row)}.{clock:g}MHz", f"{_dram_run_tag(row)}.{clock:g}MHz",
              f"{_float_or(_cell(row, 'dram_bandwidth_gbs'), d['dram_bandwidth_gbs']):g}GBs.{clock:g}MHz",
              "layerprec"}
     phase, seq, ctx, batch = (_cell(row, k) for k in ("phase", "seq_len", "context", "batch"))
@@ -353,6 +353,20 @@ def _option_tags(row: dict[str, Any]) -> str:
     tags = [t for t in rest.strip("-").split("-")
             if t and not t.startswith("user") and not re.fullmatch(r"\d+B", t) and not re.fullmatch(r"\d+x\d+x\d+", t)]
     return " ".join(tags)
+
+
+def _dram_run_tag(row: Any) -> str:
+    """:meth:`trafficsim.dram.DramConfig.run_tag` of a runs row (the DRAM and its non-default settings, as run ids
+    name them); the label when the row's DRAM fields do not make a DramConfig."""
+    from dataclasses import fields
+
+    from ..dram.config import DramConfig
+
+    given = {f.name: _cell(row, f"dram_{f.name}") for f in fields(DramConfig)}
+    try:
+        return DramConfig(**{k: v for k, v in given.items() if v is not None}).run_tag()
+    except Exception:  # noqa: BLE001 - damaged fields: the compact label is the best guess
+        return _dram_label(row)
 
 
 def _fix_tags(fixes: Any) -> set[str]:
