@@ -245,7 +245,7 @@ def fig_dram_standards(data: ReportData, metric: str = "dram_bytes") -> "Figure 
                       ha="right" if many else "center", fontsize=7 if many else 8)
         ax.set_xlim(-0.5 - 0.4 * (len(hws) == 1), len(hws) - 0.5 + 0.4 * (len(hws) == 1))
         ax.grid(axis="x", visible=False)
-        suffix = "" if kind == "capacity" else f" — {kind_title(kind)}"
+        suffix = "" if kind_list == ["capacity"] else f" — {kind_title(kind)}"
         net_handles = [Patch(facecolor=colors[n], edgecolor=colors[n]) for n in nets]
         if what == "latency":
             ax.set_ylabel("latency (ms)")
