@@ -197,3 +197,16 @@ def test_engine_options_checked_by_registry(toy, csv: Path, tmp_path: Path, caps
     assert err.strip().splitlines() == ["trafficsim: error: --residency applies to --engine capacity only, "
                                         "not to --engine toy"]
     assert not out.exists()
+
+
+def test_an_engine_without_a_dram_model_refuses_a_dram_standard() -> None:
+    """Never silently wrong: the real SCALE-Sim has no DRAM model, so a DRAM standard is refused, not ignored."""
+    from trafficsim.dram.config import DramConfig
+    from trafficsim.engines import engine_info, simulate
+
+    assert engine_info("compat").models_dram and engine_info("capacity").models_dram
+    assert not engine_info("scalesim").models_dram
+    hw = Hardware(array_rows=4, array_cols=4, dram=DramConfig("ddr4-3200"))
+    with pytest.raises(InputError, match="engine 'scalesim' does not model the DRAM: drop dram ddr4-3200 or use "
+                                         "'compat' or 'capacity'"):
+        simulate(Topology("t", (Layer("c", "conv", 3, 8, 8, 4, 6, 6, 3, 3),)), hw, engine="scalesim")

@@ -19,7 +19,7 @@ from trafficsim.engines import PrecisionIgnoredWarning, simulate
 from trafficsim.engines.capacity import CapacityOptions
 from trafficsim.errors import InputError
 from trafficsim.hardware import Hardware
-from trafficsim.sweeps import DramIgnoredWarning, SweepSpec, expand, read_spec, run_spec, sweep
+from trafficsim.sweeps import SweepSpec, expand, read_spec, run_spec, sweep
 from trafficsim.workload import parse_precision, with_workload
 from trafficsim.zoo.cache import model_topology
 
@@ -182,10 +182,16 @@ def test_dram_errors_are_one_line(dram, message: str) -> None:
     assert str(err.value).startswith("dram: ")
 
 
-def test_dram_columns_and_a_warning_for_engines_without_a_dram_model(tmp_path: Path) -> None:
-    with pytest.warns(DramIgnoredWarning, match="engine 'compat' does not model the DRAM: its points ignore dram "
-                                                "ddr4-3200x2"):
+def test_dram_columns_and_a_refusal_for_engines_without_a_dram_model(tmp_path: Path) -> None:
+    # the compat engine times SCALE-Sim's DRAM requests on a standard (issue 13 item 5): no warning, DRAM columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         df = sweep(models=[small_topology()], arrays=["4x4"], dram=["ideal", "ddr4-3200 channels=2"], **QUIET)
+    assert pd.isna(df["row_hit_rate"].iloc[0]) and 0 < df["row_hit_rate"].iloc[1] <= 1
+    assert df["total_cycles"].iloc[1] >= df["total_cycles"].iloc[0]
+    # the real SCALE-Sim has no DRAM model: refused in one line, as a single run refuses it
+    with pytest.raises(InputError, match="engine 'scalesim' does not model the DRAM: drop dram ddr4-3200"):
+        sweep(models=[small_topology()], arrays=["4x4"], dram=["ddr4-3200"], engine="scalesim", **QUIET)
     assert df["dram_standard"].tolist() == ["ideal", "ddr4-3200"]
     assert df["dram_channels"].tolist()[1] == 2 and pd.isna(df["dram_channels"].tolist()[0])
     assert str(df["dram_channels"].dtype) == "Int64"
@@ -213,7 +219,7 @@ def test_dram_and_layout_axes_on_the_capacity_engine(tmp_path: Path) -> None:
     kw = dict(models=[topo], arrays=["4x4"], sram_kb=[1], engine="capacity", dram=["ideal", "ddr4-3200"],
               layout=["nchw", "nhwc"], executor="serial", progress=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the capacity engine models the DRAM: no DramIgnoredWarning
+        warnings.simplefilter("error")  # the capacity engine models the DRAM: no warning
         df = sweep(**kw, cache_dir=str(tmp_path))
     assert df["dram_standard"].tolist() == ["ideal", "ideal", "ddr4-3200", "ddr4-3200"]
     assert df["layout"].tolist() == ["nchw", "nhwc"] * 2

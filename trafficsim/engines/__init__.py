@@ -50,6 +50,8 @@ class EngineInfo:
     * ``writes_scalesim_reports``: run folders get COMPUTE/BANDWIDTH/DETAILED_ACCESS_REPORT.csv.
     * ``options_type``: ``"module:Class"`` of the options record ``simulate`` accepts, or None.
     * ``summary``: one line for ``--help``.
+    * ``models_dram``: the engine times a DRAM standard (``Hardware.dram``); one that does not refuses a
+      hardware naming one, rather than ignoring it.
     """
 
     name: str
@@ -58,6 +60,7 @@ class EngineInfo:
     writes_scalesim_reports: bool = False
     options_type: str | None = None
     summary: str = ""
+    models_dram: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -209,6 +212,15 @@ def warn_unmodelled(topology: Topology) -> None:
         f"from the results: {unmodelled_summary(topology.unmodelled)}"), stacklevel=3)
 
 
+def check_dram_modelled(engine: str, hardware: Hardware) -> None:
+    """Refuse (one line) a DRAM standard given to an engine that does not model the DRAM: never silently ignored."""
+    if hardware.dram.is_ideal or engine_info(engine).models_dram:
+        return
+    timed = [name for name, i in _REGISTRY.items() if i.models_dram]
+    raise InputError(f"engine {engine!r} does not model the DRAM: drop dram {hardware.dram.label()} or use "
+                     f"{' or '.join(repr(n) for n in timed)}, which time it")
+
+
 def simulate(topology: Topology | str, hardware: Hardware | str | None = None, engine: str = "compat",
              progress: ProgressFn = None, options: Any = None) -> RunResult:
     """Simulate ``topology`` on ``hardware`` (default: SCALE-Sim 3.0.0's scale.cfg) with ``engine``.
@@ -230,6 +242,7 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
             raise InputError(f"engine {engine!r} takes no options")
         if not isinstance(options, cls):
             raise InputError(f"engine {engine!r} takes {cls.__name__} options, got {type(options).__name__}")
+    check_dram_modelled(engine, hardware)
     mod = importlib.import_module(info.module)
     if topology.unmodelled:  # never silently wrong: name what the results leave out
         warn_unmodelled(topology)
@@ -253,6 +266,7 @@ def simulate(topology: Topology | str, hardware: Hardware | str | None = None, e
 
 register_engine(EngineInfo(
     name="compat", module="trafficsim.engines.compat", family=FAMILY_SCALESIM, writes_scalesim_reports=True,
+    models_dram=True,
     options_type="trafficsim.engines.compat_fixes:CompatOptions",
     summary="SCALE-Sim 3.0.0's numbers, exact and fast"))
 register_engine(EngineInfo(
@@ -260,5 +274,5 @@ register_engine(EngineInfo(
     summary="the real SCALE-Sim package, slow"))
 register_engine(EngineInfo(
     name="capacity", module="trafficsim.engines.capacity", family=FAMILY_CAPACITY,
-    options_type="trafficsim.engines.capacity:CapacityOptions",
+    options_type="trafficsim.engines.capacity:CapacityOptions", models_dram=True,
     summary="SRAM-aware traffic, time and energy"))

@@ -20,12 +20,12 @@ This package does not import torch (zoo models are built through :mod:`trafficsi
 from __future__ import annotations
 
 from .cache import CACHE_FORMAT, PointCache, point_key, topology_digest
-from .pipeline import DramIgnoredWarning, run_spec, sweep
+from .pipeline import run_spec, sweep
 from .points import ExpandedSweep, SweepPoint, expand, resolve_model
 from .spec import (AXIS_FIELDS, EXECUTORS, WORKLOAD_FIELDS, Axis, PointSpec, SpecFile, SweepSpec, WorkloadAxis, axis,
                    read_spec, workload_axis)
 
 __all__ = ["sweep", "run_spec", "SweepSpec", "PointSpec", "SpecFile", "read_spec", "axis", "Axis", "AXIS_FIELDS",
-           "workload_axis", "WorkloadAxis", "WORKLOAD_FIELDS", "DramIgnoredWarning", "EXECUTORS",
+           "workload_axis", "WorkloadAxis", "WORKLOAD_FIELDS", "EXECUTORS",
            "expand", "ExpandedSweep", "SweepPoint", "resolve_model", "PointCache", "CACHE_FORMAT", "point_key",
            "topology_digest"]

@@ -68,23 +68,21 @@ def run_spec(spec: SweepSpec) -> "pd.DataFrame":
     return df
 
 
-class DramIgnoredWarning(UserWarning):
-    """A sweep names a DRAM standard for an engine that does not model the DRAM (its points ignore it)."""
-
-
 def _warn_once(expanded: Any, engine: str) -> None:
     """The warnings a single run gives about its inputs, once per sweep (workers and cached points do not
-    go through ``engines.simulate``): ops no engine simulates (per model), a precision a SCALE-Sim engine
-    does not use, and a DRAM standard a SCALE-Sim engine does not model."""
+    go through ``engines.simulate``): ops no engine simulates (per model) and a precision a SCALE-Sim engine
+    does not use; and, as a single run does, it refuses a DRAM standard for an engine that does not model it."""
     import warnings
 
-    from ..engines import FAMILY_SCALESIM, PrecisionIgnoredWarning, engine_info, warn_unmodelled
+    from ..engines import FAMILY_SCALESIM, PrecisionIgnoredWarning, check_dram_modelled, engine_info, warn_unmodelled
 
     named: set[str] = set()
     for topology in expanded.topologies:
         if getattr(topology, "unmodelled", ()) and topology.name not in named:
             named.add(topology.name)
             warn_unmodelled(topology)
+    for point in expanded.points:
+        check_dram_modelled(engine, point.hardware)
     if engine_info(engine).family != FAMILY_SCALESIM:
         return
     precise = sorted({t.name for t in expanded.topologies
@@ -93,11 +91,6 @@ def _warn_once(expanded: Any, engine: str) -> None:
         warnings.warn(PrecisionIgnoredWarning(
             f"engine {engine!r} counts SCALE-Sim's 1-byte words: the precision of {', '.join(precise)} applies "
             "to the capacity engine only"), stacklevel=3)
-    drams = sorted({p.hardware.dram.label() for p in expanded.points if not p.hardware.dram.is_ideal})
-    if drams:
-        warnings.warn(DramIgnoredWarning(
-            f"engine {engine!r} does not model the DRAM: its points ignore dram {', '.join(drams)} (the capacity "
-            "engine times it)"), stacklevel=3)
 
 
 def _about(expanded: Any, point: Any, engine: str) -> dict[str, Any]:
