@@ -13,7 +13,6 @@ access, so cases are kept to a few thousand demand rows.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import tempfile
@@ -54,23 +53,6 @@ def draw_case(rng: random.Random, user_share: float):
             return text, hw, topo
 
 
-def differences(a, b) -> list[tuple]:
-    from trafficsim.results import result_fields
-
-    bad = []
-    for la, lb in zip(a.layers, b.layers):
-        for f in result_fields():
-            x, y = getattr(la, f), getattr(lb, f)
-            if isinstance(x, float) or isinstance(y, float):
-                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0):
-                    bad.append((la.name, f, x, y))
-            elif x != y:
-                bad.append((la.name, f, x, y))
-    if len(a.layers) != len(b.layers):
-        bad.append(("layer count", len(a.layers), len(b.layers)))
-    return bad
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=100)
@@ -80,6 +62,7 @@ def main() -> int:
 
     from trafficsim.engines import compat, scalesim_ref
     from trafficsim.errors import EngineError
+    from trafficsim.validation import compare_results
 
     rng = random.Random(args.seed)
     t0 = time.perf_counter()
@@ -94,7 +77,8 @@ def main() -> int:
             continue
         ours = compat.simulate(topo, hw, threads=1)
         layers += len(ours.layers)
-        bad = differences(ours, ref)
+        # trafficsim validate's comparison: every result field, integers exactly, floats to 1e-9 relative
+        bad = [(d.layer_name, d.field, d.value_a, d.value_b) for d in compare_results(ours, ref, rel_tol=1e-9)]
         if bad:
             failed += 1
             print(f"case {n}: {len(bad)} mismatching fields on {hw.label()} {hw.bandwidth_mode} "
