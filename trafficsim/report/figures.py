@@ -155,6 +155,18 @@ def _hardware_axis(ax: Any, hws: list[str], labels: dict[str, str]) -> None:
     ax.grid(axis="x", visible=False)
 
 
+def _grouped_bars(sub: Any, hws: list[str], nets: list[str]) -> Any:
+    """``(x, bar_width, rows, net)`` for each network present in each hardware group of ``sub``: the networks'
+    bars side by side within a group centred on the group's index (the axis :func:`_hardware_axis` labels)."""
+    group = min(0.8, 0.22 * len(nets))
+    width = group / len(nets)
+    for gi, hw in enumerate(hws):
+        for ni, net in enumerate(nets):
+            rows = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
+            if not rows.empty:
+                yield gi - group / 2 + width * (ni + 0.5), width * 0.92, rows, net
+
+
 _HARDWARE_AXIS_TITLE = "hardware (array and dataflow, SRAM IFMAP/FILTER/OFMAP)"
 
 
@@ -182,21 +194,14 @@ def fig_traffic_by_operand(data: ReportData, metric: str = "dram_bytes") -> "Fig
         hws = [h for h in hw_all if h in set(sub["hardware"])]
         nets = sorted(sub["network"].unique())
         div, label = axis_label("dram_bytes", float(sub["dram_bytes"].max()))
-        group = min(0.8, 0.22 * len(nets))
-        width = group / len(nets)
-        for gi, hw in enumerate(hws):
-            for ni, net in enumerate(nets):
-                row = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
-                if row.empty:
-                    continue
-                r = row.iloc[0]
-                x = gi - group / 2 + width * (ni + 0.5)
-                bottom = 0.0
-                for (col, _), (white, hatch) in zip(OPERANDS, OPERAND_STYLE):
-                    v = float(r[operand_bytes_column(col)]) / div
-                    ax.bar(x, v, width * 0.92, bottom=bottom, color=tint(colors[net], white), hatch=hatch,
-                           edgecolor=colors[net], linewidth=0.6)
-                    bottom += v
+        for x, bar_width, rows, net in _grouped_bars(sub, hws, nets):
+            r = rows.iloc[0]
+            bottom = 0.0
+            for (col, _), (white, hatch) in zip(OPERANDS, OPERAND_STYLE):
+                v = float(r[operand_bytes_column(col)]) / div
+                ax.bar(x, v, bar_width, bottom=bottom, color=tint(colors[net], white), hatch=hatch,
+                       edgecolor=colors[net], linewidth=0.6)
+                bottom += v
         _hardware_axis(ax, hws, labels)
         ax.set_ylabel(label)
         ax.set_title(f"DRAM traffic per network by operand — {kind_title(kind)}")
@@ -229,14 +234,8 @@ def fig_cycles(data: ReportData, metric: str = "dram_bytes") -> "Figure | None":
         hws = [h for h in hw_all if h in set(sub["hardware"])]
         nets = sorted(sub["network"].unique())
         div, label = axis_label(col, float(numeric(sub[col]).max()))
-        group = min(0.8, 0.22 * len(nets))
-        width = group / len(nets)
-        for gi, hw in enumerate(hws):
-            for ni, net in enumerate(nets):
-                row = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
-                if not row.empty:
-                    ax.bar(gi - group / 2 + width * (ni + 0.5), float(row.iloc[0][col]) / div, width * 0.92,
-                           color=colors[net], edgecolor=colors[net])
+        for x, bar_width, rows, net in _grouped_bars(sub, hws, nets):
+            ax.bar(x, float(rows.iloc[0][col]) / div, bar_width, color=colors[net], edgecolor=colors[net])
         _hardware_axis(ax, hws, labels)
         ax.set_ylabel(label)
         ax.set_title(f"{metric_info(col)[0]} per network — {kind_title(kind)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .figures import MAX_LAYER_LINES, _tick, register_figure
+from .figures import MAX_LAYER_LINES, _grouped_bars, _hardware_axis, register_figure
 from .loading import ReportData, numeric
 from .style import LINESTYLES, MARKERS, bar_figure_width, legend_outside, new_figure, tint
 from .tables import hardware_labels, hardware_order, kind_title, kinds
@@ -218,33 +218,23 @@ def fig_dram_standards(data: ReportData, metric: str = "dram_bytes") -> "Figure 
             sub = sub[sub["_std"]]
         hws = [h for h in hw_all if h in set(sub["hardware"])]
         nets = sorted(sub["network"].unique())
-        group = min(0.8, 0.22 * len(nets))
-        width = group / len(nets)
-        for gi, hw in enumerate(hws):
-            for ni, net in enumerate(nets):
-                row = sub[(sub["hardware"] == hw) & (sub["network"] == net)]
-                if row.empty:
-                    continue
-                r, x, c = row.iloc[0], gi - group / 2 + width * (ni + 0.5), colors[net]
-                if what == "latency":
-                    ax.bar(x, r["_compute_ms"], width * 0.92, color=c, edgecolor=c)
-                    ax.bar(x, r["_stall_ms"], width * 0.92, bottom=r["_compute_ms"], color=tint(c, 0.7),
-                           edgecolor=c, hatch="///")
-                elif what == "hit":
-                    ax.bar(x, 100 * float(r["_hit"]), width * 0.92, color=c, edgecolor=c)
-                else:
-                    bottom = 0.0
-                    for (col, _), (white, hatch) in zip(energy_cols, _ENERGY_STYLE):
-                        v = float(numeric(row[col]).iloc[0]) / 1e6 if col in row.columns else float("nan")
-                        if v == v and v > 0:
-                            ax.bar(x, v, width * 0.92, bottom=bottom, color=tint(c, white), edgecolor=c,
-                                   hatch=hatch, linewidth=0.6)
-                            bottom += v
-        many = len(hws) > 4
-        ax.set_xticks(range(len(hws)), [_tick(labels.get(h, h)) for h in hws], rotation=25 if many else 0,
-                      ha="right" if many else "center", fontsize=7 if many else 8)
-        ax.set_xlim(-0.5 - 0.4 * (len(hws) == 1), len(hws) - 0.5 + 0.4 * (len(hws) == 1))
-        ax.grid(axis="x", visible=False)
+        for x, bar_width, row, net in _grouped_bars(sub, hws, nets):
+            r, c = row.iloc[0], colors[net]
+            if what == "latency":
+                ax.bar(x, r["_compute_ms"], bar_width, color=c, edgecolor=c)
+                ax.bar(x, r["_stall_ms"], bar_width, bottom=r["_compute_ms"], color=tint(c, 0.7),
+                       edgecolor=c, hatch="///")
+            elif what == "hit":
+                ax.bar(x, 100 * float(r["_hit"]), bar_width, color=c, edgecolor=c)
+            else:
+                bottom = 0.0
+                for (col, _), (white, hatch) in zip(energy_cols, _ENERGY_STYLE):
+                    v = float(numeric(row[col]).iloc[0]) / 1e6 if col in row.columns else float("nan")
+                    if v == v and v > 0:
+                        ax.bar(x, v, bar_width, bottom=bottom, color=tint(c, white), edgecolor=c,
+                               hatch=hatch, linewidth=0.6)
+                        bottom += v
+        _hardware_axis(ax, hws, labels)
         suffix = "" if kind_list == ["capacity"] else f" — {kind_title(kind)}"
         net_handles = [Patch(facecolor=colors[n], edgecolor=colors[n]) for n in nets]
         if what == "latency":
