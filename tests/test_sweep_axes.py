@@ -23,16 +23,9 @@ from trafficsim.sweeps import SweepSpec, expand, read_spec, run_spec, sweep
 from trafficsim.workload import parse_precision, with_workload
 from trafficsim.zoo.cache import model_topology
 
+from test_sweep import small_topology  # the three-layer net (conv, depthwise, linear) the sweep tests share
+
 TINY_DECODER = str(Path(__file__).parent / "data" / "tiny_decoder.py") + ":model"
-
-
-def small_topology() -> Topology:
-    layers = (
-        Layer("stem", "conv", 3, 16, 16, 8, 8, 8, 3, 3, 2, 2, 1, 1),
-        Layer("dw", "dwconv", 8, 8, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, groups=8),
-        Layer("fc", "linear", 8, 1, 1, 10, 1, 1),
-    )
-    return Topology("small", layers)
 
 
 QUIET = dict(executor="serial", cache_dir=None, progress=False)
