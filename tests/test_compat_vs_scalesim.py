@@ -71,7 +71,7 @@ CASES = {
     "gemm-is-4x8": ("g1,20,12,30,\n",
                     Hardware(dataflow="is", array_rows=4, array_cols=8, ifmap_sram_kb=1,
                              filter_sram_kb=1, ofmap_sram_kb=1), True),
-    # repeated segments and memory-order fold endings (compat_kernel.walk_layer_calc): many column
+    # repeated segments and memory-order fold endings (compat_kernel.walk_layer): many column
     # folds on a tiny array; passes that fit in half the SRAM (frozen after the first), passes that
     # evict (walked again, finished in memory order once no trigger can fire), edge addresses (-1)
     "os-4x4-many-colfolds-fit": ("f,8,8,3,3,4,32,1,\n",

@@ -136,7 +136,7 @@ def run(
     if not quiet and sys.stderr.isatty():
         from ..engines import compile_notice
 
-        note = compile_notice(engine)
+        note = compile_notice(engine, hardware)
         if note:
             print(f"trafficsim: {note}", file=sys.stderr)
     t0 = time.perf_counter()

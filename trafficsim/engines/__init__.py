@@ -175,13 +175,14 @@ def run_id_tags(result: RunResult) -> list[str]:
     return list(get_engine(result.engine).run_id_tags(result))
 
 
-def compile_notice(name: str) -> str | None:
-    """A line to show the user before engine ``name`` compiles code once (numba), or None.
+def compile_notice(name: str, hardware: Hardware | None = None) -> str | None:
+    """A line to show the user before engine ``name`` compiles code once (numba) for a run on
+    ``hardware`` (default: SCALE-Sim's scale.cfg), or None.
 
-    Engines whose first run compiles may define ``compile_notice() -> str | None`` (optional; not
-    part of :class:`Engine`)."""
+    Engines whose first run compiles may define ``compile_notice(hardware=None) -> str | None``
+    (optional; not part of :class:`Engine`)."""
     fn = getattr(get_engine(name), "compile_notice", None)
-    return fn() if fn is not None else None
+    return fn(hardware) if fn is not None else None
 
 
 def family_of(name: str) -> str:

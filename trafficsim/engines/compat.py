@@ -126,7 +126,8 @@ def sram_counts(g: FoldGeometry) -> tuple[int, int, int]:
 
 
 def _filter_stamp_words(g: FoldGeometry, rsc: int, k: int, user: bool) -> int:
-    """Length of the FILTER stamp array (Python twin of ``compat_kernel.filter_stamp_size``)."""
+    """Length of the FILTER stamp array the kernel's walk needs: RSC*K (USER mode, IS), Ca*RSC (OS: one
+    column fold at a time), 1 when every element is read in one fold only (``compat_kernel.filter_read_once``)."""
     once = not user and (g.code == df.WS or (g.code == df.IS and g.col_folds == 1)
                          or (g.code == df.OS and g.row_folds == 1))
     if once:
@@ -134,6 +135,13 @@ def _filter_stamp_words(g: FoldGeometry, rsc: int, k: int, user: bool) -> int:
     if g.code == df.OS and not user:
         return min(g.array_cols, k) * rsc
     return rsc * k
+
+
+def _needs_seen(g: FoldGeometry, user: bool) -> tuple[bool, bool]:
+    """(seen_if, seen_fl): does the walk need the scratch marks of the IFMAP / FILTER words? Only for
+    repeated passes (OS/WS IFMAP, IS FILTER) over several column folds, in CALC mode."""
+    many = g.col_folds > 1 and not user
+    return many and g.code != df.IS, many and g.code == df.IS
 
 
 def check_hardware(hw: Hardware) -> None:
@@ -341,20 +349,21 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
     code = g.code
     ra, ca, sr, sc = g.array_rows, g.array_cols, g.spatial_rows, g.spatial_cols
     if_size = row.ifmap_h * row.ifmap_w * row.channels
-    fl_size = kern.filter_stamp_size(code, ra, ca, sr, sc, rsc, row.num_filters, user)
-    seen_if, seen_fl = kern.needs_seen(code, ca, sc, user)
+    fl_size = _filter_stamp_words(g, rsc, row.num_filters, user)
+    seen_if, seen_fl = _needs_seen(g, user)
     scratch = _scratch()
+    walk = kern.walk_kernel(code, user)   # compiled per dataflow and mode on first use
     while True:
         base = scratch.base
         try:
-            r = kern.walk_layer_calc(code, ra, ca, sr, sc, g.temporal,
-                                     row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
-                                     scratch.array("if_stamp", if_size), scratch.array("fl_stamp", fl_size),
-                                     if_items, fl_items, of_total, of_active, of_total - of_active, of_bw, ring,
-                                     user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
-                                     row.stride >= row.filter_h and row.stride >= row.filter_w, base,
-                                     scratch.array("seen_if", if_size if seen_if else 1),
-                                     scratch.array("seen_fl", rsc * row.num_filters if seen_fl else 1), control)
+            r = walk(code, ra, ca, sr, sc, g.temporal,
+                     row.ifmap_h, row.ifmap_w, rsc, prow, pcol, pbase, jr, jq, joff,
+                     scratch.array("if_stamp", if_size), scratch.array("fl_stamp", fl_size),
+                     if_items, fl_items, of_total, of_active, of_total - of_active, of_bw, ring,
+                     user, if_u.copy(), if_ptr, if_lines, fl_u.copy(), fl_ptr, fl_lines,
+                     row.stride >= row.filter_h and row.stride >= row.filter_w, base,
+                     scratch.array("seen_if", if_size if seen_if else 1),
+                     scratch.array("seen_fl", rsc * row.num_filters if seen_fl else 1), control)
         except BaseException:
             scratch.clear()  # a walk cut short leaves labels above base behind
             raise
@@ -363,7 +372,8 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
             raise Cancelled(f"layer {row.name!r}: cancelled")
         scratch.advance(int(r[kern.R_LABEL_END]))
         if r[kern.R_BROKEN]:
-            raise AssertionError(f"compat engine: pass-merging invariant failed in layer {row.name!r}")
+            raise AssertionError(f"compat engine: an internal invariant of the walk (pass merging, kernel variant) failed "
+                                 f"in layer {row.name!r}")
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4
@@ -534,21 +544,24 @@ def run_id_tags(result: RunResult) -> list[str]:
     return tags
 
 
-#: CPU seconds of the kernel's one-time compile (numba, cache empty), measured on the project's
-#: 2-core machine: a cold first `trafficsim run examples/tiny.csv` took 23-29 CPU-s in all (2026-11-30,
-#: load average ~9; wall time is longer on a loaded machine)
-COMPILE_CPU_S = 30
+#: CPU seconds of the kernel's one-time compile for one dataflow (numba, cache empty), measured on the
+#: project's 2-core machine by benchmarks/bench_compile.py: a cold `trafficsim run hardnet68 --array 32x32`
+#: took 18 CPU-s in all (2026-11-30; 25-26 before the kernel was compiled per dataflow and mode)
+COMPILE_CPU_S = 20
 
 
-def compile_notice() -> str | None:
-    """A line for the user before the first run compiles the kernel, or None when numba's cache
-    already holds it (the check reads the cache index only)."""
+def compile_notice(hardware: Hardware | None = None) -> str | None:
+    """A line for the user before a run on ``hardware`` (default: SCALE-Sim's scale.cfg) compiles the
+    kernel of its dataflow and read mode, or None when numba's cache already holds it (the check reads
+    the cache index only)."""
     from .numba_cache import is_cached
     from . import compat_kernel as kern
 
-    if is_cached(kern.walk_layer_calc):
+    hw = hardware if hardware is not None else Hardware()
+    if is_cached(kern.walk_kernel(df.code(hw.dataflow), hw.bandwidth_mode == "USER")):
         return None
-    return (f"compiling the compat engine's kernel once, about {COMPILE_CPU_S} CPU-seconds (a few minutes on a "
+    return (f"compiling the compat engine's kernel for the {hw.dataflow.upper()} dataflow once, about "
+            f"{COMPILE_CPU_S} CPU-seconds (a few minutes on a "
             f"busy machine); later runs load it from numba's cache")
 
 

@@ -17,12 +17,16 @@ dims are T and one spatial dim; skewed) or *stationary* (both spatial dims; load
 """
 from __future__ import annotations
 
+import threading
+import types
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from ..dataflow import IS, OS, WS  # the dataflow codes (trafficsim.dataflow); numba folds them in
+from ..dataflow import DATAFLOWS, IS, OS, WS  # the dataflow codes (trafficsim.dataflow); numba folds them in
 
-# Indices of the result vector returned by walk_layer_calc.
+# Indices of the result vector returned by walk_layer.
 R_STALL = 0
 R_LAST_OUT = 1          # max OFMAP serviced cycle = Total Cycles
 R_IF_FIRST_REQ = 2      # cycle of the first row with a valid IFMAP address
@@ -54,7 +58,7 @@ R_BROKEN = 27           # 1 if an internal invariant failed (the caller raises)
 R_CANCELLED = 28        # 1 if the walk stopped early because control[CTL_CANCEL] was set
 N_RESULTS = 29
 
-# The control vector of walk_layer_calc, shared with the calling thread while the walk runs
+# The control vector of walk_layer, shared with the calling thread while the walk runs
 # without the GIL: another thread sets CTL_CANCEL to stop it at the next fold (Ctrl-C) and reads
 # CTL_FOLDS_DONE for progress within a layer. One load and one store per fold.
 CTL_CANCEL = 0
@@ -66,7 +70,7 @@ U_ACT_START, U_ACT_END, U_LINES, U_NAL, U_NPL, U_NPF, U_BW, U_LAST_PF, U_ACCESS,
 U_STALL_ONCE = 10   # 1: the `user-stall` fix (SCALE-Sim#130): a wait counts once, an early prefetch not at all
 U_SIZE = 11
 
-# Read-operand state of walk_layer_calc: rows of one (N_STATE, 2) int64 array and one (N_FLAGS, 2)
+# Read-operand state of walk_layer: rows of one (N_STATE, 2) int64 array and one (N_FLAGS, 2)
 # bool array, column = operand (0 IFMAP, 1 FILTER), so that _walk_fold takes two arrays instead of
 # fourteen (each array argument costs a call several nanoseconds, and there are two calls per fold)
 (S_EPOCH, S_MIE, S_MISSES, S_TRIG, S_LAST_TRIG, S_THRESH, S_FIRST_REQ, S_SSTART, S_SSTOP, S_SKIP_LO,
@@ -74,11 +78,11 @@ U_SIZE = 11
 N_STATE = 14
 F_SKIP, F_BULK, F_DISTINCT = range(3)
 N_FLAGS = 3
-# what pass merging records per (pass, fold) of the OS IFMAP stream (see walk_layer_calc)
+# what pass merging records per (pass, fold) of the OS IFMAP stream (see walk_layer)
 REC_FIRST_SEQ, REC_LAST_SEQ, REC_LAST_ROW, REC_TRIGS, REC_MISSES, REC_MIE_END = range(6)
 N_REC = 6
 
-# how a read operand's fold stream repeats (see walk_layer_calc)
+# how a read operand's fold stream repeats (see walk_layer)
 REP_NONE, REP_PASS, REP_FOLD = 0, 1, 2
 
 
@@ -275,7 +279,7 @@ def _walk_fold(op, rows_per_fold, row_cyc, Ra, prefix_in, a_b, a_r, a_c, b_b, b_
     is_bulk = flags[F_BULK, op]
     dist = flags[F_DISTINCT, op]
     trig0 = n_trig
-    # pass merging (see walk_layer_calc): where the fold's triggers fall, counted in valid accesses
+    # pass merging (see walk_layer): where the fold's triggers fall, counted in valid accesses
     # and written straight to the state at each (rare) trigger: locals would be live in the hot loops
     seq = np.int64(0)
     if stat:
@@ -647,6 +651,25 @@ def _close_full_lines(ring, lines_total, n_full, of_bw):
 
 
 @njit(cache=True, nogil=True)
+def _scaled_range(n, scale, mod):
+    """``(np.arange(n) % mod) * scale`` as int64 (``mod >= n`` for no wrap)."""
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = (i % mod) * scale
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _max_of(a, n):
+    """``a[:n].max()``, or 0 when ``n <= 0``."""
+    m = np.int64(0)
+    for i in range(n):
+        if i == 0 or a[i] > m:
+            m = a[i]
+    return m
+
+
+@njit(cache=True, nogil=True)
 def fold_mean_sums(Ra, Ca, Sr, Sc, T, cyc):
     """Left-to-right float sums of the per-fold mapping efficiency ``ru*cu/(Ra*Ca)`` and compute
     utilisation ``ru*cu*T/(Ra*Ca*cyc)`` in SCALE-Sim's fold order (column fold outer): the values
@@ -677,34 +700,23 @@ def filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
     return (Sr + Ra - 1) // Ra == 1
 
 
-@njit(cache=True, nogil=True)
-def filter_stamp_size(dataflow, Ra, Ca, Sr, Sc, RSC, K, user):
-    """Length of the FILTER stamp array :func:`walk_layer_calc` needs: RSC*K (USER mode, IS),
-    Ca*RSC (OS: one column fold at a time), 1 when every element is read in one fold only."""
-    if filter_read_once(dataflow, Ra, Ca, Sr, Sc, user):
-        return 1
-    if dataflow == OS and not user:
-        return min(Ca, K) * RSC
-    return RSC * K
+# The dataflow and the read mode (CALC or USER) of a walk variant: compile-time constants that numba's
+# dead-branch pruning folds into the code, placeholders here (see walk_kernel)
+_VARIANT_DATAFLOW = OS
+_VARIANT_USER = False
 
 
-@njit(cache=True, nogil=True)
-def needs_seen(dataflow, Ca, Sc, user):
-    """(seen_if, seen_fl) needed: repeated passes (OS/WS IFMAP, IS FILTER) over several column folds."""
-    many = (Sc + Ca - 1) // Ca > 1 and not user
-    return many and dataflow != IS, many and dataflow == IS
+def walk_layer(dataflow_arg, Ra, Ca, Sr, Sc, T, H, W, RSC,
+               prow, pcol, pbase, jr, jq, joff,
+               if_stamp, fl_stamp, if_items, fl_items,
+               of_total, of_active, of_drain, of_bw, ring_size,
+               user_arg, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint,
+               label_base, seen_if, seen_fl, control):
+    """Walk every demand row of one layer (the read buffers in CALC or USER mode, the OFMAP write buffer).
 
-
-@njit(cache=True, nogil=True)
-def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
-                    prow, pcol, pbase, jr, jq, joff,
-                    if_stamp, fl_stamp, if_items, fl_items,
-                    of_total, of_active, of_drain, of_bw, ring_size,
-                    user, if_user, if_ptr, if_lines, fl_user, fl_ptr, fl_lines, windows_disjoint,
-                    label_base, seen_if, seen_fl, control):
-    """Walk every demand row of one layer (CALC-mode read buffers, the OFMAP write buffer).
-
-    ``dataflow``: a code of :mod:`trafficsim.dataflow` (OS, WS, IS). ``prow/pcol/pbase`` (per output pixel p) and
+    Never compiled as such: :func:`walk_kernel` compiles one variant per dataflow and mode, and
+    ``dataflow_arg`` (a code of :mod:`trafficsim.dataflow`: OS, WS, IS) and ``user_arg`` must be the
+    variant's (else ``R_BROKEN``). ``prow/pcol/pbase`` (per output pixel p) and
     ``jr/jq/joff`` (per window element j) give IFMAP addresses: valid iff
     ``prow[p]+jr[j] < H and pcol[p]+jq[j] < W``, index ``pbase[p] + joff[j]``. FILTER index is
     ``k*RSC + j`` (``j*K + k`` in IS). Returns an int64 vector (see ``R_*``).
@@ -712,8 +724,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     Stamp and scratch arrays (``if_stamp``, ``fl_stamp``, ``seen_if``, ``seen_fl``) are reused from
     walk to walk without clearing: epochs and marks are labels starting at ``label_base``, which
     must exceed every value already in them (the previous walk's ``R_LABEL_END``, or 0 after
-    filling them with -1). Sizes: ``if_stamp`` H*W*C; ``fl_stamp`` see :func:`filter_stamp_size`;
-    ``seen_if`` H*W*C and ``seen_fl`` RSC*K where :func:`needs_seen` says so, else 1.
+    filling them with -1). Sizes: ``if_stamp`` H*W*C; ``fl_stamp`` see ``compat._filter_stamp_words``;
+    ``seen_if`` H*W*C and ``seen_fl`` RSC*K where ``compat._needs_seen`` says so, else 1.
 
     ``control`` (int64, :data:`N_CONTROL`): set ``control[CTL_CANCEL]`` from another thread to stop
     the walk at the next fold (``R_CANCELLED``); ``control[CTL_FOLDS_DONE]`` counts folds walked.
@@ -723,6 +735,12 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     the stationary block's other spatial axis), so one loop serves every dataflow and operand.
     """
     res = np.zeros(N_RESULTS, dtype=np.int64)
+    # this variant's dataflow and mode (constants: the other dataflows' and mode's code is pruned)
+    dataflow = _VARIANT_DATAFLOW
+    user = _VARIANT_USER
+    if dataflow_arg != dataflow or user_arg != user:
+        res[R_BROKEN] = 1     # called through the wrong variant (walk_kernel picks it)
+        return res
     # Helpers get these instead of the literals 0, 1 and False: numba types a literal argument
     # as its own type (Literal[int](1)...) and compiles one specialisation of the helper per
     # literal value, which made the first compile several helpers 2-4 times over
@@ -730,6 +748,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     op_fl = np.int64(1)
     one = np.int64(1)
     no = np.bool_(False)
+    yes = np.bool_(True)
     if dataflow == OS:
         rows_per_fold = T + Ra + Ca - 2
         prefix_in = 0
@@ -752,17 +771,19 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # In OS, column fold fc reads filters cbase..cbase+cu-1 only and no other fold reads them, so
     # its stamps are numbered locally ((k mod Ca)*RSC + j) and a new column fold starts a new FILTER
     # epoch label: no earlier stamp can then match (a label is only compared for equality; the
-    # trigger count is kept apart). FILTER folds read once (filter_stamp_size() == 1) never stamp.
-    fl_once = filter_read_once(dataflow, Ra, Ca, Sr, Sc, user)
+    # trigger count is kept apart). FILTER folds read once (filter_read_once) never stamp.
+    fl_once = filter_read_once(dataflow_arg, Ra, Ca, Sr, Sc, user_arg)   # (arguments, not the constants: one helper for all variants)
+    # (loops, not np.arange(...) * K: each NumPy function or ufunc the kernel uses is one more
+    # implementation for numba to compile on a user's first run)
     if dataflow == IS and not user:
-        fj_base = np.arange(RSC).astype(np.int64) * K
-        fk_base = np.arange(K).astype(np.int64)
+        fj_base = _scaled_range(RSC, K, RSC)
+        fk_base = _scaled_range(K, one, K)
     elif dataflow == OS and not user:
-        fj_base = np.arange(RSC).astype(np.int64)
-        fk_base = (np.arange(K).astype(np.int64) % Ca) * RSC
+        fj_base = _scaled_range(RSC, one, RSC)
+        fk_base = _scaled_range(K, RSC, Ca)
     else:
-        fj_base = np.arange(RSC).astype(np.int64)
-        fk_base = np.arange(K).astype(np.int64) * RSC
+        fj_base = _scaled_range(RSC, one, RSC)
+        fk_base = _scaled_range(K, RSC, K)
 
     # state per read operand (index 0 = IFMAP, 1 = FILTER)
     state = np.zeros((N_STATE, 2), dtype=np.int64)
@@ -877,11 +898,11 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
     last_out = 0
     row0 = 0
     if dataflow == OS:
-        b_r_max_layer = jr.max() if RSC > 0 else 0
-        b_c_max_layer = jq.max() if RSC > 0 else 0
+        b_r_max_layer = _max_of(jr, RSC)
+        b_c_max_layer = _max_of(jq, RSC)
     else:
-        b_r_max_layer = prow.max() if E > 0 else 0
-        b_c_max_layer = pcol.max() if E > 0 else 0
+        b_r_max_layer = _max_of(prow, E)
+        b_c_max_layer = _max_of(pcol, E)
     for fc in range(fc_folds):
         cbase = fc * Ca
         cu = min(Ca, Sc - cbase)
@@ -899,26 +920,26 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 # IFMAP p = rbase+c, j = t ; FILTER j = t, k = cbase+c
                 ia_b, ia_r, ia_c = pbase[rbase:rbase + ru], prow[rbase:rbase + ru], pcol[rbase:rbase + ru]
                 ib_b, ib_r, ib_c = joff, jr, jq
-                iw, itn, istat = ru, T, False
+                iw, itn, istat = ru, T, no
                 fa_b, fa_r = fk_base[cbase:cbase + cu], zero_k[:cu]
                 fb_b, fb_r = fj_base, zero_j
-                fw, ftn, fstat = cu, T, False
+                fw, ftn, fstat = cu, T, no
             elif dataflow == WS:
                 # IFMAP j = rbase+c, p = t ; FILTER (stationary) k = cbase+c, j = rbase+b
                 ia_b, ia_r, ia_c = joff[rbase:rbase + ru], jr[rbase:rbase + ru], jq[rbase:rbase + ru]
                 ib_b, ib_r, ib_c = pbase, prow, pcol
-                iw, itn, istat = ru, T, False
+                iw, itn, istat = ru, T, no
                 fa_b, fa_r = fk_base[cbase:cbase + cu], zero_k[:cu]
                 fb_b, fb_r = fj_base[rbase:rbase + ru], zero_j[:ru]
-                fw, ftn, fstat = cu, ru, True
+                fw, ftn, fstat = cu, ru, yes
             else:
                 # IFMAP (stationary) p = cbase+c, j = rbase+b ; FILTER j = rbase+c, k = t
                 ia_b, ia_r, ia_c = pbase[cbase:cbase + cu], prow[cbase:cbase + cu], pcol[cbase:cbase + cu]
                 ib_b, ib_r, ib_c = joff[rbase:rbase + ru], jr[rbase:rbase + ru], jq[rbase:rbase + ru]
-                iw, itn, istat = cu, ru, True
+                iw, itn, istat = cu, ru, yes
                 fa_b, fa_r = fj_base[rbase:rbase + ru], zero_j[:ru]
                 fb_b, fb_r = fk_base, zero_k
-                fw, ftn, fstat = ru, T, False
+                fw, ftn, fstat = ru, T, no
             # Every FILTER access of this fold misses when each filter is read in one fold only, or in
             # OS when the column fold's cu*RSC distinct filters number at least the trigger threshold:
             # every row fold re-reads them in the same order with no other FILTER access in between,
@@ -929,13 +950,13 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
             if_check = True
             if iw > 0 and itn > 0:
                 if dataflow == IS:
-                    b_r_max = ib_r[:itn].max()
-                    b_c_max = ib_c[:itn].max()
+                    b_r_max = _max_of(ib_r, itn)
+                    b_c_max = _max_of(ib_c, itn)
                 else:
                     # the streamed IFMAP's B tables are whole per-layer tables: maxima computed once
                     b_r_max = b_r_max_layer
                     b_c_max = b_c_max_layer
-                if_check = (ia_r.max() + b_r_max >= H) or (ia_c.max() + b_c_max >= W)
+                if_check = (_max_of(ia_r, iw) + b_r_max >= H) or (_max_of(ia_c, iw) + b_c_max >= W)
             # ---- fold-level fast paths ----
             # mode 1: every valid element already fetched in this epoch -> all hits, nothing changes.
             # mode 2: the fold's addresses are distinct and none is fetched in this epoch -> every
@@ -961,14 +982,14 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 elif rep_kind[op] == REP_PASS and fr == 0:
                     seg_trig0[op] = trig[op]
                 slot = fr if rep_kind[op] == REP_PASS else 0
-                if op == 0 and merge_passes and fr == 0:
+                if dataflow == OS and op == 0 and merge_passes and fr == 0:   # (OS first: pruned in other variants)
                     prev_src = src if replay else -1
                     replay = False
                     if fc > 0 and 0 <= prev_src and prev_src + 1 < min(fc, rec_passes):
                         replay = True   # the previous pass ended as pass prev_src: this one is prev_src + 1
                         src = prev_src + 1
                         merge_fold = -1
-                if op == 0 and replay:
+                if dataflow == OS and op == 0 and replay:
                     # replayed from a recorded pass after the OFMAP rows (see merge_passes)
                     skip[op] = False
                     bulk[op] = False
@@ -1023,7 +1044,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     _bulk_stamps(lazy_epoch[op, fr], lazy_tail[op, fr], lazy_triggered[op, fr], rows_per_fold,
                                  Ra, prefix_in, a_b, b_b, wn, tn, stat, st, inner_c[op])
                 # WS IFMAP: no stamp of the fold's channels is as new as the current epoch -> all miss
-                if op == 0 and track_channels and dist and not lazy_now[op] and wn > 0 and tn > 0:
+                if dataflow == WS and op == 0 and track_channels and dist and not lazy_now[op] and wn > 0 and tn > 0:
                     newest = np.int64(-1)
                     for j in range(rbase, rbase + ru):
                         newest = max(newest, chan_epoch[j % C])
@@ -1208,7 +1229,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                 i += 1
             if not user:
                 # CALC: each read operand walks its fold at the row cycles recorded above
-                if replay:
+                if dataflow == OS and replay:
                     n = rec[src, fr, REC_TRIGS]
                     misses[0] += rec[src, fr, REC_MISSES]
                     trig[0] += n
@@ -1218,7 +1239,8 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         last_trig[0] = row_cyc[rec[src, fr, REC_LAST_ROW]]
                     _frozen_fold(op_if, rows_per_fold, row_cyc, state)
                     if fc < rec_passes:
-                        rec[fc, fr] = rec[src, fr]
+                        for q in range(N_REC):   # (not a slice copy: numba compiles its shape check's message formatting)
+                            rec[fc, fr, q] = rec[src, fr, q]
                     if fr == fr_folds - 1:
                         # stamp what the pass read after its last trigger: the next pass may hit it
                         g0 = merge_fold + 1
@@ -1242,7 +1264,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                     state[S_LAST_ROW, 0] = -1
                     _walk_fold(op_if, rows_per_fold, row_cyc, Ra, prefix_in, ia_b, ia_r, ia_c, ib_b, ib_r, ib_c, iw, itn,
                                istat, H, W, if_check, if_stamp, state, flags, inner_c[0], n_distinct[0])
-                    if merge_passes:
+                    if dataflow == OS and merge_passes:
                         if fc == 0:
                             if if_check:
                                 x_lo, x_hi = _valid_x_range(ia_r, ia_c, ib_r, ib_c, iw, itn, H, W)
@@ -1275,7 +1297,7 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
                            fstat, one, one, no, fl_stamp, state, flags, inner_c[1], n_distinct[1])
             # bulk folds: the accesses since the fold's last trigger (all of them if none) hold the
             # current epoch; earlier ones keep older stamps, which never match again
-            if track_channels and not skip[0]:
+            if dataflow == WS and track_channels and not skip[0]:
                 # the fold's stamps are at most the epoch it ended in
                 for j in range(rbase, rbase + ru):
                     chan_epoch[j % C] = epoch[0]
@@ -1348,3 +1370,31 @@ def walk_layer_calc(dataflow, Ra, Ca, Sr, Sc, T, H, W, RSC,
         res[R_FL_USER_START] = -fl_user[U_N0]
         res[R_FL_USER_STOP] = fl_user[U_LAST_PF]
     return res
+
+
+_WALK_KERNELS: dict[tuple[int, bool], Any] = {}
+_WALK_KERNELS_LOCK = threading.Lock()   # layers run on several threads: one dispatcher per variant
+
+
+def walk_kernel(dataflow: int, user: bool) -> Any:
+    """The compiled :func:`walk_layer` for one dataflow and read mode (USER or CALC), created on first use.
+
+    Each (dataflow, mode) is its own function, :func:`walk_layer` with that dataflow and mode as global
+    constants, so numba's dead-branch pruning drops the other dataflows' and mode's code (and the
+    helpers only they call) before compiling, and a run compiles only the variant it uses; numba caches
+    each under its own name (``walk_layer_ws_calc``...). Measured by benchmarks/bench_compile.py (cold
+    cache, CPU-s of the whole command): ``trafficsim run hardnet68 --array 32x32`` 26.1 -> 18.2; a
+    USER-mode run 30.7 -> 14.4; the three dataflows in one process 32.0 -> 37.7 (three variants)."""
+    key = (int(dataflow), bool(user))
+    with _WALK_KERNELS_LOCK:
+        kernel = _WALK_KERNELS.get(key)
+        if kernel is None:
+            fn = walk_layer
+            glob = dict(fn.__globals__)
+            glob["_VARIANT_DATAFLOW"], glob["_VARIANT_USER"] = key
+            variant = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
+            variant.__qualname__ = f"walk_layer_{DATAFLOWS[key[0]]}_{'user' if key[1] else 'calc'}"
+            variant.__doc__ = fn.__doc__
+            kernel = _WALK_KERNELS[key] = njit(cache=True, nogil=True)(variant)
+    return kernel
+

@@ -6,7 +6,7 @@ into rows of ``bw`` words (``[layout] IfmapSRAMBankBandwidth`` / ``FilterSRAMBan
 3.0.0). The valid addresses, in that order, are grouped into hashed lines of ``ceil(N/100)``
 entries; a demand address hits if a line holding it lies in the circular active window. This
 module builds, per operand, the CSR lists "lines holding address a" and the initial window state;
-the row walk itself is in :func:`.compat_kernel.walk_layer_calc`.
+the row walk itself is in :func:`.compat_kernel.walk_layer`.
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def read_buffer_state(seq: np.ndarray, sram_kb: int, bw: int, n_addr: int) -> tu
 
 
 def user_buffers(row: ScaleSimRow, hw: Hardware, tables: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """(if_state, if_ptr, if_lines, fl_state, fl_ptr, fl_lines) for :func:`walk_layer_calc`."""
+    """(if_state, if_ptr, if_lines, fl_state, fl_ptr, fl_lines) for :func:`walk_layer`."""
     rsc = row.filter_h * row.filter_w * row.channels
     imat = ifmap_matrix(row, tables)
     if_seq = prefetch_sequence(row, hw.dataflow, hw.array_rows, hw.array_cols, imat, "ifmap")
