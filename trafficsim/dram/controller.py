@@ -335,7 +335,7 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
                 if policy != POLICY_OPEN:
                     # Ramulator's Closed / ClosedAP / Timeout row policies: precharge the first open bank
                     # (rank, group, bank order) whose PRE is ready (and, for Timeout, idle long enough)
-                    victim = -1
+                    victim = np.int64(-1)
                     for r in range(R):
                         ridx = c * R + r
                         for g in range(G):
@@ -357,7 +357,7 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
                         RANK[ridx, R_OPEN] -= 1
                         if RANK[ridx, R_OPEN] == 0:
                             RANK[ridx, R_ACTIVE] += t - RANK[ridx, R_SINCE]
-                        _update_timing(PRE, c, ridx, (victim // B) % G, victim, t, P, nxt, hist, rule, meta)
+                        _update_timing(np.int64(PRE), c, ridx, (victim // B) % G, victim, t, P, nxt, hist, rule, meta)
                         stats[c, ST_CMD0 + PRE] += 1
                         CH[c, H_VERSION] += 1
                         CH[c, H_TNEXT] = -1
@@ -535,7 +535,7 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
                 BANK[bidx, B_HITS] += 1
                 BANK[bidx, B_TS] = t
             if etype == T_REF:
-                _update_timing(icmd, c, ridx, -1, -1, t, P, nxt, hist, rule, meta)
+                _update_timing(icmd, c, ridx, np.int64(-1), np.int64(-1), t, P, nxt, hist, rule, meta)
             else:
                 _update_timing(icmd, c, ridx, Q[c, qi, pos, F_BG], bidx, t, P, nxt, hist, rule, meta)
             stats[c, ST_CMD0 + icmd] += 1

@@ -44,6 +44,33 @@ SETS_PER_HALF = 50
 
 
 @njit(cache=True, nogil=True)
+def _sort_ints(a, n):
+    """Sort ``a[:n]`` in place (heapsort: O(n log n), a few lines for numba to compile)."""
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_down(a, start, n)
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        _sift_down(a, np.int64(0), end)
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(a, i, n):
+    """Restore the max-heap below ``i`` in ``a[:n]``."""
+    x = a[i]
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and a[c + 1] > a[c]:
+            c += 1
+        if a[c] <= x:
+            break
+        a[i] = a[c]
+        i = c
+    a[i] = x
+
+
+@njit(cache=True, nogil=True)
 def _emit_block(op, b, blocks, blk_words, n_words, win_start, win_end, bw, need, first_miss,
                 burst_shift, word_bytes, out_addr, out_cycle, n_out, words_mode, miss_words, miss_n,
                 bstamp, bcount, ulist, bbase):
@@ -77,7 +104,8 @@ def _emit_block(op, b, blocks, blk_words, n_words, win_start, win_end, bw, need,
         bcount[x] += 1
     if n_out + nu > out_addr.shape[0]:
         return -1
-    u = np.sort(ulist[:nu])
+    _sort_ints(ulist, np.int64(nu))   # (not np.sort: numba's generic quicksort cost ~4 CPU-s of the first compile)
+    u = ulist
     before = 0   # words of the block in lower bursts
     for i in range(nu):
         x = u[i]
@@ -254,7 +282,7 @@ def _trigger(S, blk, blocks, burst_shift, word_bytes, out_addr, out_cycle, words
         ln = max(1, win_end - win_start + 1)   # (0 only where SCALE-Sim divides by zero: two triggers in a row)
         nwords = -(-S[R_BLK_N] // items) * items if final else S[R_THRESH]
         bw = -(-nwords // ln)
-    nb = _emit_block(0, b, blocks, blk, S[R_BLK_N], win_start, win_end, bw, S[R_NEED], S[R_MISSES] - S[R_BLK_N],
+    nb = _emit_block(np.int64(0), b, blocks, blk, S[R_BLK_N], win_start, win_end, bw, S[R_NEED], S[R_MISSES] - S[R_BLK_N],
                      burst_shift, word_bytes, out_addr, out_cycle, S[R_BURSTS], words_mode, miss_words, S[R_MISS_N],
                      bstamp, bcount, ulist, S[R_BBASE])
     if nb < 0:
@@ -336,7 +364,7 @@ def _read_fold(case, fr, fc, ru, cu, Ra, Ca, T, rpf, cyc_row, prow, pcol, pbase,
                 S[R_MISSES] = misses
                 S[R_BLK_N] = blk_n
                 if not _trigger(S, blk, blocks, burst_shift, word_bytes, out_addr, out_cycle, words_mode,
-                                miss_words, bstamp, bcount, ulist, False):
+                                miss_words, bstamp, bcount, ulist, np.bool_(False)):
                     return False
                 S[R_TRIG] = cyc
                 blk_n = 0
@@ -375,7 +403,8 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     S = np.zeros((2, N_R), np.int64)
     S[0, R_ITEMS] = if_items
     S[1, R_ITEMS] = fl_items
-    S[:, R_THRESH] = S[:, R_ITEMS] * SETS_PER_HALF
+    for op in range(2):   # (not an array expression: numba compiles its shape check's error message)
+        S[op, R_THRESH] = S[op, R_ITEMS] * SETS_PER_HALF
     S[:, R_FIRST_REQ] = -1
     S[0, R_BBASE] = (if_off * word_bytes) >> burst_shift
     S[1, R_BBASE] = (fl_off * word_bytes) >> burst_shift
@@ -403,8 +432,8 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     LM = line_start.shape[0] - 1
     lines_per_drain = (of_drain + of_bw - 1) // of_bw
     cyc_row = np.empty(rpf, np.int64)
-    stall = 0
-    row0 = 0
+    stall = np.int64(0)   # (typed int64, not Literal[int](0): one specialisation of _ofmap_fold)
+    row0 = np.int64(0)
     if code == OS:
         case_if, case_fl = 0, 1
     elif code == WS:
@@ -440,12 +469,12 @@ def walk_layer_stream(code, Ra, Ca, Sr, Sc, T, H, W, RSC, K, prow, pcol, pbase, 
     # ---- end of layer: complete_all_prefetches (reads), empty_all_buffers (writes)
     if S[0, R_MISSES] > 0:
         if not _trigger(S[0], if_blk, if_blocks, burst_shift, word_bytes, if_addr, if_cycle, words_mode,
-                        if_miss_words, if_bstamp, if_bcount, ulist, True):
+                        if_miss_words, if_bstamp, if_bcount, ulist, np.bool_(True)):
             res[Q_OVERFLOW] = 1
             return res
     if S[1, R_MISSES] > 0:
         if not _trigger(S[1], fl_blk, fl_blocks, burst_shift, word_bytes, fl_addr, fl_cycle, words_mode,
-                        fl_miss_words, fl_bstamp, fl_bcount, ulist, True):
+                        fl_miss_words, fl_bstamp, fl_bcount, ulist, np.bool_(True)):
             res[Q_OVERFLOW] = 1
             return res
     if st[W_LINE_IDX] != 0:
