@@ -138,3 +138,13 @@ def test_cli_absurd_sizes_one_line(args: list[str], expected: str, tmp_path: Pat
     line = cli(["run", *args, "--out", str(out)]).error_line()
     assert expected in line, line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_huge_input_shape_refused_one_line(tmp_path: Path, cli) -> None:
+    # the issue's `--input 3x60000x60000` on resnet18 (a MemoryError traceback before the size guard): the
+    # model converts (torch, meta device) and the first layer too large for memory is refused in one line
+    pytest.importorskip("torch")
+    out = tmp_path / "reports"
+    line = cli(["run", "resnet18", "--input", "3x60000x60000", "--out", str(out)]).error_line()
+    assert "needs ~" in line and "above the limit" in line and limits.ENV_VAR in line, line
+    assert not out.exists() or not any(out.iterdir())
