@@ -69,3 +69,21 @@ def test_a_first_run_compiles_only_its_dataflow_and_mode_once(tmp_path: Path) ->
     assert sigs["compat_dram_stream.walk_layer_stream"] and sigs["controller.run_kernel"]
     several = {name: s for name, s in sigs.items() if len(s) > 1 or any("Literal" in x for x in s)}
     assert several == {}, f"kernels compiled more than once or for a literal argument: {several}"
+
+
+def test_run_imports_no_report_figures_and_plot_help_lists_them(tmp_path: Path) -> None:
+    # Issue 11 (start-up): `trafficsim run` imports nothing it does not use. The plot command's help lists the
+    # figure registry, built when that help is shown, not on every command (~30 ms of a ~1 CPU-s run).
+    tiny = Path(__file__).resolve().parents[1] / "examples" / "tiny.csv"
+    code = ("import sys\nfrom trafficsim.cli import main\n"
+            f"rc = main(['run', {str(tiny)!r}, '--array', '4x4', '-o', {str(tmp_path / 'r')!r}, '-q'])\n"
+            "heavy = sorted(m for m in ('trafficsim.report.figures', 'trafficsim.report.build', 'pandas', "
+            "'matplotlib', 'torch', 'scalesim') if m in sys.modules)\n"
+            "print(rc, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []"
+    from trafficsim.report import FIGURES
+
+    help_text = subprocess.run([sys.executable, "-m", "trafficsim", "plot", "--help"], capture_output=True,
+                               text=True, check=True, env={**os.environ, "COLUMNS": "200"}).stdout
+    assert all(name in help_text for name in FIGURES), help_text

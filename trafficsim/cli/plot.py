@@ -4,26 +4,39 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from . import app
-from ..report import figures as figure_registry
 from ..report.units import METRICS
+
+
+_SUMMARY = "Plot every run folder under DIR: figures (PNG and SVG), tidy CSV tables and a self-contained index.html."
 
 
 def _help() -> str:
     """The command's help, listing the figures of the registry (trafficsim.report.figures)."""
-    lines = ["Plot every run folder under DIR: figures (PNG and SVG), tidy CSV tables and a self-contained "
-             "index.html.", "", "Figures, each drawn when the runs support it:", ""]
+    from ..report import figures as figure_registry
+
+    lines = [_SUMMARY, "", "Figures, each drawn when the runs support it:", ""]
     lines += [f"* **{name}**: {info.summary}" for name, info in figure_registry.FIGURES.items()]
     lines += ["", "Damaged or foreign folders are skipped with one warning line each.", "",
               "Example: `trafficsim plot reports/ -m hardnet68,resnet50`"]
     return "\n".join(lines)
 
 
-@app.command(no_args_is_help=True, help=_help())
+class _PlotCommand(TyperCommand):
+    """``plot`` with its full help (the figure registry's list) built only when the help is shown: every other
+    command then runs without importing the figure modules."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.help = _help()
+        super().format_help(ctx, formatter)
+
+
+@app.command(no_args_is_help=True, cls=_PlotCommand, help=_SUMMARY)
 def plot(
     directory: Annotated[Path, typer.Argument(help="Directory holding run folders (e.g. reports/).", metavar="DIR")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write figures and index.html "
