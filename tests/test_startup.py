@@ -36,9 +36,11 @@ from trafficsim.engines import compat_kernel, compat_dram_stream
 from trafficsim.dram import controller, mapping
 
 ws, is_ = ts.apply_options(array="8x8", dataflow="ws"), ts.apply_options(array="8x8", dataflow="is")
-before = compile_notice("compat", ws)
-ts.simulate(sys.argv[1], ts.apply_options(array="8x8", dataflow="ws", dram_standard="DDR4-3200"))
-out = {"before": before, "after_ws": compile_notice("compat", ws), "after_is": compile_notice("compat", is_),
+ddr4 = ts.apply_options(array="8x8", dataflow="ws", dram_standard="DDR4-3200")
+before, before_ddr4 = compile_notice("compat", ws), compile_notice("compat", ddr4)
+ts.simulate(sys.argv[1], ddr4)
+out = {"before": before, "before_ddr4": before_ddr4, "after_ddr4": compile_notice("compat", ddr4),
+       "after_ws": compile_notice("compat", ws), "after_is": compile_notice("compat", is_),
        "variants": sorted(key for key, k in compat_kernel._WALK_KERNELS.items() if k.signatures), "signatures": {}}
 for mod in (compat_kernel, compat_dram_stream, controller, mapping):
     kernels = [(n, k) for n, k in vars(mod).items() if hasattr(k, "signatures")]
@@ -57,7 +59,9 @@ def test_a_first_run_compiles_only_its_dataflow_and_mode_once(tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-c", _COMPILE_SCOPE, str(tiny)], capture_output=True, text=True,
                           env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, check=True)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["before"] is not None and "WS dataflow" in out["before"]
+    assert out["before"] is not None and "WS dataflow" in out["before"] and "DRAM" not in out["before"]
+    assert "WS dataflow" in out["before_ddr4"] and "DRAM stream and model" in out["before_ddr4"]
+    assert out["after_ddr4"] is None
     assert out["after_ws"] is None                  # the WS kernel is cached now ...
     assert out["after_is"] is not None              # ... the IS one is not: it compiles on its first use
     assert out["variants"] == [[1, False]]          # (dataflow.WS, CALC)

@@ -544,25 +544,38 @@ def run_id_tags(result: RunResult) -> list[str]:
     return tags
 
 
-#: CPU seconds of the kernel's one-time compile for one dataflow (numba, cache empty), measured on the
-#: project's 2-core machine by benchmarks/bench_compile.py: a cold `trafficsim run hardnet68 --array 32x32`
-#: took 18 CPU-s in all (2026-11-30; 25-26 before the kernel was compiled per dataflow and mode)
-COMPILE_CPU_S = 20
+#: CPU seconds of the one-time compiles (numba, cache empty), measured on the project's 2-core machine by
+#: benchmarks/bench_compile.py (2026-11-30): a cold `trafficsim run hardnet68 --array 32x32` took 12.8 CPU-s in
+#: all (19.8 before the kernel was compiled per dataflow and mode); a cold run on DDR4-3200 ~18 more for
+#: SCALE-Sim's DRAM stream and the DRAM model
+COMPILE_CPU_S = 15
+DRAM_COMPILE_CPU_S = 20
 
 
 def compile_notice(hardware: Hardware | None = None) -> str | None:
     """A line for the user before a run on ``hardware`` (default: SCALE-Sim's scale.cfg) compiles the
-    kernel of its dataflow and read mode, or None when numba's cache already holds it (the check reads
-    the cache index only)."""
+    kernel of its dataflow and read mode (and, on a DRAM standard, the DRAM stream and model), or None
+    when numba's cache already holds them (the check reads the cache indexes only)."""
     from .numba_cache import is_cached
     from . import compat_kernel as kern
 
     hw = hardware if hardware is not None else Hardware()
-    if is_cached(kern.walk_kernel(df.code(hw.dataflow), hw.bandwidth_mode == "USER")):
+    parts = []
+    if not is_cached(kern.walk_kernel(df.code(hw.dataflow), hw.bandwidth_mode == "USER")):
+        parts.append(f"the compat engine's kernel for the {hw.dataflow.upper()} dataflow (about {COMPILE_CPU_S} "
+                     "CPU-seconds)")
+    if not hw.dram.is_ideal:
+        from ..dram.controller import kernel_is_cached
+        from .compat_dram_stream import walk_layer_stream
+
+        if not (is_cached(walk_layer_stream) and kernel_is_cached()):
+            parts.append(f"the DRAM stream and model (about {DRAM_COMPILE_CPU_S} CPU-seconds)")
+    if not parts:
         return None
-    return (f"compiling the compat engine's kernel for the {hw.dataflow.upper()} dataflow once, about "
-            f"{COMPILE_CPU_S} CPU-seconds (a few minutes on a "
-            f"busy machine); later runs load it from numba's cache")
+    if not parts[0].startswith("the compat engine's"):
+        parts[0] = "the compat engine's " + parts[0].removeprefix("the ")
+    return (f"compiling {' and '.join(parts)} once (a few minutes on a busy machine); later runs load it from "
+            f"numba's cache")
 
 
 #: seconds between checks of the running walks for progress (and between chances for Ctrl-C)
