@@ -407,7 +407,9 @@ def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike, *, 
         try:
             os.rename(tmp, final)
         except OSError as e:
-            if os.path.lexists(final):  # another writer put its folder there in between: that one stands
+            # another writer put its folder there in between (the error says so even if a third one has moved it
+            # aside again by now, so do not look): that one stands
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) or os.path.lexists(final):
                 shutil.rmtree(aside, ignore_errors=True)
                 shutil.rmtree(tmp, ignore_errors=True)
                 return True
