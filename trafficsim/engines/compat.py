@@ -545,11 +545,11 @@ def run_id_tags(result: RunResult) -> list[str]:
 
 
 #: CPU seconds of the one-time compiles (numba, cache empty), measured on the project's 2-core machine by
-#: benchmarks/bench_compile.py (2026-11-30): a cold `trafficsim run hardnet68 --array 32x32` took 12.8 CPU-s in
-#: all (19.8 before the kernel was compiled per dataflow and mode); a cold run on DDR4-3200 ~18 more for
-#: SCALE-Sim's DRAM stream and the DRAM model
-COMPILE_CPU_S = 15
-DRAM_COMPILE_CPU_S = 20
+#: benchmarks/bench_compile.py (2026-11-30, median of 2): a cold `trafficsim run hardnet68 --array 32x32` took
+#: 12.1 CPU-s in all (20.8 before the kernel was compiled per dataflow and mode); a cold run on DDR4-3200 ~9 more
+#: for SCALE-Sim's DRAM stream and the DRAM model (examples/tiny.csv, OS: 13.7 alone, 22.4 on DDR4-3200)
+COMPILE_CPU_S = 12
+DRAM_COMPILE_CPU_S = 10
 
 
 def compile_notice(hardware: Hardware | None = None) -> str | None:

@@ -1385,8 +1385,8 @@ def walk_kernel(dataflow: int, user: bool) -> Any:
     constants, so numba's dead-branch pruning drops the other dataflows' and mode's code (and the
     helpers only they call) before compiling, and a run compiles only the variant it uses; numba caches
     each under its own name (``walk_layer_ws_calc``...). Measured by benchmarks/bench_compile.py (cold
-    cache, CPU-s of the whole command): ``trafficsim run hardnet68 --array 32x32`` 26.1 -> 18.2; a
-    USER-mode run 30.7 -> 14.4; the three dataflows in one process 32.0 -> 37.7 (three variants)."""
+    cache, CPU-s of the whole process, median of 2): ``trafficsim run hardnet68 --array 32x32`` 20.8 -> 12.1;
+    a USER-mode run 23.0 -> 10.5; the three dataflows in one process 20.7 -> 26.7 (three variants)."""
     key = (int(dataflow), bool(user))
     with _WALK_KERNELS_LOCK:
         kernel = _WALK_KERNELS.get(key)
