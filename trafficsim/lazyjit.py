@@ -38,13 +38,7 @@ class LazyJit:
         names = {n for n in fn.__code__.co_names if isinstance(fn.__globals__.get(n), LazyJit)}
         if not names:
             return fn  # type: ignore[return-value]
-        glob = dict(fn.__globals__)
-        for n in names:
-            glob[n] = pick(fn.__globals__[n])
-        new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
-        new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
-        new.__kwdefaults__ = fn.__kwdefaults__
-        return new
+        return with_globals(fn, {n: pick(fn.__globals__[n]) for n in names})
 
     @property
     def is_compiled(self) -> bool:
@@ -68,6 +62,19 @@ class LazyJit:
         if self._python is None:
             self._python = self._rebound(lambda k: k.py)
         return self._python
+
+
+def with_globals(fn: Callable[..., Any], changes: dict[str, Any], qualname: str | None = None) -> types.FunctionType:
+    """A copy of ``fn`` that sees ``changes`` in place of those globals (its module is untouched), named
+    ``qualname`` if given. numba freezes globals at compile time, so this is how one function's source becomes
+    kernels with other callees (:class:`LazyJit`) or other constants (``compat_kernel.walk_kernel``); numba
+    caches each copy under its qualified name."""
+    glob = dict(fn.__globals__)
+    glob.update(changes)
+    new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
+    new.__qualname__, new.__module__, new.__doc__ = qualname or fn.__qualname__, fn.__module__, fn.__doc__
+    new.__kwdefaults__ = fn.__kwdefaults__
+    return new
 
 
 def lazy_njit(**options: Any) -> Callable[[Callable[..., Any]], LazyJit]:

@@ -18,13 +18,13 @@ dims are T and one spatial dim; skewed) or *stationary* (both spatial dims; load
 from __future__ import annotations
 
 import threading
-import types
 from typing import Any
 
 import numpy as np
 from numba import njit
 
 from ..dataflow import DATAFLOWS, IS, OS, WS  # the dataflow codes (trafficsim.dataflow); numba folds them in
+from ..lazyjit import with_globals
 
 # Indices of the result vector returned by walk_layer.
 R_STALL = 0
@@ -1391,12 +1391,8 @@ def walk_kernel(dataflow: int, user: bool) -> Any:
     with _WALK_KERNELS_LOCK:
         kernel = _WALK_KERNELS.get(key)
         if kernel is None:
-            fn = walk_layer
-            glob = dict(fn.__globals__)
-            glob["_VARIANT_DATAFLOW"], glob["_VARIANT_USER"] = key
-            variant = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
-            variant.__qualname__ = f"walk_layer_{DATAFLOWS[key[0]]}_{'user' if key[1] else 'calc'}"
-            variant.__doc__ = fn.__doc__
+            variant = with_globals(walk_layer, {"_VARIANT_DATAFLOW": key[0], "_VARIANT_USER": key[1]},
+                                   qualname=f"walk_layer_{DATAFLOWS[key[0]]}_{'user' if key[1] else 'calc'}")
             kernel = _WALK_KERNELS[key] = njit(cache=True, nogil=True)(variant)
     return kernel
 
