@@ -120,8 +120,9 @@ def dram(
 
 def _progress(total: int, quiet: bool):
     """A stderr progress bar for long traces (and a word before the first compile)."""
-    from ..dram.controller import kernel_is_cached
-    if not kernel_is_cached() and not quiet:
+    from ..dram.controller import run_kernel
+    from ..numba_cache import is_cached
+    if not quiet and not is_cached(run_kernel):
         print("trafficsim: compiling the DRAM model (once per install, about 10 CPU-seconds)...", file=sys.stderr)
     if quiet or total < 2_000_000 or not sys.stderr.isatty():
         return None

@@ -619,17 +619,3 @@ def run_kernel(sc, stop_i, P, E, arrival, completion, rule, meta, scope, nxt, hi
         sc[SC_K] = k
         if sc[SC_I] >= stop_i and sc[SC_END] == 0:
             return
-
-
-def kernel_is_cached() -> bool:
-    """Whether Numba's on-disk cache holds a compiled kernel newer than this file (else the first call compiles)."""
-    try:
-        if run_kernel.signatures:
-            return True
-        import glob
-        import os
-        cache_dir = run_kernel._cache._cache_path  # numba's cache locator (private, stable across versions)
-        index = glob.glob(os.path.join(cache_dir, "controller.run_kernel-*.nbi"))
-        return any(os.path.getmtime(f) >= os.path.getmtime(__file__) for f in index)
-    except Exception:  # noqa: BLE001 - only decides whether to print a notice
-        return True

@@ -840,7 +840,7 @@ def compile_notice(hardware: Hardware | None = None) -> str | None:
     """A line for the user before the first run compiles the tiling search (numba; the same for any
     ``hardware``), or None when
     numba's cache holds it (measured: a cold first run 5.4 CPU-s in all, a warm one 0.8, on the project's 2-core machine)."""
-    from .numba_cache import is_cached
+    from ..numba_cache import is_cached
 
     if is_cached(best_tiling_per_operand):   # the default tiling's search (CapacityOptions.tiling)
         return None

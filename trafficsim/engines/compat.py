@@ -556,7 +556,7 @@ def compile_notice(hardware: Hardware | None = None) -> str | None:
     """A line for the user before a run on ``hardware`` (default: SCALE-Sim's scale.cfg) compiles the
     kernel of its dataflow and read mode (and, on a DRAM standard, the DRAM stream and model), or None
     when numba's cache already holds them (the check reads the cache indexes only)."""
-    from .numba_cache import is_cached
+    from ..numba_cache import is_cached
     from . import compat_kernel as kern
 
     hw = hardware if hardware is not None else Hardware()
@@ -565,10 +565,10 @@ def compile_notice(hardware: Hardware | None = None) -> str | None:
         parts.append(f"the compat engine's kernel for the {hw.dataflow.upper()} dataflow (about {COMPILE_CPU_S} "
                      "CPU-seconds)")
     if not hw.dram.is_ideal:
-        from ..dram.controller import kernel_is_cached
+        from ..dram.controller import run_kernel
         from .compat_dram_stream import walk_layer_stream
 
-        if not (is_cached(walk_layer_stream) and kernel_is_cached()):
+        if not (is_cached(walk_layer_stream) and is_cached(run_kernel)):
             parts.append(f"the DRAM stream and model (about {DRAM_COMPILE_CPU_S} CPU-seconds)")
     if not parts:
         return None

@@ -13,7 +13,7 @@ def is_cached(dispatcher: Any) -> bool:
     (True when it cannot tell: the caller then says nothing.) A :class:`~trafficsim.lazyjit.LazyJit` kernel not
     compiled yet is looked up by its index file's name, without importing numba (a run that never needs the kernel
     must not pay numba's import for the notice)."""
-    from ..lazyjit import LazyJit
+    from .lazyjit import LazyJit
 
     if isinstance(dispatcher, LazyJit):
         if not dispatcher.is_compiled:
