@@ -163,16 +163,15 @@ def memory_parts(row: ScaleSimRow, hw: Hardware, g: FoldGeometry | None = None) 
     hwc = row.ifmap_h * row.ifmap_w * row.channels
     ra, ca = hw.array_rows, hw.array_cols
     fr, fc = g.row_folds, g.col_folds
-    many_passes = fc > 1 and not user
+    seen_if, seen_fl = _needs_seen(g, user)  # repeated passes over several column folds
     kernel = 8 * (2 * e + 3 * rsc + 3 * k + g.rows_per_fold + row.channels) + 160 * fr
-    if g.code == df.OS and many_passes:      # pass-merging records (capped at 2**22 folds)
+    if g.code == df.OS and seen_if:          # pass-merging records (capped at 2**22 folds)
         kernel += 48 * min(fc, max(1, (1 << 22) // fr)) * fr
     parts = {
         f"index tables of {e:,} output pixels and {rsc:,} window elements":
             8 * 10 * (e + rsc) * (2 if g.code == df.WS and not user else 1) + kernel,
-        f"stamps of {hwc:,} IFMAP words": 4 * hwc * (2 if many_passes and g.code != df.IS else 1),
-        f"stamps of {rsc * k:,} FILTER words":
-            4 * (_filter_stamp_words(g, rsc, k, user) + (rsc * k if many_passes and g.code == df.IS else 0)),
+        f"stamps of {hwc:,} IFMAP words": 4 * hwc * (2 if seen_if else 1),
+        f"stamps of {rsc * k:,} FILTER words": 4 * (_filter_stamp_words(g, rsc, k, user) + (rsc * k if seen_fl else 0)),
         f"the line ring of {hw.ofmap_sram_kb:,} kB of OFMAP SRAM": 8 * (hw.ofmap_sram_kb * 1024 + 4 * (ra + ca) + 1024),
     }
     if user:
@@ -372,8 +371,8 @@ def _walk(row: ScaleSimRow, hw: Hardware, g: FoldGeometry, user_stall_once: bool
             raise Cancelled(f"layer {row.name!r}: cancelled")
         scratch.advance(int(r[kern.R_LABEL_END]))
         if r[kern.R_BROKEN]:
-            raise AssertionError(f"compat engine: an internal invariant of the walk (pass merging, kernel variant) failed "
-                                 f"in layer {row.name!r}")
+            raise AssertionError(f"compat engine: an internal invariant of the walk (pass merging, kernel variant) "
+                                 f"failed in layer {row.name!r}")
         if not r[kern.R_RING_OVERFLOW]:
             break
         ring *= 4
@@ -562,20 +561,17 @@ def compile_notice(hardware: Hardware | None = None) -> str | None:
     hw = hardware if hardware is not None else Hardware()
     parts = []
     if not is_cached(kern.walk_kernel(df.code(hw.dataflow), hw.bandwidth_mode == "USER")):
-        parts.append(f"the compat engine's kernel for the {hw.dataflow.upper()} dataflow (about {COMPILE_CPU_S} "
-                     "CPU-seconds)")
+        parts.append(f"kernel for the {hw.dataflow.upper()} dataflow (about {COMPILE_CPU_S} CPU-seconds)")
     if not hw.dram.is_ideal:
         from ..dram.controller import run_kernel
         from .compat_dram_stream import walk_layer_stream
 
         if not (is_cached(walk_layer_stream) and is_cached(run_kernel)):
-            parts.append(f"the DRAM stream and model (about {DRAM_COMPILE_CPU_S} CPU-seconds)")
+            parts.append(f"DRAM stream and model (about {DRAM_COMPILE_CPU_S} CPU-seconds)")
     if not parts:
         return None
-    if not parts[0].startswith("the compat engine's"):
-        parts[0] = "the compat engine's " + parts[0].removeprefix("the ")
-    return (f"compiling {' and '.join(parts)} once (a few minutes on a busy machine); later runs load it from "
-            f"numba's cache")
+    return (f"compiling the compat engine's {' and '.join(parts)} once (a few minutes on a busy machine); later "
+            f"runs load it from numba's cache")
 
 
 #: seconds between checks of the running walks for progress (and between chances for Ctrl-C)

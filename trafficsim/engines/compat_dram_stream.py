@@ -105,10 +105,9 @@ def _emit_block(op, b, blocks, blk_words, n_words, win_start, win_end, bw, need,
     if n_out + nu > out_addr.shape[0]:
         return -1
     _sort_ints(ulist, np.int64(nu))   # (not np.sort: numba's generic quicksort cost ~4 CPU-s of the first compile)
-    u = ulist
     before = 0   # words of the block in lower bursts
     for i in range(nu):
-        x = u[i]
+        x = ulist[i]
         out_addr[n_out + i] = (x + bbase) << burst_shift
         out_cycle[n_out + i] = win_start + before // bw
         before += bcount[x]

@@ -774,7 +774,8 @@ def walk_layer(dataflow_arg, Ra, Ca, Sr, Sc, T, H, W, RSC,
     # its stamps are numbered locally ((k mod Ca)*RSC + j) and a new column fold starts a new FILTER
     # epoch label: no earlier stamp can then match (a label is only compared for equality; the
     # trigger count is kept apart). FILTER folds read once (filter_read_once) never stamp.
-    fl_once = filter_read_once(dataflow_arg, Ra, Ca, Sr, Sc, user_arg)   # (arguments, not the constants: one helper for all variants)
+    # (the arguments, not the constants: one compiled helper serves every variant)
+    fl_once = filter_read_once(dataflow_arg, Ra, Ca, Sr, Sc, user_arg)
     # (loops, not np.arange(...) * K: each NumPy function or ufunc the kernel uses is one more
     # implementation for numba to compile on a user's first run)
     if dataflow == IS and not user:
@@ -1241,7 +1242,8 @@ def walk_layer(dataflow_arg, Ra, Ca, Sr, Sc, T, H, W, RSC,
                         last_trig[0] = row_cyc[rec[src, fr, REC_LAST_ROW]]
                     _frozen_fold(op_if, rows_per_fold, row_cyc, state)
                     if fc < rec_passes:
-                        for q in range(N_REC):   # (not a slice copy: numba compiles its shape check's message formatting)
+                        # (not a slice copy: numba would compile its shape check's error message)
+                        for q in range(N_REC):
                             rec[fc, fr, q] = rec[src, fr, q]
                     if fr == fr_folds - 1:
                         # stamp what the pass read after its last trigger: the next pass may hit it
